@@ -1,0 +1,32 @@
+//! The `chat-node` binary: parse the configuration, install tracing, run the node
+//! until SIGINT or SIGTERM.
+
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = chat_node::Config::parse();
+    let shutdown = async {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    match chat_node::run(config, shutdown).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "chat-node failed");
+            eprintln!("chat-node: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

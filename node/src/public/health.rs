@@ -1,0 +1,23 @@
+//! `GET /api/health`: 200 while this node can serve clients, 503 while it is cut off
+//! from the leader or lagging for longer than the health grace (PROTOCOL 9). A normal
+//! sub-second election stays within the grace, so the load balancer keeps the node.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{SecondsFormat, Utc};
+
+use crate::Node;
+
+pub(crate) async fn health(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    if node.cluster.is_ready(node.config.health_grace()) {
+        (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "timestamp": timestamp, "env": null })))
+    } else {
+        let body = serde_json::json!({ "status": "unavailable", "timestamp": timestamp, "env": null });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    }
+}

@@ -1,0 +1,1 @@
+//! chat-ops: the operator CLI (work in progress).

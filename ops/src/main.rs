@@ -1,0 +1,2 @@
+//! chatctl (work in progress).
+fn main() {}

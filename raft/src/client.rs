@@ -1,0 +1,163 @@
+//! HTTP client of the cluster listener, used by nodes (Raft RPCs, forwarded writes),
+//! by the operator CLI and by the tests. Every request carries the cluster secret.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::api::*;
+use crate::command::{Command, Proposal};
+use crate::state::ClusterState;
+use crate::types::{NodeAddr, NodeId};
+use crate::Error;
+
+/// Status code the cluster listener uses for "send this to the leader".
+pub const NOT_LEADER: StatusCode = StatusCode::MISDIRECTED_REQUEST;
+
+#[derive(Clone)]
+pub struct ClusterClient {
+    http: reqwest::Client,
+    secret: String,
+    from: Option<NodeId>,
+}
+
+impl std::fmt::Debug for ClusterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterClient").field("from", &self.from).finish_non_exhaustive()
+    }
+}
+
+impl ClusterClient {
+    /// A client for operators and tests.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self::build(secret.into(), None)
+    }
+
+    /// A client for node `from`; its requests name the sender (fault injection uses it).
+    pub fn for_node(secret: impl Into<String>, from: NodeId) -> Self {
+        Self::build(secret.into(), Some(from))
+    }
+
+    fn build(secret: String, from: Option<NodeId>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .expect("HTTP client configuration is static");
+        Self { http, secret, from }
+    }
+
+    fn url(addr: &str, path: &str) -> String {
+        if addr.starts_with("http://") {
+            format!("{addr}{path}")
+        } else {
+            format!("http://{addr}{path}")
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, addr: &str, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, Self::url(addr, path))
+            .header(SECRET_HEADER, &self.secret)
+            .timeout(timeout);
+        if let Some(from) = self.from {
+            req = req.header(FROM_HEADER, from.to_string());
+        }
+        req
+    }
+
+    /// POST `body` as JSON and decode the JSON answer.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, Error> {
+        let resp = self.request(reqwest::Method::POST, addr, path, timeout).json(body).send().await?;
+        decode(resp).await
+    }
+
+    /// GET and decode the JSON answer.
+    pub async fn get<T: DeserializeOwned>(&self, addr: &str, path: &str, timeout: Duration) -> Result<T, Error> {
+        let resp = self.request(reqwest::Method::GET, addr, path, timeout).send().await?;
+        decode(resp).await
+    }
+
+    pub async fn status(&self, addr: &str) -> Result<NodeStatus, Error> {
+        self.get(addr, "/cluster/status", Duration::from_secs(2)).await
+    }
+
+    pub async fn write(&self, addr: &str, proposal: &Proposal, timeout: Duration) -> Result<WriteAck, Error> {
+        self.post(addr, "/cluster/write", proposal, timeout).await
+    }
+
+    pub async fn applied(&self, addr: &str, min: u64, wait: Duration) -> Result<u64, Error> {
+        let path = format!("/cluster/applied?min={min}&wait_ms={}", wait.as_millis());
+        let answer: AppliedIndex = self.get(addr, &path, wait + Duration::from_secs(1)).await?;
+        Ok(answer.applied)
+    }
+
+    pub async fn init(&self, addr: &str, voters: std::collections::BTreeMap<NodeId, NodeAddr>) -> Result<AdminOk, Error> {
+        self.post(addr, "/admin/init", &InitRequest { voters }, Duration::from_secs(10)).await
+    }
+
+    pub async fn add_learner(&self, addr: &str, id: NodeId, node: NodeAddr) -> Result<AdminOk, Error> {
+        self.post(addr, "/admin/add-learner", &AddLearnerRequest { id, addr: node }, Duration::from_secs(30)).await
+    }
+
+    pub async fn promote(&self, addr: &str, id: NodeId) -> Result<AdminOk, Error> {
+        self.post(addr, "/admin/promote", &NodeRequest { id }, Duration::from_secs(30)).await
+    }
+
+    pub async fn remove(&self, addr: &str, id: NodeId) -> Result<AdminOk, Error> {
+        self.post(addr, "/admin/remove", &NodeRequest { id }, Duration::from_secs(30)).await
+    }
+
+    pub async fn propose(&self, addr: &str, command: Command) -> Result<ProposeResponse, Error> {
+        self.post(addr, "/admin/propose", &ProposeRequest { command }, Duration::from_secs(10)).await
+    }
+
+    /// The state as a client would read it on that node (waits for freshness).
+    pub async fn state(&self, addr: &str) -> Result<ClusterState, Error> {
+        self.get(addr, "/admin/state", Duration::from_secs(5)).await
+    }
+
+    /// The node's replica as it is, fresh or not.
+    pub async fn local_state(&self, addr: &str) -> Result<ClusterState, Error> {
+        self.get(addr, "/admin/state?local=true", Duration::from_secs(5)).await
+    }
+
+    pub async fn fault(&self, addr: &str, fault: FaultRequest) -> Result<AdminOk, Error> {
+        self.post(addr, "/admin/fault", &fault, Duration::from_secs(2)).await
+    }
+
+    pub async fn snapshot(&self, addr: &str) -> Result<AdminOk, Error> {
+        self.post(addr, "/admin/snapshot", &(), Duration::from_secs(30)).await
+    }
+
+    pub async fn bench(&self, addr: &str, req: BenchRequest) -> Result<BenchReport, Error> {
+        let timeout = Duration::from_millis(req.duration_ms) + Duration::from_secs(30);
+        self.post(addr, "/admin/bench", &req, timeout).await
+    }
+}
+
+async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Error> {
+    let status = resp.status();
+    if status.is_success() {
+        return resp.json().await.map_err(Error::from);
+    }
+    let body: Option<ErrorBody> = resp.json().await.ok();
+    let message = body.as_ref().map(|b| b.error.clone()).unwrap_or_default();
+    Err(match status {
+        s if s == NOT_LEADER => Error::NotLeader { leader: body.and_then(|b| b.leader) },
+        StatusCode::SERVICE_UNAVAILABLE => Error::NoLeader,
+        StatusCode::GATEWAY_TIMEOUT => Error::Timeout(0),
+        StatusCode::BAD_REQUEST | StatusCode::CONFLICT => Error::Invalid(message),
+        _ => Error::Remote { status: status.as_u16(), message },
+    })
+}

@@ -1,0 +1,150 @@
+//! The command set of the control plane and the outcomes `apply` commits.
+//!
+//! Commands are imperative, outcomes past tense. Every value that is not a pure
+//! function of the current state (ids, clocks, password hashes) is stamped into the
+//! command by the proposer, so `apply` stays deterministic on every replica. Domain
+//! refusals ("email taken") are outcomes, not errors: they are committed like any
+//! other result, and a retried request gets the same answer.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Role, Room, Session, SocketRef, User};
+use crate::types::NodeId;
+
+/// Milliseconds since the Unix epoch, as stamped by a proposer.
+pub type Millis = u64;
+
+/// A proposer-chosen id that makes a request idempotent: a request whose id was
+/// already applied returns the stored outcome instead of being applied again. This is
+/// what lets a forwarded write be retried against a new leader after a failover.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// A fresh random id (128 bits, hex).
+    pub fn random() -> Self {
+        Self(format!("{:032x}", rand::random::<u128>()))
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One client request: a command and the id that makes it idempotent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    pub cmd: Command,
+}
+
+impl Request {
+    pub fn new(cmd: Command) -> Self {
+        Self { id: RequestId::random(), cmd }
+    }
+}
+
+/// The payload of one Raft log entry: requests batched by a proposer. Batching is
+/// what lets many concurrent writers share one append and one flush.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub requests: Vec<Request>,
+}
+
+/// Everything that changes the control state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Create a user; the email (already lowercased by the proposer) must be unique.
+    RegisterUser { user: User },
+    /// Change a user's display name and/or profile image.
+    UpdateUser { user_id: String, name: Option<String>, profile_image: Option<String>, at: Millis },
+    /// Delete a user with their session, sockets and room participations.
+    DeleteUser { user_id: String },
+    /// Make a user an admin or an ordinary user.
+    SetRole { user_id: String, role: Role },
+    /// Ban or unban a user; banning also ends their session.
+    SetBanned { user_id: String, banned: bool },
+
+    /// Open a session, atomically replacing the user's previous one (single login).
+    OpenSession { session: Session },
+    /// End a session if it is still the user's current one.
+    CloseSession { user_id: String, session_id: String },
+    /// Slide `last_activity` of many sessions at once (batched by each node).
+    TouchSessions { touches: Vec<SessionTouch> },
+
+    /// Create a room; its creator becomes the first participant.
+    CreateRoom { room: Room },
+    /// Add a user to a room's participants, and optionally one of their sockets to
+    /// the room. `password_hash` is the room hash the proposer verified the given
+    /// password against; a room whose hash changed since is refused.
+    JoinRoom {
+        room_id: String,
+        user_id: String,
+        socket: Option<SocketRef>,
+        password_hash: Option<String>,
+    },
+    /// Remove a user from a room and every one of their sockets from it.
+    LeaveRoom { room_id: String, user_id: String },
+
+    /// Record a live socket connection of a user on a node.
+    ConnectSocket { socket: SocketRef, user_id: String, session_id: String },
+    /// Forget a socket and the rooms it had joined.
+    DisconnectSocket { socket: SocketRef },
+
+    /// A node stopped answering: forget every socket it hosted.
+    NodeDown { node: NodeId },
+    /// A node answers again.
+    NodeUp { node: NodeId },
+}
+
+/// One entry of a [`Command::TouchSessions`] batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionTouch {
+    pub user_id: String,
+    pub session_id: String,
+    pub at: Millis,
+}
+
+/// What applying one request produced. Outcomes are kept small (no copies of whole
+/// rooms or users): they are remembered for deduplication, and callers read the
+/// current state from their local replica after the write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Outcome {
+    UserRegistered { user_id: String },
+    EmailTaken,
+    UserUpdated,
+    UserDeleted { user_id: String, sockets: Vec<SocketRef> },
+    UnknownUser,
+
+    /// The session is open; `replaced` is the session it displaced, if any.
+    SessionOpened { replaced: Option<Session> },
+    SessionClosed { session: Session },
+    /// The session is not (or no longer) the user's current one.
+    UnknownSession,
+    SessionsTouched { count: usize },
+
+    RoomCreated,
+    RoomExists,
+    /// `added` is false when the user already was a participant.
+    RoomJoined { added: bool },
+    /// `removed` is false when the user was not a participant.
+    RoomLeft { removed: bool },
+    UnknownRoom,
+    WrongRoomPassword,
+
+    SocketConnected,
+    SocketDisconnected { rooms: Vec<String> },
+    /// The socket's session is not the user's current one.
+    SocketRefused,
+
+    NodeMarkedDown { node: NodeId, sockets: Vec<SocketRef> },
+    NodeMarkedUp { node: NodeId },
+    /// The command changed nothing (e.g. `NodeDown` for a node already down).
+    Unchanged,
+}

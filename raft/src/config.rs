@@ -1,0 +1,87 @@
+//! Timing settings of the Raft layer, validated once at start.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// Raft timing and snapshot settings. The defaults aim at a new leader and
+/// successful writes within 1 s of a leader dying on a LAN or loopback.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    /// Leader heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Election timeout range; a follower that heard nothing for this long campaigns.
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// Read lease: a follower serves authenticated reads only if it heard from the
+    /// leader within this long (and applied what the leader had committed then). Must
+    /// be shorter than `election_min_ms`, so a lease always ends before another leader
+    /// can exist.
+    pub lease_ms: u64,
+    /// Take a snapshot (and purge the log before it) every this many entries.
+    pub snapshot_every: u64,
+    /// How long the leader waits for a silent node before proposing `NodeDown`.
+    pub node_down_grace_ms: u64,
+    /// Deadline of a client write, including retries after a leader change.
+    pub write_timeout_ms: u64,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 60,
+            election_min_ms: 300,
+            election_max_ms: 600,
+            lease_ms: 250,
+            snapshot_every: 10_000,
+            node_down_grace_ms: 3_000,
+            write_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl RaftSettings {
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.heartbeat_ms == 0 || self.heartbeat_ms * 2 > self.lease_ms {
+            return Err(Error::Invalid(format!(
+                "heartbeat ({} ms) must be positive and at most half the lease ({} ms)",
+                self.heartbeat_ms, self.lease_ms
+            )));
+        }
+        if self.lease_ms >= self.election_min_ms {
+            return Err(Error::Invalid(format!(
+                "lease ({} ms) must be shorter than the minimum election timeout ({} ms)",
+                self.lease_ms, self.election_min_ms
+            )));
+        }
+        if self.election_min_ms >= self.election_max_ms {
+            return Err(Error::Invalid(format!(
+                "election timeout min ({} ms) must be below max ({} ms)",
+                self.election_min_ms, self.election_max_ms
+            )));
+        }
+        if self.snapshot_every == 0 {
+            return Err(Error::Invalid("snapshot interval must be at least 1 entry".into()));
+        }
+        Ok(())
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+
+    pub(crate) fn openraft_config(&self) -> Result<openraft::Config, Error> {
+        let config = openraft::Config {
+            cluster_name: "chat".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_min_ms,
+            election_timeout_max: self.election_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: 100,
+            install_snapshot_timeout: 2_000,
+            max_payload_entries: 512,
+            ..Default::default()
+        };
+        config.validate().map_err(|e| Error::Invalid(e.to_string()))
+    }
+}

@@ -1,0 +1,44 @@
+//! Failure detection, run on every node but acting only on the leader: a member that
+//! has not answered the leader's RPCs for the grace period is proposed `NodeDown`
+//! (its sockets leave the presence state); when it answers again, `NodeUp`.
+//!
+//! Heartbeats already reach every member several times a second, so their answers
+//! are the liveness signal; no extra pings are sent and an idle, healthy cluster
+//! proposes nothing.
+
+use std::time::{Duration, Instant};
+
+use crate::command::Command;
+use crate::Cluster;
+
+pub(crate) async fn run(cluster: Cluster) {
+    let grace = Duration::from_millis(cluster.settings().node_down_grace_ms);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut leader_since: Option<Instant> = None;
+    loop {
+        tick.tick().await;
+        let m = cluster.metrics();
+        if m.state != openraft::ServerState::Leader {
+            leader_since = None;
+            continue;
+        }
+        let since = *leader_since.get_or_insert_with(Instant::now);
+        for (id, _) in cluster.members() {
+            if id == cluster.id() {
+                continue;
+            }
+            let heard = cluster.contact().peer_last_answer(id).unwrap_or(since).max(since);
+            let silent = heard.elapsed() > grace;
+            let marked_down = cluster.read_local(|s| s.down_nodes.contains(&id));
+            let command = match (silent, marked_down) {
+                (true, false) => Command::NodeDown { node: id },
+                (false, true) => Command::NodeUp { node: id },
+                _ => continue,
+            };
+            tracing::info!(node = id, ?command, "liveness change");
+            if let Err(e) = cluster.propose(command).await {
+                tracing::warn!(node = id, error = %e, "could not record liveness change");
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The openraft network over the cluster listener: each RPC is one HTTP POST with a
+//! JSON body, authenticated by the cluster secret. Successful answers are recorded in
+//! [`Contact`]; while fault injection isolates this node, every RPC fails as
+//! unreachable without touching the wire.
+
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::client::ClusterClient;
+use crate::contact::Contact;
+use crate::types::{NodeAddr, NodeId, TypeConfig};
+use crate::Error;
+
+/// Creates one [`PeerLink`] per peer for openraft.
+#[derive(Clone)]
+pub struct Network {
+    client: ClusterClient,
+    contact: Contact,
+}
+
+impl Network {
+    pub fn new(client: ClusterClient, contact: Contact) -> Self {
+        Self { client, contact }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerLink {
+        PeerLink { target, addr: node.cluster.clone(), client: self.client.clone(), contact: self.contact.clone() }
+    }
+}
+
+/// The RPC path to one peer.
+pub struct PeerLink {
+    target: NodeId,
+    addr: String,
+    client: ClusterClient,
+    contact: Contact,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct LinkError(String);
+
+impl PeerLink {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<NodeId, NodeAddr, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        if self.contact.is_isolated() {
+            return Err(RPCError::Unreachable(Unreachable::new(&LinkError("isolated by fault injection".into()))));
+        }
+        let answer: Result<Result<Resp, RaftError<NodeId, E>>, Error> = self.client.post(&self.addr, path, req, ttl).await;
+        match answer {
+            Ok(Ok(resp)) => {
+                self.contact.peer_answered(self.target);
+                Ok(resp)
+            }
+            Ok(Err(remote)) => {
+                self.contact.peer_answered(self.target);
+                Err(RPCError::RemoteError(RemoteError::new(self.target, remote)))
+            }
+            Err(Error::Network(e)) => Err(RPCError::Unreachable(Unreachable::new(&LinkError(e)))),
+            Err(e) => Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        self.call("/raft/append", &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        self.call("/raft/snapshot", &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
+        self.call("/raft/vote", &rpc, option.hard_ttl()).await
+    }
+}

@@ -1,0 +1,150 @@
+//! The control state of the cluster and its pure `apply`.
+//!
+//! `ClusterState` is what every replica holds in memory: users, rooms, sessions,
+//! presence and node liveness. [`ClusterState::apply`] is deterministic: no clock, no
+//! randomness, no IO, so every replica that applies the same log reaches the same state.
+
+mod dedup;
+mod nodes;
+mod presence;
+mod rooms;
+mod sessions;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+pub use dedup::Dedup;
+pub use presence::{Presence, SocketInfo, SocketRef};
+pub use rooms::{Room, Rooms};
+pub use sessions::{Session, Sessions};
+pub use users::{Role, User, Users};
+
+use crate::command::{Command, Outcome, Request};
+use crate::types::NodeId;
+
+/// The replicated control state. Serialized whole into snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub users: Users,
+    pub rooms: Rooms,
+    pub sessions: Sessions,
+    pub presence: Presence,
+    /// Nodes the leader declared down; their sockets were dropped from `presence`.
+    pub down_nodes: BTreeSet<NodeId>,
+    /// Outcomes of recently applied requests, by request id.
+    pub dedup: Dedup,
+}
+
+impl ClusterState {
+    /// Apply one request. A request whose id was applied before returns the outcome
+    /// it got then and changes nothing.
+    pub fn apply(&mut self, req: &Request) -> Outcome {
+        if let Some(previous) = self.dedup.get(&req.id) {
+            return previous.clone();
+        }
+        let outcome = self.execute(&req.cmd);
+        self.dedup.remember(req.id.clone(), outcome.clone());
+        outcome
+    }
+
+    fn execute(&mut self, cmd: &Command) -> Outcome {
+        match cmd {
+            Command::RegisterUser { user } => self.users.register(user.clone()),
+            Command::UpdateUser { user_id, name, profile_image, at } => {
+                self.users.update(user_id, name.as_deref(), profile_image.as_deref(), *at)
+            }
+            Command::DeleteUser { user_id } => self.delete_user(user_id),
+            Command::SetRole { user_id, role } => self.users.set_role(user_id, *role),
+            Command::SetBanned { user_id, banned } => {
+                let outcome = self.users.set_banned(user_id, *banned);
+                if *banned && outcome == Outcome::UserUpdated {
+                    self.sessions.remove(user_id);
+                }
+                outcome
+            }
+            Command::OpenSession { session } => {
+                if !self.users.contains(&session.user_id) {
+                    return Outcome::UnknownUser;
+                }
+                Outcome::SessionOpened { replaced: self.sessions.open(session.clone()) }
+            }
+            Command::CloseSession { user_id, session_id } => match self.sessions.close(user_id, session_id) {
+                Some(session) => Outcome::SessionClosed { session },
+                None => Outcome::UnknownSession,
+            },
+            Command::TouchSessions { touches } => Outcome::SessionsTouched { count: self.sessions.touch(touches) },
+            Command::CreateRoom { room } => {
+                if !self.users.contains(&room.creator) {
+                    return Outcome::UnknownUser;
+                }
+                self.rooms.create(room.clone())
+            }
+            Command::JoinRoom { room_id, user_id, socket, password_hash } => {
+                self.join_room(room_id, user_id, socket.as_ref(), password_hash.as_deref())
+            }
+            Command::LeaveRoom { room_id, user_id } => self.leave_room(room_id, user_id),
+            Command::ConnectSocket { socket, user_id, session_id } => {
+                if !self.sessions.is_current(user_id, session_id) {
+                    return Outcome::SocketRefused;
+                }
+                self.presence.connect(socket.clone(), user_id.clone(), session_id.clone());
+                Outcome::SocketConnected
+            }
+            Command::DisconnectSocket { socket } => match self.presence.disconnect(socket) {
+                Some(info) => Outcome::SocketDisconnected { rooms: info.rooms.into_iter().collect() },
+                None => Outcome::Unchanged,
+            },
+            Command::NodeDown { node } => nodes::mark_down(self, *node),
+            Command::NodeUp { node } => nodes::mark_up(self, *node),
+        }
+    }
+
+    fn delete_user(&mut self, user_id: &str) -> Outcome {
+        if self.users.remove(user_id).is_none() {
+            return Outcome::UnknownUser;
+        }
+        self.sessions.remove(user_id);
+        self.rooms.remove_participant_everywhere(user_id);
+        let sockets = self.presence.disconnect_user(user_id);
+        Outcome::UserDeleted { user_id: user_id.to_owned(), sockets }
+    }
+
+    fn join_room(
+        &mut self,
+        room_id: &str,
+        user_id: &str,
+        socket: Option<&SocketRef>,
+        password_hash: Option<&str>,
+    ) -> Outcome {
+        if !self.users.contains(user_id) {
+            return Outcome::UnknownUser;
+        }
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return Outcome::UnknownRoom;
+        };
+        if let Some(expected) = room.password_hash.as_deref() {
+            if password_hash != Some(expected) {
+                return Outcome::WrongRoomPassword;
+            }
+        }
+        let added = room.add_participant(user_id);
+        if let Some(socket) = socket {
+            self.presence.join_room(socket, user_id, room_id);
+        }
+        Outcome::RoomJoined { added }
+    }
+
+    fn leave_room(&mut self, room_id: &str, user_id: &str) -> Outcome {
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return Outcome::UnknownRoom;
+        };
+        let removed = room.remove_participant(user_id);
+        self.presence.leave_room_for_user(user_id, room_id);
+        Outcome::RoomLeft { removed }
+    }
+}

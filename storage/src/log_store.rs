@@ -1,0 +1,293 @@
+//! The sled-backed Raft log store: openraft's [`RaftLogStorage`] and [`RaftLogReader`].
+//!
+//! Layout, in one sled database that other stores may share:
+//! - tree `raft_log`: big-endian log index -> JSON entry, so sled's byte order is log order
+//!   and the last key is the last entry;
+//! - tree `raft_meta`: `vote`, `committed` and `last_purged`, each a JSON log id or vote.
+//!
+//! sled's `flush` covers every tree of a database at once, so one flush makes both the
+//! entries and the pointers written before it durable.
+
+use std::fmt::{self, Debug};
+use std::io;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{
+    LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError,
+    Vote,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::Error;
+
+const LOG_TREE: &str = "raft_log";
+const META_TREE: &str = "raft_meta";
+const VOTE: &str = "vote";
+const COMMITTED: &str = "committed";
+const LAST_PURGED: &str = "last_purged";
+
+/// The Raft log of one node, generic over the openraft type config.
+///
+/// Cheap to clone: clones share the same sled trees, which is how the store hands out
+/// its own log readers to replication tasks.
+pub struct SledLogStore<C: RaftTypeConfig> {
+    log: sled::Tree,
+    meta: sled::Tree,
+    // `fn() -> C` keeps the store Send + Sync whatever `C` is: no `C` value is ever held.
+    _types: PhantomData<fn() -> C>,
+}
+
+impl<C: RaftTypeConfig> Clone for SledLogStore<C> {
+    fn clone(&self) -> Self {
+        Self {
+            log: self.log.clone(),
+            meta: self.meta.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<C: RaftTypeConfig> Debug for SledLogStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledLogStore")
+            .field("entries", &self.log.len())
+            .finish()
+    }
+}
+
+impl<C> SledLogStore<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+{
+    /// Open (or create) a sled database at `path` holding only this log.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::from_db(&sled::open(path)?)
+    }
+
+    /// Keep the log in the `raft_log` and `raft_meta` trees of an already open database.
+    pub fn from_db(db: &sled::Db) -> Result<Self, Error> {
+        let store = Self {
+            log: db.open_tree(LOG_TREE)?,
+            meta: db.open_tree(META_TREE)?,
+            _types: PhantomData,
+        };
+        store.finish_interrupted_purge()?;
+        Ok(store)
+    }
+
+    /// `purge` records the purged id before deleting entries, so a crash in between leaves
+    /// entries at or below it. They would be readable again, so delete them now.
+    fn finish_interrupted_purge(&self) -> Result<(), Error> {
+        if let Some(purged) = self.read_meta::<LogId<C::NodeId>>(LAST_PURGED)? {
+            self.remove_keys(..=log_key(purged.index))?;
+        }
+        Ok(())
+    }
+
+    fn read_meta<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>, Error> {
+        self.meta
+            .get(key)?
+            .map(|bytes| decode(key, &bytes))
+            .transpose()
+    }
+
+    fn write_meta<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.meta.insert(key, encode(key, value)?)?;
+        Ok(())
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId<C::NodeId>>, Error> {
+        let Some((_, bytes)) = self.log.last()? else {
+            return Ok(None);
+        };
+        let entry: C::Entry = decode("log entry", &bytes)?;
+        Ok(Some(entry.get_log_id().clone()))
+    }
+
+    fn read_entries(&self, range: impl RangeBounds<u64>) -> Result<Vec<C::Entry>, Error> {
+        self.log
+            .range(key_range(range))
+            .values()
+            .map(|bytes| decode("log entry", &bytes?))
+            .collect()
+    }
+
+    fn write_entries(&self, entries: impl IntoIterator<Item = C::Entry>) -> Result<(), Error> {
+        // One batch, so a crash never leaves a hole in the middle of an append.
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            batch.insert(
+                &log_key(entry.get_log_id().index),
+                encode("log entry", &entry)?,
+            );
+        }
+        self.log.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn remove_keys(&self, range: impl RangeBounds<[u8; 8]>) -> Result<(), Error> {
+        let mut batch = sled::Batch::default();
+        for key in self.log.range(range).keys() {
+            batch.remove(key?);
+        }
+        self.log.apply_batch(batch)?;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        self.log.flush_async().await?;
+        Ok(())
+    }
+}
+
+impl<C> RaftLogReader<C> for SledLogStore<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+{
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+        Ok(self
+            .read_entries(range)
+            .map_err(|e| StorageIOError::read_logs(&e))?)
+    }
+}
+
+impl<C> RaftLogStorage<C> for SledLogStore<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+{
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
+        let last_purged_log_id: Option<LogId<C::NodeId>> = self
+            .read_meta(LAST_PURGED)
+            .map_err(|e| StorageIOError::read_logs(&e))?;
+        let last_entry = self
+            .last_entry_id()
+            .map_err(|e| StorageIOError::read_logs(&e))?;
+        // With every entry purged (possibly past the end of the log) the purged id is the
+        // last log id; `max` also covers that, since `None` sorts first.
+        let last_log_id = last_entry.max(last_purged_log_id.clone());
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
+        self.write_meta(VOTE, vote)
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        // A vote must survive a crash, or this node could vote twice in one term.
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
+        Ok(self
+            .read_meta(VOTE)
+            .map_err(|e| StorageIOError::read_vote(&e))?)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<C::NodeId>>,
+    ) -> Result<(), StorageError<C::NodeId>> {
+        // No flush: this is called on every commit, and a committed id that lags on disk is
+        // harmless. On restart openraft re-applies fewer entries and the leader re-sends
+        // the commit index; the id can never be ahead of the log, whose entries were
+        // flushed before they could be committed.
+        let written = match &committed {
+            Some(log_id) => self.write_meta(COMMITTED, log_id),
+            None => self.meta.remove(COMMITTED).map(drop).map_err(Error::from),
+        };
+        written.map_err(|e| StorageIOError::write(&e))?;
+        Ok(())
+    }
+
+    async fn read_committed(
+        &mut self,
+    ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+        Ok(self
+            .read_meta(COMMITTED)
+            .map_err(|e| StorageIOError::read(&e))?)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<C>,
+    ) -> Result<(), StorageError<C::NodeId>>
+    where
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        self.write_entries(entries)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        // Acknowledging an entry lets the leader count this node towards a quorum, so the
+        // callback fires only once the entries are on disk.
+        if let Err(e) = self.flush().await {
+            callback.log_io_completed(Err(io::Error::other(e.to_string())));
+            return Err(StorageIOError::write_logs(&e).into());
+        }
+        callback.log_io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
+        tracing::debug!(since = log_id.index, "truncating raft log");
+        self.remove_keys(log_key(log_id.index)..)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
+        tracing::debug!(upto = log_id.index, "purging raft log");
+        // The purged id goes first: if the entries went first, a crash in between would
+        // leave a log starting after a gap that nothing on disk explains.
+        self.write_meta(LAST_PURGED, &log_id)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.remove_keys(..=log_key(log_id.index))
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.flush()
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+}
+
+fn log_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn key_range(range: impl RangeBounds<u64>) -> (Bound<[u8; 8]>, Bound<[u8; 8]>) {
+    (
+        range.start_bound().map(|i| log_key(*i)),
+        range.end_bound().map(|i| log_key(*i)),
+    )
+}
+
+fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|source| Error::Encode { what, source })
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Decode { what, source })
+}

@@ -1,0 +1,13 @@
+//! chat-tests: whole-system tests of the chat cluster.
+//!
+//! [`TestCluster`] starts real `chat-node` processes on loopback (port 0, temporary
+//! data directories), kills them with SIGKILL, restarts them on the same ports and
+//! data, isolates one from its peers through the node's network fault injection, and
+//! waits for conditions with timeouts instead of sleeping and hoping.
+
+mod cluster;
+pub mod fixtures;
+mod wait;
+
+pub use cluster::{NodeSpec, TestCluster, TestNode};
+pub use wait::{wait_until, WaitError};
