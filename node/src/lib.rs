@@ -49,9 +49,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let log_store = SledLogStore::<TypeConfig>::open(&config.data_dir.join("raft-log"))
         .map_err(|e| Error::Storage(e.to_string()))?;
     let state_machine = StateMachineStore::open(&config.data_dir.join("state"))?;
-    let cluster =
-        Cluster::start(config.id, addr.clone(), &config.cluster_secret, config.raft_settings(), log_store, state_machine)
-            .await?;
+    let cluster = Cluster::start(
+        config.id,
+        addr.clone(),
+        &config.cluster_secret,
+        config.raft_settings(),
+        log_store,
+        state_machine,
+    )
+    .await?;
     tracing::info!(node = config.id, role = ?config.role, public = %addr.public, cluster = %addr.cluster, "node started");
 
     let node = Arc::new(Node { cluster: cluster.clone(), config });

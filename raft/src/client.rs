@@ -59,11 +59,8 @@ impl ClusterClient {
     }
 
     fn request(&self, method: reqwest::Method, addr: &str, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .request(method, Self::url(addr, path))
-            .header(SECRET_HEADER, &self.secret)
-            .timeout(timeout);
+        let mut req =
+            self.http.request(method, Self::url(addr, path)).header(SECRET_HEADER, &self.secret).timeout(timeout);
         if let Some(from) = self.from {
             req = req.header(FROM_HEADER, from.to_string());
         }
@@ -102,7 +99,11 @@ impl ClusterClient {
         Ok(answer.applied)
     }
 
-    pub async fn init(&self, addr: &str, voters: std::collections::BTreeMap<NodeId, NodeAddr>) -> Result<AdminOk, Error> {
+    pub async fn init(
+        &self,
+        addr: &str,
+        voters: std::collections::BTreeMap<NodeId, NodeAddr>,
+    ) -> Result<AdminOk, Error> {
         self.post(addr, "/admin/init", &InitRequest { voters }, Duration::from_secs(10)).await
     }
 

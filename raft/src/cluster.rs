@@ -77,9 +77,8 @@ impl Cluster {
         let client = ClusterClient::for_node(secret, id);
         let contact = Contact::default();
         let network = Network::new(client.clone(), contact.clone());
-        let raft = Raft::new(id, config, network, log_store, sm.clone())
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
+        let raft =
+            Raft::new(id, config, network, log_store, sm.clone()).await.map_err(|e| Error::Raft(e.to_string()))?;
         let peers_applied = PeersApplied::new(client.clone(), contact.clone(), settings.lease());
         let cluster = Self {
             inner: Arc::new(Inner {

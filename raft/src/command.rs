@@ -82,12 +82,7 @@ pub enum Command {
     /// Add a user to a room's participants, and optionally one of their sockets to
     /// the room. `password_hash` is the room hash the proposer verified the given
     /// password against; a room whose hash changed since is refused.
-    JoinRoom {
-        room_id: String,
-        user_id: String,
-        socket: Option<SocketRef>,
-        password_hash: Option<String>,
-    },
+    JoinRoom { room_id: String, user_id: String, socket: Option<SocketRef>, password_hash: Option<String> },
     /// Remove a user from a room and every one of their sockets from it.
     LeaveRoom { room_id: String, user_id: String },
 
@@ -116,35 +111,59 @@ pub struct SessionTouch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Outcome {
-    UserRegistered { user_id: String },
+    UserRegistered {
+        user_id: String,
+    },
     EmailTaken,
     UserUpdated,
-    UserDeleted { user_id: String, sockets: Vec<SocketRef> },
+    UserDeleted {
+        user_id: String,
+        sockets: Vec<SocketRef>,
+    },
     UnknownUser,
+    /// The user is banned: no new session.
+    UserBanned,
 
     /// The session is open; `replaced` is the session it displaced, if any.
-    SessionOpened { replaced: Option<Session> },
-    SessionClosed { session: Session },
+    SessionOpened {
+        replaced: Option<Session>,
+    },
+    SessionClosed {
+        session: Session,
+    },
     /// The session is not (or no longer) the user's current one.
     UnknownSession,
-    SessionsTouched { count: usize },
+    SessionsTouched {
+        count: usize,
+    },
 
     RoomCreated,
     RoomExists,
     /// `added` is false when the user already was a participant.
-    RoomJoined { added: bool },
+    RoomJoined {
+        added: bool,
+    },
     /// `removed` is false when the user was not a participant.
-    RoomLeft { removed: bool },
+    RoomLeft {
+        removed: bool,
+    },
     UnknownRoom,
     WrongRoomPassword,
 
     SocketConnected,
-    SocketDisconnected { rooms: Vec<String> },
-    /// The socket's session is not the user's current one.
+    SocketDisconnected {
+        rooms: Vec<String>,
+    },
+    /// The socket's session is not the user's current one, or its node is down.
     SocketRefused,
 
-    NodeMarkedDown { node: NodeId, sockets: Vec<SocketRef> },
-    NodeMarkedUp { node: NodeId },
+    NodeMarkedDown {
+        node: NodeId,
+        sockets: Vec<SocketRef>,
+    },
+    NodeMarkedUp {
+        node: NodeId,
+    },
     /// The command changed nothing (e.g. `NodeDown` for a node already down).
     Unchanged,
 }

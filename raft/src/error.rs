@@ -38,10 +38,7 @@ pub enum Error {
 impl Error {
     /// Whether retrying the same request later (possibly elsewhere) can succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::NoLeader | Error::Stale | Error::Timeout(_) | Error::NotLeader { .. } | Error::Network(_)
-        )
+        matches!(self, Error::NoLeader | Error::Stale | Error::Timeout(_) | Error::NotLeader { .. } | Error::Network(_))
     }
 }
 

@@ -24,7 +24,6 @@ pub mod state;
 pub mod state_machine;
 mod types;
 
-
 pub use cluster::Cluster;
 pub use command::{Command, Outcome, Proposal, Request, RequestId};
 pub use config::RaftSettings;

@@ -67,7 +67,8 @@ impl PeerLink {
         if self.contact.is_isolated() {
             return Err(RPCError::Unreachable(Unreachable::new(&LinkError("isolated by fault injection".into()))));
         }
-        let answer: Result<Result<Resp, RaftError<NodeId, E>>, Error> = self.client.post(&self.addr, path, req, ttl).await;
+        let answer: Result<Result<Resp, RaftError<NodeId, E>>, Error> =
+            self.client.post(&self.addr, path, req, ttl).await;
         match answer {
             Ok(Ok(resp)) => {
                 self.contact.peer_answered(self.target);

@@ -24,6 +24,9 @@ use crate::Error;
 
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 
+/// A snapshot's metadata and serialized state.
+type StoredSnapshot = (SnapshotMeta<NodeId, NodeAddr>, Vec<u8>);
+
 /// One applied log entry, as seen by subscribers (fan-out, socket notifications).
 /// Requests answered from the deduplication memory are left out: they changed nothing.
 #[derive(Debug, Clone)]
@@ -41,7 +44,7 @@ pub struct StateMachineStore {
 struct Inner {
     dir: PathBuf,
     applied: RwLock<AppliedState>,
-    current_snapshot: Mutex<Option<(SnapshotMeta<NodeId, NodeAddr>, Vec<u8>)>>,
+    current_snapshot: Mutex<Option<StoredSnapshot>>,
     applied_index: watch::Sender<u64>,
     events: broadcast::Sender<Arc<AppliedEntry>>,
 }
@@ -115,7 +118,7 @@ impl StateMachineStore {
     }
 }
 
-fn read_snapshot_file(path: &Path) -> Result<Option<(SnapshotMeta<NodeId, NodeAddr>, Vec<u8>)>, Error> {
+fn read_snapshot_file(path: &Path) -> Result<Option<StoredSnapshot>, Error> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -244,8 +247,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let data = snapshot.into_inner();
-        let state: ClusterState = serde_json::from_slice(&data)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let state: ClusterState =
+            serde_json::from_slice(&data).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let path = self.snapshot_path();
         let (meta_c, data_c) = (meta.clone(), data.clone());
         tokio::task::spawn_blocking(move || write_snapshot_file(&path, &meta_c, &data_c))

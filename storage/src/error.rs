@@ -9,14 +9,8 @@ pub enum Error {
     Sled(#[from] sled::Error),
     /// A value could not be turned into JSON.
     #[error("cannot encode {what}")]
-    Encode {
-        what: &'static str,
-        source: serde_json::Error,
-    },
+    Encode { what: &'static str, source: serde_json::Error },
     /// Stored bytes are not the JSON we wrote: the data is corrupt or from another format.
     #[error("cannot decode {what}")]
-    Decode {
-        what: &'static str,
-        source: serde_json::Error,
-    },
+    Decode { what: &'static str, source: serde_json::Error },
 }

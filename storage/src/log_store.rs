@@ -15,10 +15,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{
-    LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError,
-    Vote,
-};
+use openraft::{LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -43,19 +40,14 @@ pub struct SledLogStore<C: RaftTypeConfig> {
 
 impl<C: RaftTypeConfig> Clone for SledLogStore<C> {
     fn clone(&self) -> Self {
-        Self {
-            log: self.log.clone(),
-            meta: self.meta.clone(),
-            _types: PhantomData,
-        }
+        Self { log: self.log.clone(), meta: self.meta.clone(), _types: PhantomData }
     }
 }
 
 impl<C: RaftTypeConfig> Debug for SledLogStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SledLogStore")
-            .field("entries", &self.log.len())
-            .finish()
+        // No entry count: sled's `len` walks the whole tree.
+        f.debug_struct("SledLogStore").finish_non_exhaustive()
     }
 }
 
@@ -71,11 +63,7 @@ where
 
     /// Keep the log in the `raft_log` and `raft_meta` trees of an already open database.
     pub fn from_db(db: &sled::Db) -> Result<Self, Error> {
-        let store = Self {
-            log: db.open_tree(LOG_TREE)?,
-            meta: db.open_tree(META_TREE)?,
-            _types: PhantomData,
-        };
+        let store = Self { log: db.open_tree(LOG_TREE)?, meta: db.open_tree(META_TREE)?, _types: PhantomData };
         store.finish_interrupted_purge()?;
         Ok(store)
     }
@@ -90,10 +78,7 @@ where
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>, Error> {
-        self.meta
-            .get(key)?
-            .map(|bytes| decode(key, &bytes))
-            .transpose()
+        self.meta.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
     }
 
     fn write_meta<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), Error> {
@@ -110,21 +95,14 @@ where
     }
 
     fn read_entries(&self, range: impl RangeBounds<u64>) -> Result<Vec<C::Entry>, Error> {
-        self.log
-            .range(key_range(range))
-            .values()
-            .map(|bytes| decode("log entry", &bytes?))
-            .collect()
+        self.log.range(key_range(range)).values().map(|bytes| decode("log entry", &bytes?)).collect()
     }
 
     fn write_entries(&self, entries: impl IntoIterator<Item = C::Entry>) -> Result<(), Error> {
         // One batch, so a crash never leaves a hole in the middle of an append.
         let mut batch = sled::Batch::default();
         for entry in entries {
-            batch.insert(
-                &log_key(entry.get_log_id().index),
-                encode("log entry", &entry)?,
-            );
+            batch.insert(&log_key(entry.get_log_id().index), encode("log entry", &entry)?);
         }
         self.log.apply_batch(batch)?;
         Ok(())
@@ -154,9 +132,7 @@ where
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
-        Ok(self
-            .read_entries(range)
-            .map_err(|e| StorageIOError::read_logs(&e))?)
+        Ok(self.read_entries(range).map_err(|e| StorageIOError::read_logs(&e))?)
     }
 }
 
@@ -168,19 +144,13 @@ where
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
-        let last_purged_log_id: Option<LogId<C::NodeId>> = self
-            .read_meta(LAST_PURGED)
-            .map_err(|e| StorageIOError::read_logs(&e))?;
-        let last_entry = self
-            .last_entry_id()
-            .map_err(|e| StorageIOError::read_logs(&e))?;
+        let last_purged_log_id: Option<LogId<C::NodeId>> =
+            self.read_meta(LAST_PURGED).map_err(|e| StorageIOError::read_logs(&e))?;
+        let last_entry = self.last_entry_id().map_err(|e| StorageIOError::read_logs(&e))?;
         // With every entry purged (possibly past the end of the log) the purged id is the
         // last log id; `max` also covers that, since `None` sorts first.
         let last_log_id = last_entry.max(last_purged_log_id.clone());
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -188,25 +158,17 @@ where
     }
 
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
-        self.write_meta(VOTE, vote)
-            .map_err(|e| StorageIOError::write_vote(&e))?;
+        self.write_meta(VOTE, vote).map_err(|e| StorageIOError::write_vote(&e))?;
         // A vote must survive a crash, or this node could vote twice in one term.
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_vote(&e))?;
+        self.flush().await.map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
-        Ok(self
-            .read_meta(VOTE)
-            .map_err(|e| StorageIOError::read_vote(&e))?)
+        Ok(self.read_meta(VOTE).map_err(|e| StorageIOError::read_vote(&e))?)
     }
 
-    async fn save_committed(
-        &mut self,
-        committed: Option<LogId<C::NodeId>>,
-    ) -> Result<(), StorageError<C::NodeId>> {
+    async fn save_committed(&mut self, committed: Option<LogId<C::NodeId>>) -> Result<(), StorageError<C::NodeId>> {
         // No flush: this is called on every commit, and a committed id that lags on disk is
         // harmless. On restart openraft re-applies fewer entries and the leader re-sends
         // the commit index; the id can never be ahead of the log, whose entries were
@@ -219,25 +181,16 @@ where
         Ok(())
     }
 
-    async fn read_committed(
-        &mut self,
-    ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
-        Ok(self
-            .read_meta(COMMITTED)
-            .map_err(|e| StorageIOError::read(&e))?)
+    async fn read_committed(&mut self) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+        Ok(self.read_meta(COMMITTED).map_err(|e| StorageIOError::read(&e))?)
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<C>,
-    ) -> Result<(), StorageError<C::NodeId>>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> Result<(), StorageError<C::NodeId>>
     where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.write_entries(entries)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.write_entries(entries).map_err(|e| StorageIOError::write_logs(&e))?;
         // Acknowledging an entry lets the leader count this node towards a quorum, so the
         // callback fires only once the entries are on disk.
         if let Err(e) = self.flush().await {
@@ -250,11 +203,8 @@ where
 
     async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         tracing::debug!(since = log_id.index, "truncating raft log");
-        self.remove_keys(log_key(log_id.index)..)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.remove_keys(log_key(log_id.index)..).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.flush().await.map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 
@@ -262,13 +212,9 @@ where
         tracing::debug!(upto = log_id.index, "purging raft log");
         // The purged id goes first: if the entries went first, a crash in between would
         // leave a log starting after a gap that nothing on disk explains.
-        self.write_meta(LAST_PURGED, &log_id)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        self.remove_keys(..=log_key(log_id.index))
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        self.flush()
-            .await
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        self.write_meta(LAST_PURGED, &log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.remove_keys(..=log_key(log_id.index)).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.flush().await.map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 }
@@ -278,10 +224,7 @@ fn log_key(index: u64) -> [u8; 8] {
 }
 
 fn key_range(range: impl RangeBounds<u64>) -> (Bound<[u8; 8]>, Bound<[u8; 8]>) {
-    (
-        range.start_bound().map(|i| log_key(*i)),
-        range.end_bound().map(|i| log_key(*i)),
-    )
+    (range.start_bound().map(|i| log_key(*i)), range.end_bound().map(|i| log_key(*i)))
 }
 
 fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, Error> {

@@ -20,18 +20,12 @@ fn lid(term: u64, index: u64) -> LogId<NodeId> {
 }
 
 fn normal_ent(term: u64, index: u64) -> Entry<TypeConfig> {
-    let cmd = Command::SetBanned {
-        user_id: format!("user-{index}"),
-        banned: true,
-    };
+    let cmd = Command::SetBanned { user_id: format!("user-{index}"), banned: true };
     Entry {
         log_id: lid(term, index),
         payload: EntryPayload::Normal(Proposal {
             // A fixed id, unlike `Request::new`, so building the same entry twice compares equal.
-            requests: vec![Request {
-                id: RequestId(format!("req-{index}")),
-                cmd,
-            }],
+            requests: vec![Request { id: RequestId(format!("req-{index}")), cmd }],
         }),
     }
 }
@@ -48,10 +42,7 @@ fn entries(term: u64, from: u64, to: u64) -> Vec<Entry<TypeConfig>> {
 }
 
 fn state(purged: Option<LogId<NodeId>>, last: Option<LogId<NodeId>>) -> LogState<TypeConfig> {
-    LogState {
-        last_purged_log_id: purged,
-        last_log_id: last,
-    }
+    LogState { last_purged_log_id: purged, last_log_id: last }
 }
 
 async fn all_entries(store: &mut Store) -> Result<Vec<Entry<TypeConfig>>> {
@@ -72,15 +63,9 @@ async fn everything_survives_reopening_the_same_path() -> Result<()> {
     }
 
     let mut store = Store::open(&path)?;
-    assert_eq!(
-        store.read_vote().await?,
-        Some(Vote::new_committed(2, LEADER))
-    );
+    assert_eq!(store.read_vote().await?, Some(Vote::new_committed(2, LEADER)));
     assert_eq!(store.read_committed().await?, Some(lid(2, 8)));
-    assert_eq!(
-        store.get_log_state().await?,
-        state(Some(lid(2, 3)), Some(lid(2, 10)))
-    );
+    assert_eq!(store.get_log_state().await?, state(Some(lid(2, 3)), Some(lid(2, 10))));
     assert_eq!(all_entries(&mut store).await?, written[3..]);
     Ok(())
 }
@@ -101,43 +86,24 @@ async fn truncate_and_purge_keep_log_state_consistent() -> Result<()> {
     assert_eq!(store.get_log_state().await?, state(None, Some(lid(3, 8))));
 
     store.purge(lid(1, 4)).await?;
-    assert_eq!(
-        store.get_log_state().await?,
-        state(Some(lid(1, 4)), Some(lid(3, 8)))
-    );
-    let indexes: Vec<u64> = all_entries(&mut store)
-        .await?
-        .iter()
-        .map(|e| e.log_id.index)
-        .collect();
+    assert_eq!(store.get_log_state().await?, state(Some(lid(1, 4)), Some(lid(3, 8))));
+    let indexes: Vec<u64> = all_entries(&mut store).await?.iter().map(|e| e.log_id.index).collect();
     assert_eq!(indexes, [5, 6, 7, 8]);
 
     // Purging everything keeps the last log id: it is now the purged one.
     store.purge(lid(3, 8)).await?;
-    assert_eq!(
-        store.get_log_state().await?,
-        state(Some(lid(3, 8)), Some(lid(3, 8)))
-    );
+    assert_eq!(store.get_log_state().await?, state(Some(lid(3, 8)), Some(lid(3, 8))));
     assert!(all_entries(&mut store).await?.is_empty());
 
     // A snapshot installed past the end of the log purges beyond it.
     store.purge(lid(4, 20)).await?;
-    assert_eq!(
-        store.get_log_state().await?,
-        state(Some(lid(4, 20)), Some(lid(4, 20)))
-    );
+    assert_eq!(store.get_log_state().await?, state(Some(lid(4, 20)), Some(lid(4, 20))));
     store.blocking_append(entries(4, 21, 21)).await?;
-    assert_eq!(
-        store.get_log_state().await?,
-        state(Some(lid(4, 20)), Some(lid(4, 21)))
-    );
+    assert_eq!(store.get_log_state().await?, state(Some(lid(4, 20)), Some(lid(4, 21))));
 
     // Readers handed out earlier see the same log.
     let mut reader = store.get_log_reader().await;
-    assert_eq!(
-        reader.try_get_log_entries(21..22).await?,
-        entries(4, 21, 21)
-    );
+    assert_eq!(reader.try_get_log_entries(21..22).await?, entries(4, 21, 21));
     Ok(())
 }
 
@@ -154,10 +120,7 @@ async fn an_interrupted_purge_is_finished_on_open() -> Result<()> {
     drop(store);
 
     let mut store = Store::from_db(&db)?;
-    assert_eq!(
-        store.get_log_state().await?,
-        state(Some(lid(1, 3)), Some(lid(1, 5)))
-    );
+    assert_eq!(store.get_log_state().await?, state(Some(lid(1, 3)), Some(lid(1, 5))));
     assert_eq!(all_entries(&mut store).await?, entries(1, 4, 5));
     Ok(())
 }
@@ -173,10 +136,7 @@ async fn stores_sharing_a_database_keep_to_their_trees() -> Result<()> {
     store.blocking_append(entries(1, 1, 3)).await?;
     store.truncate(lid(1, 1)).await?;
 
-    assert_eq!(
-        other.get(1u64.to_be_bytes())?.as_deref(),
-        Some(&b"hello"[..])
-    );
+    assert_eq!(other.get(1u64.to_be_bytes())?.as_deref(), Some(&b"hello"[..]));
     assert_eq!(store.get_log_state().await?, state(None, None));
     Ok(())
 }

@@ -11,17 +11,12 @@ use tempfile::TempDir;
 /// suite so the directory outlives the test that uses it.
 struct TempDirStores;
 
-impl StoreBuilder<TypeConfig, SledLogStore<TypeConfig>, StateMachineStore, TempDir>
-    for TempDirStores
-{
-    async fn build(
-        &self,
-    ) -> Result<(TempDir, SledLogStore<TypeConfig>, StateMachineStore), StorageError<NodeId>> {
+impl StoreBuilder<TypeConfig, SledLogStore<TypeConfig>, StateMachineStore, TempDir> for TempDirStores {
+    async fn build(&self) -> Result<(TempDir, SledLogStore<TypeConfig>, StateMachineStore), StorageError<NodeId>> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
-        let log = SledLogStore::open(&dir.path().join("log"))
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        let sm = StateMachineStore::open(&dir.path().join("sm"))
-            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        let log = SledLogStore::open(&dir.path().join("log")).map_err(|e| StorageIOError::write_logs(&e))?;
+        let sm =
+            StateMachineStore::open(&dir.path().join("sm")).map_err(|e| StorageIOError::write_state_machine(&e))?;
         Ok((dir, log, sm))
     }
 }

@@ -110,10 +110,8 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
     tokio::time::sleep(Duration::from_millis(700)).await;
     let killed_at = Instant::now();
     cluster.kill(leader);
-    let new_leader = wait_until("a new leader", CONVERGE, || async {
-        cluster.leader().await.filter(|id| *id != leader)
-    })
-    .await?;
+    let new_leader =
+        wait_until("a new leader", CONVERGE, || async { cluster.leader().await.filter(|id| *id != leader) }).await?;
     let leaderless = killed_at.elapsed();
     let acked_at_kill = acked.lock().unwrap().len();
     wait_until("writes to resume", CONVERGE, || async {
@@ -193,8 +191,7 @@ async fn an_edge_replicates_and_serves_reads_then_is_promoted() -> Result<()> {
     let status = cluster.status(edge).await?;
     assert_eq!(status.role, Some(MemberRole::Learner));
     assert_eq!(status.state, ServerState::Learner);
-    let voters: BTreeSet<u64> =
-        status.members.iter().filter(|m| m.role == MemberRole::Voter).map(|m| m.id).collect();
+    let voters: BTreeSet<u64> = status.members.iter().filter(|m| m.role == MemberRole::Voter).map(|m| m.id).collect();
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
 
     let (user_id, cmd) = register("via-edge@example.com");
@@ -215,8 +212,7 @@ async fn an_edge_replicates_and_serves_reads_then_is_promoted() -> Result<()> {
     cluster.kill(removed);
     let leader = cluster.wait_for_leader(CONVERGE).await?;
     let status = cluster.status(leader).await?;
-    let voters: BTreeSet<u64> =
-        status.members.iter().filter(|m| m.role == MemberRole::Voter).map(|m| m.id).collect();
+    let voters: BTreeSet<u64> = status.members.iter().filter(|m| m.role == MemberRole::Voter).map(|m| m.id).collect();
     assert!(voters.contains(&edge) && !voters.contains(&removed) && voters.len() == 3, "voters {voters:?}");
     for via in cluster.running_ids() {
         let (user_id, cmd) = register(&format!("after-promotion-{via}@example.com"));

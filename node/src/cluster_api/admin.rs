@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::Json;
-use chat_raft::api::{AddLearnerRequest, AdminOk, FaultRequest, InitRequest, NodeRequest, ProposeRequest, ProposeResponse, NodeStatus};
+use chat_raft::api::{
+    AddLearnerRequest, AdminOk, FaultRequest, InitRequest, NodeRequest, NodeStatus, ProposeRequest, ProposeResponse,
+};
 use chat_raft::{ClusterState, Error, Request};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -23,7 +25,10 @@ pub(super) async fn status(State(node): State<Arc<Node>>) -> Json<NodeStatus> {
     Json(node.cluster.status(node.config.health_grace()))
 }
 
-pub(super) async fn init(State(node): State<Arc<Node>>, Json(req): Json<InitRequest>) -> Result<Json<AdminOk>, ApiError> {
+pub(super) async fn init(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<InitRequest>,
+) -> Result<Json<AdminOk>, ApiError> {
     if req.voters.is_empty() {
         return Err(Error::Invalid("the voter list is empty".into()).into());
     }
@@ -71,12 +76,18 @@ pub(super) async fn add_learner(
     on_leader(&node, "/admin/add-learner", &req, || async move { cluster.add_learner(id, addr).await }).await
 }
 
-pub(super) async fn promote(State(node): State<Arc<Node>>, Json(req): Json<NodeRequest>) -> Result<Json<AdminOk>, ApiError> {
+pub(super) async fn promote(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<NodeRequest>,
+) -> Result<Json<AdminOk>, ApiError> {
     let cluster = node.cluster.clone();
     on_leader(&node, "/admin/promote", &req, || async move { cluster.promote(req.id).await }).await
 }
 
-pub(super) async fn remove(State(node): State<Arc<Node>>, Json(req): Json<NodeRequest>) -> Result<Json<AdminOk>, ApiError> {
+pub(super) async fn remove(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<NodeRequest>,
+) -> Result<Json<AdminOk>, ApiError> {
     let cluster = node.cluster.clone();
     on_leader(&node, "/admin/remove", &req, || async move { cluster.remove(req.id).await }).await
 }
@@ -97,7 +108,10 @@ pub(super) struct StateQuery {
 }
 
 /// The whole control state: a client-grade (fresh) read unless `?local=true`.
-pub(super) async fn state(State(node): State<Arc<Node>>, Query(q): Query<StateQuery>) -> Result<Json<ClusterState>, ApiError> {
+pub(super) async fn state(
+    State(node): State<Arc<Node>>,
+    Query(q): Query<StateQuery>,
+) -> Result<Json<ClusterState>, ApiError> {
     if q.local {
         return Ok(Json(node.cluster.read_local(Clone::clone)));
     }

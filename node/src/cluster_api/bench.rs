@@ -18,7 +18,10 @@ use crate::Node;
 const MAX_PROPOSERS: usize = 10_000;
 const MAX_DURATION_MS: u64 = 300_000;
 
-pub(super) async fn bench(State(node): State<Arc<Node>>, Json(req): Json<BenchRequest>) -> Result<Json<BenchReport>, ApiError> {
+pub(super) async fn bench(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<BenchRequest>,
+) -> Result<Json<BenchReport>, ApiError> {
     if req.proposers == 0 || req.proposers > MAX_PROPOSERS {
         return Err(Error::Invalid(format!("proposers must be 1..={MAX_PROPOSERS}")).into());
     }

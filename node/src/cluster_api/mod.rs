@@ -57,7 +57,10 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
 async fn require_secret(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
     let given = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     if !constant_time_eq(given, node.config.cluster_secret.as_bytes()) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": "missing or wrong cluster secret" })))
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "error": "missing or wrong cluster secret" })),
+        )
             .into_response();
     }
     next.run(req).await

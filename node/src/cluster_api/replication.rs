@@ -18,7 +18,10 @@ const MAX_POLL: Duration = Duration::from_secs(5);
 
 /// A batch forwarded by another node. Only the leader commits it; anyone else
 /// answers 421 with the leader it knows, and the sender retries there.
-pub(super) async fn write(State(node): State<Arc<Node>>, Json(proposal): Json<Proposal>) -> Result<Json<WriteAck>, ApiError> {
+pub(super) async fn write(
+    State(node): State<Arc<Node>>,
+    Json(proposal): Json<Proposal>,
+) -> Result<Json<WriteAck>, ApiError> {
     let leader = node.cluster.metrics().current_leader;
     if leader != Some(node.cluster.id()) {
         return Err(chat_raft::Error::NotLeader { leader }.into());

@@ -56,10 +56,6 @@ impl From<Vec<(RequestId, Outcome)>> for Dedup {
 
 impl From<Dedup> for Vec<(RequestId, Outcome)> {
     fn from(mut dedup: Dedup) -> Self {
-        dedup
-            .order
-            .into_iter()
-            .filter_map(|id| dedup.outcomes.remove(&id).map(|outcome| (id, outcome)))
-            .collect()
+        dedup.order.into_iter().filter_map(|id| dedup.outcomes.remove(&id).map(|outcome| (id, outcome))).collect()
     }
 }

@@ -68,8 +68,12 @@ impl ClusterState {
                 outcome
             }
             Command::OpenSession { session } => {
-                if !self.users.contains(&session.user_id) {
-                    return Outcome::UnknownUser;
+                match self.users.get(&session.user_id) {
+                    None => return Outcome::UnknownUser,
+                    // The proposer checked the ban on its replica; a ban committed in
+                    // between must still win.
+                    Some(user) if user.banned => return Outcome::UserBanned,
+                    Some(_) => {}
                 }
                 Outcome::SessionOpened { replaced: self.sessions.open(session.clone()) }
             }
@@ -89,7 +93,9 @@ impl ClusterState {
             }
             Command::LeaveRoom { room_id, user_id } => self.leave_room(room_id, user_id),
             Command::ConnectSocket { socket, user_id, session_id } => {
-                if !self.sessions.is_current(user_id, session_id) {
+                // A node already declared down must not gain sockets: nothing would
+                // ever remove them (NodeDown is proposed once per outage).
+                if self.down_nodes.contains(&socket.node) || !self.sessions.is_current(user_id, session_id) {
                     return Outcome::SocketRefused;
                 }
                 self.presence.connect(socket.clone(), user_id.clone(), session_id.clone());

@@ -912,7 +912,6 @@ fn snapshot_round_trip_keeps_state_and_derived_indexes() {
 /// "ban ends the session" has to hold whatever the commit order (like the unique email rule,
 /// it can only be enforced in apply).
 #[test]
-#[ignore = "bug: OpenSession does not check `banned` at apply time (state/mod.rs, Command::OpenSession arm)"]
 fn a_login_committed_after_a_ban_opens_no_session() {
     let mut state = replay(
         "login after ban",
@@ -921,8 +920,7 @@ fn a_login_committed_after_a_ban_opens_no_session() {
             (Command::SetBanned { user_id: "alice".to_owned(), banned: true }, Outcome::UserUpdated),
         ],
     );
-    // The outcome has no variant for "banned" yet; the state must show no session either way.
-    state.apply(&req("late-login", login("alice", "s1")));
+    assert_eq!(state.apply(&req("late-login", login("alice", "s1"))), Outcome::UserBanned);
     assert!(state.sessions.current("alice").is_none(), "a banned user holds a session");
 }
 
@@ -930,7 +928,6 @@ fn a_login_committed_after_a_ban_opens_no_session() {
 /// proposes `NodeDown` only for nodes not yet marked down, so a socket that slips in afterwards
 /// stays (and keeps routing fan-out to a dead node) until the node answers again.
 #[test]
-#[ignore = "bug: ConnectSocket/JoinRoom accept sockets of a node in down_nodes (state/mod.rs, ConnectSocket arm)"]
 fn a_socket_committed_after_node_down_does_not_linger() {
     let mut steps = online("alice", sock(1, "a1"));
     steps.extend([

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, unit, crate and whole-system tests.
+# Installs and starts whatever the tests need on free loopback ports, and stops it
+# afterwards. `.ci/run` calls this script; run it from anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build the binaries the whole-system tests start"
+cargo build --locked -p chat-node -p chat-ops
+
+step "unit and crate tests"
+cargo test --workspace --locked --exclude chat-tests
+
+step "whole-system tests (real chat-node processes on loopback)"
+# Each test runs a cluster of 3 to 5 processes; two at a time fit two cores.
+cargo test --locked -p chat-tests -- --test-threads 2
