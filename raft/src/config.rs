@@ -11,6 +11,9 @@ pub struct RaftSettings {
     /// Leader heartbeat period.
     pub heartbeat_ms: u64,
     /// Election timeout range; a follower that heard nothing for this long campaigns.
+    /// openraft also refuses votes for `election_max_ms` after the last heartbeat (its
+    /// leader lease), so a leader's death costs about `max + min` without a leader:
+    /// the range is kept narrow.
     pub election_min_ms: u64,
     pub election_max_ms: u64,
     /// Read lease: a follower serves authenticated reads only if it heard from the
@@ -29,10 +32,10 @@ pub struct RaftSettings {
 impl Default for RaftSettings {
     fn default() -> Self {
         Self {
-            heartbeat_ms: 60,
-            election_min_ms: 300,
-            election_max_ms: 600,
-            lease_ms: 250,
+            heartbeat_ms: 40,
+            election_min_ms: 200,
+            election_max_ms: 300,
+            lease_ms: 150,
             snapshot_every: 10_000,
             node_down_grace_ms: 3_000,
             write_timeout_ms: 5_000,

@@ -87,7 +87,8 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
     let leader = cluster.wait_for_leader(CONVERGE).await?;
     let survivors: Vec<u64> = cluster.ids().into_iter().filter(|id| *id != leader).collect();
 
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    // (user id, when the write started, when it was acknowledged)
+    let acked = Arc::new(Mutex::new(Vec::<(String, Instant, Instant)>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..8 {
@@ -100,9 +101,10 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
             while !stop.load(Ordering::SeqCst) {
                 let (user_id, cmd) = register(&format!("w{w}-{n}@example.com"));
                 n += 1;
+                let started = Instant::now();
                 if let Ok(answer) = client.propose(&addr, cmd).await {
                     assert_eq!(answer.outcome, Outcome::UserRegistered { user_id: user_id.clone() });
-                    acked.lock().unwrap().push(user_id);
+                    acked.lock().unwrap().push((user_id, started, Instant::now()));
                 }
             }
         }));
@@ -118,21 +120,24 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
         (acked.lock().unwrap().len() > acked_at_kill + 20).then_some(())
     })
     .await?;
-    let resumed = killed_at.elapsed();
     stop.store(true, Ordering::SeqCst);
     for w in writers {
         w.await?;
     }
-    println!(
-        "leader {leader} killed: new leader {new_leader} seen after {} ms, writes resumed after {} ms",
-        leaderless.as_millis(),
-        resumed.as_millis()
-    );
     let acked = acked.lock().unwrap().clone();
+    // Writes resumed when the first write begun after the kill was acknowledged.
+    let resumed = acked.iter().filter(|(_, start, _)| *start > killed_at).map(|(_, _, end)| *end).min();
+    println!(
+        "leader {leader} killed: new leader {new_leader} seen after {} ms, first write begun after the kill \
+         acknowledged after {} ms",
+        leaderless.as_millis(),
+        resumed.map_or(0, |t| (t - killed_at).as_millis())
+    );
     assert!(acked.len() > 40, "too few writes acknowledged: {}", acked.len());
     for id in survivors {
         let state = cluster.state(id).await?;
-        let missing: Vec<&String> = acked.iter().filter(|u| state.users.get(u).is_none()).collect();
+        let missing: Vec<&String> =
+            acked.iter().map(|(u, _, _)| u).filter(|u| state.users.get(u).is_none()).collect();
         assert!(missing.is_empty(), "node {id} lost {} acknowledged writes", missing.len());
     }
     Ok(())
@@ -334,5 +339,34 @@ async fn the_cluster_listener_refuses_requests_without_the_secret() -> Result<()
     }
     // The refused fault request changed nothing.
     assert!(!cluster.status(1).await?.isolated);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_node_is_declared_down_and_its_presence_removed() -> Result<()> {
+    let mut cluster =
+        TestCluster::start(NodeSpec::voters(3).with_edges(1).with_args(&["--node-down-grace-ms", "1000"])).await?;
+    let (user_id, cmd) = register("present@example.com");
+    cluster.propose(1, cmd).await?;
+    let (session_id, cmd) = login(&user_id);
+    cluster.propose(1, cmd).await?;
+    let edge = 4;
+    let socket = chat_raft::state::SocketRef { node: edge, socket: "sock-on-edge".into() };
+    let connect = chat_raft::Command::ConnectSocket { socket: socket.clone(), user_id, session_id };
+    assert_eq!(cluster.propose(edge, connect).await?.outcome, Outcome::SocketConnected);
+
+    cluster.kill(edge);
+    wait_until("the edge to be declared down", CONVERGE, || async {
+        let state = cluster.state(1).await.ok()?;
+        (state.down_nodes.contains(&edge) && state.presence.socket(&socket).is_none()).then_some(())
+    })
+    .await?;
+
+    cluster.restart(edge).await?;
+    wait_until("the edge to be declared up again", CONVERGE, || async {
+        let state = cluster.state(1).await.ok()?;
+        (!state.down_nodes.contains(&edge)).then_some(())
+    })
+    .await?;
     Ok(())
 }
