@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::messages::MessageCommand;
 use crate::state::{Role, Room, Session, SocketRef, User};
 use crate::types::NodeId;
 
@@ -95,6 +96,10 @@ pub enum Command {
     NodeDown { node: NodeId },
     /// A node answers again.
     NodeUp { node: NodeId },
+
+    /// A message-plane command (embedded message store only): applied by the
+    /// state machine's [`crate::messages::MessageApplier`], not by `ClusterState`.
+    Message(MessageCommand),
 }
 
 /// One entry of a [`Command::TouchSessions`] batch.
@@ -166,4 +171,14 @@ pub enum Outcome {
     },
     /// The command changed nothing (e.g. `NodeDown` for a node already down).
     Unchanged,
+
+    /// A message was stored with this room sequence number and timestamp.
+    MessageAppended { seq: u64, timestamp: Millis },
+    /// These message ids gained the reader (others had it already or are unknown).
+    ReadsMarked { changed: Vec<String> },
+    /// The message's reactions after the change.
+    Reacted { room: String, reactions: std::collections::BTreeMap<String, Vec<String>> },
+    UnknownMessage,
+    /// A message command reached a node without a message store (misconfiguration).
+    NoMessageStore,
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod contact;
 mod error;
 mod liveness;
+pub mod messages;
 pub mod network;
 mod proposer;
 pub mod state;

@@ -1,13 +1,17 @@
 //! The openraft state-machine adapter: applies committed entries to the in-memory
-//! [`ClusterState`], and persists snapshots to disk so a restarted node starts from its
-//! last snapshot instead of replaying the log from index 0.
+//! [`ClusterState`] (control plane) and to the optional [`MessageApplier`] (embedded
+//! message store), and keeps snapshots on disk so a restarted node starts from its last
+//! snapshot instead of replaying the log from index 0.
 //!
-//! A snapshot file is one line of JSON metadata, a newline, then the state as JSON. It is
-//! written to a temporary file, synced, and renamed into place, so a crash never leaves a
-//! half-written snapshot behind.
+//! A snapshot is two files: `snapshot-<id>.data` (an 8-byte big-endian length, the
+//! control state as JSON, then the message store's export) and `snapshot.meta.json`,
+//! which names the current data file. Both are written to temporary files, synced and
+//! renamed, data first, so a crash never leaves a half-written snapshot current.
+//! Snapshot data is streamed from and to disk (openraft sends it in chunks): it is
+//! never held in memory as a whole.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -15,17 +19,16 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use crate::command::{Command, Outcome};
+use crate::messages::MessageApplier;
 use crate::state::ClusterState;
 use crate::types::{NodeAddr, NodeId, TypeConfig};
 use crate::Error;
 
-const SNAPSHOT_FILE: &str = "snapshot.bin";
-
-/// A snapshot's metadata and serialized state.
-type StoredSnapshot = (SnapshotMeta<NodeId, NodeAddr>, Vec<u8>);
+const META_FILE: &str = "snapshot.meta.json";
 
 /// One applied log entry, as seen by subscribers (fan-out, socket notifications).
 /// Requests answered from the deduplication memory are left out: they changed nothing.
@@ -33,6 +36,13 @@ type StoredSnapshot = (SnapshotMeta<NodeId, NodeAddr>, Vec<u8>);
 pub struct AppliedEntry {
     pub index: u64,
     pub changes: Vec<(Command, Outcome)>,
+}
+
+/// What `snapshot.meta.json` holds: the current snapshot and its data file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CurrentSnapshot {
+    meta: SnapshotMeta<NodeId, NodeAddr>,
+    data_file: String,
 }
 
 /// The state machine of one node. Cheap to clone: clones share the same state.
@@ -44,7 +54,9 @@ pub struct StateMachineStore {
 struct Inner {
     dir: PathBuf,
     applied: RwLock<AppliedState>,
-    current_snapshot: Mutex<Option<StoredSnapshot>>,
+    messages: Option<Arc<dyn MessageApplier>>,
+    current: Mutex<Option<CurrentSnapshot>>,
+    receiving: Mutex<Option<PathBuf>>,
     applied_index: watch::Sender<u64>,
     events: broadcast::Sender<Arc<AppliedEntry>>,
 }
@@ -57,16 +69,30 @@ struct AppliedState {
 }
 
 impl StateMachineStore {
-    /// Open the state machine kept in `dir`, starting from the snapshot there, if any.
+    /// Open the state machine kept in `dir` (control plane only).
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        Self::open_with(dir, None)
+    }
+
+    /// Open the state machine kept in `dir`, applying message commands to `messages`.
+    /// Starts from the snapshot in `dir`, if any; a message store that is behind it is
+    /// restored from the snapshot too.
+    pub fn open_with(dir: &Path, messages: Option<Arc<dyn MessageApplier>>) -> Result<Self, Error> {
         fs::create_dir_all(dir)?;
         let mut applied = AppliedState::default();
-        let mut current_snapshot = None;
-        if let Some((meta, data)) = read_snapshot_file(&dir.join(SNAPSHOT_FILE))? {
-            applied.state = serde_json::from_slice(&data).map_err(|e| Error::Storage(e.to_string()))?;
-            applied.last_applied = meta.last_log_id;
-            applied.membership = meta.last_membership.clone();
-            current_snapshot = Some((meta, data));
+        let current = read_current(dir)?;
+        if let Some(current) = &current {
+            let mut reader = BufReader::new(fs::File::open(dir.join(&current.data_file))?);
+            applied.state = read_control(&mut reader)?;
+            applied.last_applied = current.meta.last_log_id;
+            applied.membership = current.meta.last_membership.clone();
+            let index = current.meta.last_log_id.map_or(0, |l| l.index);
+            if let Some(messages) = &messages {
+                if messages.applied_index() < index {
+                    tracing::warn!(index, "message store behind the snapshot; restoring it from the snapshot");
+                    messages.import(&mut reader)?;
+                }
+            }
         }
         let index = applied.last_applied.map_or(0, |id| id.index);
         let (applied_index, _) = watch::channel(index);
@@ -75,7 +101,9 @@ impl StateMachineStore {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 applied: RwLock::new(applied),
-                current_snapshot: Mutex::new(current_snapshot),
+                messages,
+                current: Mutex::new(current),
+                receiving: Mutex::new(None),
                 applied_index,
                 events,
             }),
@@ -112,34 +140,33 @@ impl StateMachineStore {
             advanced
         });
     }
+}
 
-    fn snapshot_path(&self) -> PathBuf {
-        self.inner.dir.join(SNAPSHOT_FILE)
+fn read_current(dir: &Path) -> Result<Option<CurrentSnapshot>, Error> {
+    match fs::read(dir.join(META_FILE)) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| Error::Storage(e.to_string()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn read_snapshot_file(path: &Path) -> Result<Option<StoredSnapshot>, Error> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let split = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| Error::Storage(format!("{}: no metadata line", path.display())))?;
-    let meta = serde_json::from_slice(&bytes[..split]).map_err(|e| Error::Storage(e.to_string()))?;
-    Ok(Some((meta, bytes[split + 1..].to_vec())))
+/// Read the control-state section at the start of a snapshot data stream.
+fn read_control(reader: &mut impl Read) -> std::io::Result<ClusterState> {
+    let mut len = [0u8; 8];
+    reader.read_exact(&mut len)?;
+    let mut control = vec![0u8; u64::from_be_bytes(len) as usize];
+    reader.read_exact(&mut control)?;
+    serde_json::from_slice(&control).map_err(std::io::Error::other)
 }
 
-fn write_snapshot_file(path: &Path, meta: &SnapshotMeta<NodeId, NodeAddr>, data: &[u8]) -> std::io::Result<()> {
+/// Write `bytes` to `path` atomically and durably.
+fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(&serde_json::to_vec(meta)?)?;
-        file.write_all(b"\n")?;
-        file.write_all(data)?;
-        file.sync_all()?;
+        let mut out = BufWriter::new(fs::File::create(&tmp)?);
+        write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
     }
     fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
@@ -148,31 +175,72 @@ fn write_snapshot_file(path: &Path, meta: &SnapshotMeta<NodeId, NodeAddr>, data:
     Ok(())
 }
 
+/// Make `current` the snapshot of record and drop older data files.
+fn commit_current(dir: &Path, current: &CurrentSnapshot) -> std::io::Result<()> {
+    write_atomically(&dir.join(META_FILE), |out| out.write_all(&serde_json::to_vec(current)?))?;
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("snapshot-") && name.ends_with(".data") && name != current.data_file {
+            let _ = fs::remove_file(dir.join(name));
+        }
+    }
+    Ok(())
+}
+
+fn data_file_name(meta: &SnapshotMeta<NodeId, NodeAddr>) -> String {
+    let safe: String = meta.snapshot_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("snapshot-{safe}.data")
+}
+
 fn io_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::write_state_machine(&e).into()
 }
 
+impl StateMachineStore {
+    async fn open_data(&self, current: &CurrentSnapshot) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let file = tokio::fs::File::open(self.inner.dir.join(&current.data_file))
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(Some(current.meta.signature()), &e))?;
+        Ok(Snapshot { meta: current.meta.clone(), snapshot: Box::new(file) })
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let (data, last_log_id, last_membership) = {
+        let (control, last_log_id, last_membership) = {
             let applied = self.inner.applied.read().expect("state lock poisoned");
-            let data = serde_json::to_vec(&applied.state).map_err(|e| StorageIOError::read_state_machine(&e))?;
-            (data, applied.last_applied, applied.membership.clone())
+            let control = serde_json::to_vec(&applied.state).map_err(|e| StorageIOError::read_state_machine(&e))?;
+            (control, applied.last_applied, applied.membership.clone())
         };
         let snapshot_id = match last_log_id {
-            Some(id) => format!("{}-{}", id.leader_id, id.index),
-            None => "empty".to_owned(),
+            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, rand::random::<u32>()),
+            None => format!("empty-{}", rand::random::<u32>()),
         };
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
-        let path = self.snapshot_path();
-        let (meta_c, data_c) = (meta.clone(), data.clone());
-        tokio::task::spawn_blocking(move || write_snapshot_file(&path, &meta_c, &data_c))
-            .await
-            .map_err(io_err)?
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        *self.inner.current_snapshot.lock().expect("snapshot lock poisoned") = Some((meta.clone(), data.clone()));
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot built");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        let current = CurrentSnapshot { data_file: data_file_name(&meta), meta: meta.clone() };
+        let (dir, messages, written) = (self.inner.dir.clone(), self.inner.messages.clone(), current.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(messages) = &messages {
+                // Everything the snapshot claims must be durable before openraft may
+                // purge the log entries it covers.
+                messages.flush()?;
+            }
+            write_atomically(&dir.join(&written.data_file), |out| {
+                out.write_all(&(control.len() as u64).to_be_bytes())?;
+                out.write_all(&control)?;
+                match &messages {
+                    Some(messages) => messages.export(out),
+                    None => Ok(()),
+                }
+            })?;
+            commit_current(&dir, &written)
+        })
+        .await
+        .map_err(io_err)?
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, "snapshot built");
+        *self.inner.current.lock().expect("snapshot lock poisoned") = Some(current.clone());
+        self.open_data(&current).await
     }
 }
 
@@ -196,8 +264,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         {
             let mut applied = self.inner.applied.write().expect("state lock poisoned");
             for entry in entries {
+                let index = entry.log_id.index;
                 applied.last_applied = Some(entry.log_id);
-                last_index = Some(entry.log_id.index);
+                last_index = Some(index);
                 match entry.payload {
                     EntryPayload::Blank => responses.push(Vec::new()),
                     EntryPayload::Membership(membership) => {
@@ -209,14 +278,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         let mut changes = Vec::new();
                         for request in proposal.requests {
                             let duplicate = applied.state.dedup.get(&request.id).is_some();
-                            let outcome = applied.state.apply(&request);
+                            let outcome = applied.state.apply_routed(&request, |command| match &self.inner.messages {
+                                Some(messages) => messages.apply(index, command),
+                                None => Outcome::NoMessageStore,
+                            });
                             if !duplicate {
                                 changes.push((request.cmd, outcome.clone()));
                             }
                             outcomes.push(outcome);
                         }
                         if !changes.is_empty() {
-                            published.push(Arc::new(AppliedEntry { index: entry.log_id.index, changes }));
+                            published.push(Arc::new(AppliedEntry { index, changes }));
                         }
                         responses.push(outcomes);
                     }
@@ -224,7 +296,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
         }
         for entry in published {
-            // No subscriber is fine: nothing on this node reacts to state changes yet.
+            // No subscriber is fine: nothing on this node may react to changes.
             let _ = self.inner.events.send(entry);
         }
         if let Some(index) = last_index {
@@ -237,31 +309,60 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+        let path = self.inner.dir.join(format!("snapshot-receiving-{:08x}.part", rand::random::<u32>()));
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        if let Some(old) = self.inner.receiving.lock().expect("receiving lock").replace(path) {
+            let _ = fs::remove_file(old);
+        }
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, NodeAddr>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
-        let data = snapshot.into_inner();
-        let state: ClusterState =
-            serde_json::from_slice(&data).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        let path = self.snapshot_path();
-        let (meta_c, data_c) = (meta.clone(), data.clone());
-        tokio::task::spawn_blocking(move || write_snapshot_file(&path, &meta_c, &data_c))
-            .await
-            .map_err(io_err)?
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let received = self.inner.receiving.lock().expect("receiving lock").take();
+        // The data is copied from the handle openraft gives back (normally the file
+        // begun above, but any snapshot stream is accepted) into the data file.
+        let mut file = snapshot.into_std().await;
+        let current = CurrentSnapshot { data_file: data_file_name(meta), meta: meta.clone() };
+        let (dir, messages, target) = (self.inner.dir.clone(), self.inner.messages.clone(), current.clone());
+        let state = tokio::task::spawn_blocking(move || -> std::io::Result<ClusterState> {
+            file.seek(SeekFrom::Start(0))?;
+            let data_path = dir.join(&target.data_file);
+            write_atomically(&data_path, |out| std::io::copy(&mut file, out).map(|_| ()))?;
+            drop(file);
+            if let Some(received) = received {
+                let _ = fs::remove_file(received);
+            }
+            let mut reader = BufReader::new(fs::File::open(&data_path)?);
+            let state = read_control(&mut reader)?;
+            if let Some(messages) = &messages {
+                messages.import(&mut reader)?;
+                messages.flush()?;
+            }
+            commit_current(&dir, &target)?;
+            Ok(state)
+        })
+        .await
+        .map_err(io_err)?
+        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         {
             let mut applied = self.inner.applied.write().expect("state lock poisoned");
             applied.state = state;
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();
         }
-        *self.inner.current_snapshot.lock().expect("snapshot lock poisoned") = Some((meta.clone(), data));
+        *self.inner.current.lock().expect("snapshot lock poisoned") = Some(current);
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot installed");
         if let Some(id) = meta.last_log_id {
             self.publish_applied(id.index);
@@ -270,9 +371,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        let current = self.inner.current_snapshot.lock().expect("snapshot lock poisoned");
-        Ok(current
-            .as_ref()
-            .map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(data.clone())) }))
+        let current = self.inner.current.lock().expect("snapshot lock poisoned").clone();
+        match current {
+            Some(current) => self.open_data(&current).await.map(Some),
+            None => Ok(None),
+        }
     }
 }

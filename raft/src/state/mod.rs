@@ -25,6 +25,7 @@ pub use sessions::{Session, Sessions};
 pub use users::{Role, User, Users};
 
 use crate::command::{Command, Outcome, Request};
+use crate::messages::MessageCommand;
 use crate::types::NodeId;
 
 /// The replicated control state. Serialized whole into snapshots.
@@ -44,10 +45,19 @@ impl ClusterState {
     /// Apply one request. A request whose id was applied before returns the outcome
     /// it got then and changes nothing.
     pub fn apply(&mut self, req: &Request) -> Outcome {
+        self.apply_routed(req, |_| Outcome::NoMessageStore)
+    }
+
+    /// Like [`apply`](Self::apply), with message-plane commands handed to `messages`
+    /// (the message store). Deduplication covers both planes.
+    pub fn apply_routed(&mut self, req: &Request, messages: impl FnOnce(&MessageCommand) -> Outcome) -> Outcome {
         if let Some(previous) = self.dedup.get(&req.id) {
             return previous.clone();
         }
-        let outcome = self.execute(&req.cmd);
+        let outcome = match &req.cmd {
+            Command::Message(command) => messages(command),
+            command => self.execute(command),
+        };
         self.dedup.remember(req.id.clone(), outcome.clone());
         outcome
     }
@@ -107,6 +117,8 @@ impl ClusterState {
             },
             Command::NodeDown { node } => nodes::mark_down(self, *node),
             Command::NodeUp { node } => nodes::mark_up(self, *node),
+            // Routed to the message store by the state machine before reaching here.
+            Command::Message(_) => Outcome::NoMessageStore,
         }
     }
 

@@ -1,0 +1,126 @@
+//! The message plane's types as they travel through the Raft log in the embedded
+//! store: chat messages, read receipts and reactions.
+//!
+//! These commands are not applied to [`crate::ClusterState`] (message bodies are
+//! high-volume and live on disk, ARCHITECTURE 3.2). The state machine hands them, in
+//! log order, to a [`MessageApplier`] (the sled-backed store in chat-storage), which
+//! assigns each room's `seq` and strictly increasing timestamps deterministically.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Millis, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Text,
+    File,
+    System,
+    Ai,
+}
+
+/// The file a file message refers to (PROTOCOL 5.3, 7.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub id: String,
+    pub filename: String,
+    pub originalname: String,
+    pub mimetype: String,
+    pub size: u64,
+    /// Uploader's user id.
+    pub user: String,
+    pub upload_date: Millis,
+}
+
+/// A message as proposed: everything but `seq` and the final timestamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// 24 lowercase hex characters, chosen by the proposer.
+    pub id: String,
+    pub room: String,
+    /// `None` for system and AI messages.
+    pub sender: Option<String>,
+    pub kind: MessageKind,
+    pub content: String,
+    pub file: Option<FileRef>,
+    pub ai_type: Option<String>,
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The proposer's clock; the stored timestamp is `max(at, previous in room + 1)`.
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reader {
+    pub user_id: String,
+    pub read_at: Millis,
+}
+
+/// A message as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub id: String,
+    pub room: String,
+    /// Per-room sequence number: 1, 2, 3, ... without gaps in the embedded store.
+    pub seq: u64,
+    pub sender: Option<String>,
+    pub kind: MessageKind,
+    pub content: String,
+    pub file: Option<FileRef>,
+    pub ai_type: Option<String>,
+    pub mentions: Vec<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Epoch ms, strictly increasing within the room.
+    pub timestamp: Millis,
+    /// emoji -> user ids, in the order they reacted.
+    pub reactions: BTreeMap<String, Vec<String>>,
+    pub readers: Vec<Reader>,
+}
+
+/// Message-plane commands carried by the Raft log (embedded store only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MessageCommand {
+    /// Store a message -> `Outcome::MessageAppended`.
+    Append { message: NewMessage },
+    /// Add `user_id` to the readers of each listed message it has not read yet ->
+    /// `Outcome::ReadsMarked` with the ids that changed.
+    MarkRead { user_id: String, message_ids: Vec<String>, at: Millis },
+    /// Add or remove one user's reaction -> `Outcome::Reacted`, or `UnknownMessage`.
+    React { message_id: String, emoji: String, user_id: String, add: bool },
+}
+
+/// The store that applies [`MessageCommand`]s, called by the state machine in log
+/// order, on every node.
+///
+/// Rules for implementations:
+/// - Deterministic: the same commands give the same results on every replica (the
+///   room `seq` and timestamp come from what is stored, never from a clock).
+/// - Persist the highest applied index atomically with each command's effects. A
+///   command at or below it (openraft replays the log after a restart, or after a
+///   snapshot whose export was taken while applies went on) changes nothing and
+///   returns the outcome it had.
+/// - `export` may run while `apply` continues: it records the applied index first and
+///   then writes the data, which may therefore include effects of later entries; the
+///   replay of those entries must then be harmless (see the previous rule).
+pub trait MessageApplier: Send + Sync + 'static {
+    fn apply(&self, index: u64, command: &MessageCommand) -> Outcome;
+
+    /// The highest log index whose effects are stored (0 when empty).
+    fn applied_index(&self) -> u64;
+
+    /// Make every applied effect durable (called before a snapshot is acknowledged,
+    /// since openraft may purge the log it covers right after).
+    fn flush(&self) -> io::Result<()>;
+
+    /// Write everything the store holds, applied index included, for a snapshot.
+    fn export(&self, out: &mut dyn io::Write) -> io::Result<()>;
+
+    /// Replace everything the store holds with an `export`.
+    fn import(&self, input: &mut dyn io::Read) -> io::Result<()>;
+}
