@@ -1,1 +1,35 @@
-//! chat-ops: the operator CLI (work in progress).
+//! chat-ops: the operator's side of the chat cluster, behind the `chatctl` binary
+//! and reused by the whole-system tests.
+//!
+//! - [`cli`]: the command line (clap) and its dispatch, [`cli::Cli::run`].
+//! - [`local`]: a cluster of `chat-node` processes on this machine, recorded in
+//!   `DIR/cluster.json` ([`local::LocalCluster`], restart, stop, add an edge).
+//! - [`target`]: which cluster a command talks to (`--data-dir` or `--cluster`).
+//! - [`status`]: ask every node at once and merge the answers.
+//! - [`membership`]: add-node, promote, remove-node.
+//! - [`raft_bench`]: the leader's built-in Raft benchmark.
+//! - [`duration`], [`table`]: durations on the command line, plain-text tables.
+//!
+//! Starting a local cluster from a test:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), chat_ops::Error> {
+//! use chat_ops::local::{LocalCluster, UpOptions};
+//! let cluster = LocalCluster::start(UpOptions::new("/tmp/cluster", 3, 1)).await?;
+//! let layout = cluster.layout()?; // cluster.json: secrets, addresses, pids
+//! let status = cluster.client().status(&layout.nodes[0].cluster).await;
+//! cluster.stop().await?;
+//! # let _ = status; Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod duration;
+mod error;
+pub mod local;
+pub mod membership;
+pub mod raft_bench;
+pub mod status;
+pub mod table;
+pub mod target;
+
+pub use error::Error;

@@ -87,7 +87,7 @@ pub struct StoredMessage {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum MessageCommand {
     /// Store a message -> `Outcome::MessageAppended`.
-    Append { message: NewMessage },
+    Append { message: Box<NewMessage> },
     /// Add `user_id` to the readers of each listed message it has not read yet ->
     /// `Outcome::ReadsMarked` with the ids that changed.
     MarkRead { user_id: String, message_ids: Vec<String>, at: Millis },

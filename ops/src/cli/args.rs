@@ -1,0 +1,259 @@
+//! chatctl's command-line definitions (clap derive): every subcommand and flag,
+//! with the help text the operator reads.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chat_raft::NodeId;
+use clap::{Args, Parser, Subcommand};
+
+use crate::target::Target;
+use crate::{duration, raft_bench, Error};
+
+/// chatctl: operate a chat cluster. Run one on this machine, inspect it, change its
+/// Raft membership, benchmark Raft.
+///
+/// Commands that talk to a cluster take either --data-dir DIR (a cluster started
+/// with `chatctl local up`; nodes and secret come from DIR/cluster.json) or
+/// --cluster ADDR --secret S (the cluster listener of any node).
+#[derive(Debug, Parser)]
+#[command(name = "chatctl", version, about, long_about)]
+#[command(after_help = "Examples:
+  chatctl local up --nodes 3 --edges 2 --data-dir ./cluster
+  chatctl status --data-dir ./cluster
+  chatctl local stop --data-dir ./cluster --node 2 --kill
+  chatctl local restart --data-dir ./cluster --node 2
+  chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run and control a cluster of chat-node processes on this machine.
+    #[command(subcommand)]
+    Local(LocalCommand),
+    /// Show every node's role, Raft state, applied index and addresses, and the leader.
+    Status(StatusArgs),
+    /// Add a node to the cluster as a Raft learner (for a local cluster, start it first).
+    AddNode(AddNodeArgs),
+    /// Promote a learner to voter.
+    Promote(PromoteArgs),
+    /// Remove a node from the Raft membership.
+    RemoveNode(RemoveNodeArgs),
+    /// Measure Raft commit throughput and latency on the leader.
+    RaftBench(RaftBenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Run N voters and M edges as child processes in the foreground until Ctrl-C or
+    /// SIGTERM, then stop them all.
+    ///
+    /// The first run creates DIR/cluster.json (ids, ports, secrets) and bootstraps the
+    /// cluster; later runs with the same DIR resume it from disk. Node <id> keeps its
+    /// data and log (node.log) in DIR/node-<id>. A node that dies is reported, never
+    /// restarted: use `chatctl local restart`.
+    Up(UpArgs),
+    /// Start a stopped or killed node again, detached, with the same ports, data and
+    /// secrets; returns once it answers.
+    Restart(RestartArgs),
+    /// Stop one node (SIGTERM and up to 10 s to exit, then SIGKILL; or SIGKILL at once).
+    Stop(StopArgs),
+}
+
+/// Which cluster to talk to.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub at: TargetAt,
+    /// Cluster secret, with --cluster.
+    #[arg(long, value_name = "S", env = "CHAT_CLUSTER_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+/// A local cluster directory or a node's address: exactly one.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetAt {
+    /// Local cluster directory (created by `chatctl local up`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Cluster listener (HOST:PORT) of any node; the Raft membership names the others.
+    #[arg(long, value_name = "ADDR", requires = "secret")]
+    pub cluster: Option<String>,
+}
+
+impl TargetArgs {
+    pub fn target(&self) -> Result<Target, Error> {
+        match (&self.at.data_dir, &self.at.cluster, &self.secret) {
+            (Some(dir), _, _) => Ok(Target::Local { dir: dir.clone() }),
+            (None, Some(addr), Some(secret)) => Ok(Target::Remote { addr: addr.clone(), secret: secret.clone() }),
+            _ => Err(Error::Usage("give --data-dir DIR, or --cluster ADDR with --secret S".into())),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Voters of a new cluster (ids 1..=N) [default: 3].
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u64>,
+    /// Edges (Raft learners) of a new cluster (ids N+1..=N+M) [default: 0].
+    #[arg(long, value_name = "M")]
+    pub edges: Option<u64>,
+    /// Cluster directory; created if missing, resumed if it holds a cluster.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// The chat-node executable [default: next to chatctl, else on PATH].
+    #[arg(long, value_name = "PATH", env = "CHATCTL_NODE_BIN")]
+    pub node_bin: Option<PathBuf>,
+    /// Fixed ports for a new cluster: node <id> listens on P+id-1 (public) and
+    /// P+2000+id-1 (cluster) [default: free ports].
+    #[arg(long, value_name = "P")]
+    pub base_port: Option<u16>,
+    /// How long to wait for every node to answer, and then for a leader (e.g. 30s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    pub ready_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Local cluster directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Id of the node to start.
+    #[arg(long, value_name = "ID")]
+    pub node: NodeId,
+    /// The chat-node executable [default: next to chatctl, else on PATH].
+    #[arg(long, value_name = "PATH", env = "CHATCTL_NODE_BIN")]
+    pub node_bin: Option<PathBuf>,
+    /// How long the node may take to answer (e.g. 30s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Local cluster directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Id of the node to stop.
+    #[arg(long, value_name = "ID")]
+    pub node: NodeId,
+    /// SIGKILL at once instead of SIGTERM (a crash, for drills).
+    #[arg(long)]
+    pub kill: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print JSON: {"leader", "term", "nodes": [{"id", "role", "state", "last_applied", "public", "cluster"}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "With --data-dir and no addresses, a new edge process is started on free ports \
+(DIR/node-<id>) and recorded in cluster.json before it is added. With addresses, the node must \
+already be running; it is only added to the membership.")]
+pub struct AddNodeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Id of the new node (unique; ids are never reused).
+    #[arg(long, value_name = "N")]
+    pub id: NodeId,
+    /// Public listener (HOST:PORT) of an already running node.
+    #[arg(long, value_name = "ADDR", requires = "cluster_addr", required_unless_present = "data_dir")]
+    pub public: Option<String>,
+    /// Cluster listener (HOST:PORT) of an already running node.
+    #[arg(long, value_name = "ADDR", requires = "public")]
+    pub cluster_addr: Option<String>,
+    /// The chat-node executable [default: next to chatctl, else on PATH].
+    #[arg(long, value_name = "PATH", env = "CHATCTL_NODE_BIN")]
+    pub node_bin: Option<PathBuf>,
+    /// How long a started node may take to answer (e.g. 30s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Id of the learner to make a voter.
+    #[arg(long, value_name = "N")]
+    pub id: NodeId,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveNodeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Id of the node to remove.
+    #[arg(long, value_name = "N")]
+    pub id: NodeId,
+    /// Also stop the node's process (with --data-dir only).
+    #[arg(long)]
+    pub stop: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RaftBenchArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Concurrent proposers inside the leader.
+    #[arg(long, value_name = "N", default_value_t = raft_bench::DEFAULT_PROPOSERS)]
+    pub proposers: usize,
+    /// How long to run (e.g. 10s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    pub duration: Duration,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("chatctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn target_is_a_directory_or_an_address_with_a_secret() {
+        assert!(parse(&["status", "--data-dir", "/c"]).is_ok());
+        assert!(parse(&["status", "--cluster", "h:1", "--secret", "s"]).is_ok());
+        assert!(parse(&["status"]).is_err());
+        assert!(parse(&["status", "--data-dir", "/c", "--cluster", "h:1", "--secret", "s"]).is_err());
+    }
+
+    #[test]
+    fn add_node_needs_addresses_without_a_directory() {
+        assert!(parse(&["add-node", "--data-dir", "/c", "--id", "6"]).is_ok());
+        assert!(parse(&["add-node", "--cluster", "h:1", "--secret", "s", "--id", "6"]).is_err());
+        assert!(parse(&["add-node", "--data-dir", "/c", "--id", "6", "--public", "h:2"]).is_err());
+        let ok =
+            ["add-node", "--cluster", "h:1", "--secret", "s", "--id", "6", "--public", "h:2", "--cluster-addr", "h:3"];
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn durations_parse_on_the_command_line() {
+        let cli = parse(&["raft-bench", "--data-dir", "/c", "--duration", "500ms"]).unwrap();
+        let Command::RaftBench(args) = cli.command else { panic!("raft-bench") };
+        assert_eq!(args.duration, Duration::from_millis(500));
+        assert_eq!(args.proposers, 256);
+        assert!(parse(&["raft-bench", "--data-dir", "/c", "--duration", "10"]).is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! Carrying out a parsed command: call the module that owns it and print the result
+//! for the operator (stdout: results; stderr: progress logs through tracing).
+
+use std::future::Future;
+
+use chat_raft::api::AdminOk;
+use chat_raft::NodeAddr;
+
+use super::args::*;
+use crate::local::{self, ClusterLayout, LocalCluster, Stopped, UpOptions};
+use crate::target::Target;
+use crate::{membership, raft_bench, status, Error};
+
+impl Cli {
+    /// Carry out the command. `shutdown` (the binary passes SIGINT or SIGTERM) is
+    /// how `local up` normally ends; any other command it interrupts.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let command = match self.command {
+            Command::Local(LocalCommand::Up(args)) => return up(args, shutdown).await,
+            command => command,
+        };
+        tokio::select! {
+            result = run_once(command) => result,
+            () = shutdown => Err(Error::Interrupted),
+        }
+    }
+}
+
+async fn run_once(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Local(LocalCommand::Up(_)) => unreachable!("`local up` runs until shutdown"),
+        Command::Local(LocalCommand::Restart(args)) => restart(args).await,
+        Command::Local(LocalCommand::Stop(args)) => stop(args).await,
+        Command::Status(args) => print_status(args).await,
+        Command::AddNode(args) => add_node(args).await,
+        Command::Promote(args) => {
+            let ok = membership::promote(&args.target.target()?, args.id).await?;
+            println!("node {} promoted to voter{}", args.id, detail(&ok));
+            Ok(())
+        }
+        Command::RemoveNode(args) => remove_node(args).await,
+        Command::RaftBench(args) => bench(args).await,
+    }
+}
+
+async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let opts = UpOptions {
+        data_dir: args.data_dir,
+        voters: args.nodes,
+        edges: args.edges,
+        node_bin: args.node_bin,
+        base_port: args.base_port,
+        ready_timeout: args.ready_timeout,
+    };
+    let cluster = LocalCluster::launch(opts)?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Ctrl-C during the bootstrap must still stop the nodes that were started.
+    let bootstrapped = tokio::select! {
+        result = cluster.bootstrap() => Some(result),
+        () = &mut shutdown => None,
+    };
+    let leader = match bootstrapped {
+        Some(Ok(leader)) => leader,
+        Some(Err(e)) => {
+            cluster.stop().await?;
+            return Err(e);
+        }
+        None => {
+            tracing::info!("interrupted before the cluster was ready");
+            return cluster.stop().await;
+        }
+    };
+    let layout = cluster.layout()?;
+    print!("{}", local::up::nodes_table(&layout));
+    println!("leader: node {leader}");
+    println!("cluster file: {}", ClusterLayout::path(cluster.dir()).display());
+    println!("node logs: {}/node-<id>/node.log", cluster.dir().display());
+    println!("running; Ctrl-C stops every node");
+    cluster.run_until(shutdown).await?;
+    println!("all nodes stopped");
+    Ok(())
+}
+
+async fn restart(args: RestartArgs) -> Result<(), Error> {
+    let node = local::restart(&args.data_dir, args.node, args.node_bin.as_deref(), args.timeout).await?;
+    println!(
+        "node {} restarted (pid {}), answering at {}; log: {}",
+        node.id,
+        node.pid.unwrap_or_default(),
+        node.cluster,
+        node.log_path().display()
+    );
+    Ok(())
+}
+
+async fn stop(args: StopArgs) -> Result<(), Error> {
+    let (node, how) = local::stop_node(&args.data_dir, args.node, args.kill).await?;
+    let how = match how {
+        Stopped::Killed => "killed",
+        Stopped::Exited | Stopped::NotRunning => "stopped",
+    };
+    println!("node {} (pid {}) {how}", node.id, node.pid.unwrap_or_default());
+    Ok(())
+}
+
+async fn print_status(args: StatusArgs) -> Result<(), Error> {
+    let (_, _, merged) = status::gather(&args.target.target()?).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&merged).expect("status always serializes"));
+    } else {
+        print!("{}", merged.render());
+    }
+    Ok(())
+}
+
+async fn add_node(args: AddNodeArgs) -> Result<(), Error> {
+    let target = args.target.target()?;
+    let (addr, started_in) = match (args.public, args.cluster_addr, &target) {
+        (Some(public), Some(cluster), _) => (NodeAddr { public, cluster }, None),
+        (None, None, Target::Local { dir }) => {
+            let node = local::add_edge(dir, args.id, args.node_bin.as_deref(), args.timeout).await?;
+            println!(
+                "node {} started as an edge (pid {}), public {}, cluster {}; log: {}",
+                node.id,
+                node.pid.unwrap_or_default(),
+                node.public,
+                node.cluster,
+                node.log_path().display()
+            );
+            (node.addr(), Some(dir))
+        }
+        _ => return Err(Error::Usage("give both --public and --cluster-addr, or neither with --data-dir".into())),
+    };
+    match membership::add_learner(&target, args.id, addr).await {
+        Ok(ok) => {
+            println!("node {} added as a learner{}", args.id, detail(&ok));
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(dir) = started_in {
+                local::add_edge::forget_edge(dir, args.id).await;
+                println!("node {} stopped and taken out of cluster.json again", args.id);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn remove_node(args: RemoveNodeArgs) -> Result<(), Error> {
+    let target = args.target.target()?;
+    if args.stop && !matches!(target, Target::Local { .. }) {
+        return Err(Error::Usage("--stop works with --data-dir only: chatctl cannot stop a remote process".into()));
+    }
+    let ok = membership::remove(&target, args.id).await?;
+    println!("node {} removed from the membership{}", args.id, detail(&ok));
+    let Target::Local { dir } = &target else { return Ok(()) };
+    let recorded = ClusterLayout::update(dir, |layout| {
+        Ok(layout.nodes.iter_mut().find(|n| n.id == args.id).map(|n| n.removed = true).is_some())
+    })?;
+    if recorded && args.stop {
+        match local::stop_node(dir, args.id, false).await {
+            Ok((node, _)) => println!("node {} (pid {}) stopped", node.id, node.pid.unwrap_or_default()),
+            Err(Error::NotRunning { .. }) => println!("node {} was not running", args.id),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+async fn bench(args: RaftBenchArgs) -> Result<(), Error> {
+    let result = raft_bench::run(&args.target.target()?, args.proposers, args.duration).await?;
+    print!("{}", result.render());
+    if let Some(path) = &args.json {
+        let mut json = serde_json::to_vec_pretty(&result).expect("the report always serializes");
+        json.push(b'\n');
+        std::fs::write(path, json).map_err(Error::io(path))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn detail(ok: &AdminOk) -> String {
+    ok.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[tokio::test]
+    async fn remove_node_stop_needs_a_directory() {
+        assert!(Cli::try_parse_from(["chatctl", "remove-node", "--data-dir", "/c", "--id", "2", "--stop"]).is_ok());
+        // Refused before any node is contacted (nothing listens on port 1).
+        let remote = Cli::try_parse_from([
+            "chatctl",
+            "remove-node",
+            "--cluster",
+            "127.0.0.1:1",
+            "--secret",
+            "s",
+            "--id",
+            "2",
+            "--stop",
+        ])
+        .unwrap();
+        let err = remote.run(std::future::pending()).await.unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
+}
