@@ -56,6 +56,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// bcrypt cost for user and room passwords (4..=31); each step doubles the CPU a
+    /// login or registration costs.
+    #[arg(long, env = "CHAT_BCRYPT_COST", default_value_t = 10)]
+    pub bcrypt_cost: u32,
+
     /// Raft heartbeat period in milliseconds.
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = RaftSettings::default().heartbeat_ms)]
     pub heartbeat_ms: u64,
@@ -84,6 +89,20 @@ pub struct Config {
     /// answers 503. Longer than a normal election, so elections do not empty the pool.
     #[arg(long, env = "CHAT_HEALTH_GRACE_MS", default_value_t = 2_000)]
     pub health_grace_ms: u64,
+
+    /// Also serve Socket.IO (and `/api/health`) on this second address, for clients
+    /// configured with separate REST and socket base URLs (PROTOCOL 1.1, port 5002).
+    #[arg(long, env = "CHAT_SOCKET_ADDR")]
+    pub socket_addr: Option<SocketAddr>,
+
+    /// Banned-word list, one word per line (PROTOCOL 6.7). Without it the filter is off.
+    #[arg(long, env = "CHAT_BANNED_WORDS_FILE")]
+    pub banned_words: Option<PathBuf>,
+
+    /// Milliseconds a disconnected socket keeps its rooms, so a page reload re-joins
+    /// silently instead of posting leave and enter messages.
+    #[arg(long, env = "CHAT_LEAVE_GRACE_MS", default_value_t = 5_000)]
+    pub leave_grace_ms: u64,
 }
 
 impl Config {
@@ -98,6 +117,9 @@ impl Config {
             if jwt.len() < 32 {
                 return Err(Error::Config("--jwt-secret must be at least 32 bytes (HS256 key)".into()));
             }
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(Error::Config(format!("--bcrypt-cost must be between 4 and 31 (got {})", self.bcrypt_cost)));
         }
         if self.public_addr.port() != 0 && self.public_addr == self.cluster_addr {
             return Err(Error::Config(format!(

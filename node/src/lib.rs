@@ -7,10 +7,16 @@
 //! Raft down. `main.rs` only parses the configuration and calls it; tests start the
 //! same binary.
 
+mod auth;
 mod cluster_api;
 pub mod config;
 mod error;
+mod fanout;
+mod metrics;
+mod moderation;
 mod public;
+mod rest;
+mod socket;
 
 use std::future::Future;
 use std::path::Path;
@@ -18,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_raft::{Cluster, NodeAddr, StateMachineStore, TypeConfig};
-use chat_storage::SledLogStore;
+use chat_storage::{EmbeddedMessageStore, MessageStore, SledLogStore, SledMessages};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -32,6 +38,16 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 pub(crate) struct Node {
     pub cluster: Cluster,
     pub config: Config,
+    pub fanout: fanout::Fanout,
+    /// Signs and verifies client JWTs.
+    pub jwt: auth::jwt::JwtKeys,
+    /// Session activity seen here and not yet committed.
+    pub activity: auth::activity::Activity,
+    /// Message history, read receipts and reactions.
+    pub messages: Arc<dyn MessageStore>,
+    /// The banned-word filter; `None` when no list is configured.
+    pub banned_words: Option<moderation::BannedWords>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Run a node until `shutdown` resolves.
@@ -48,7 +64,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 
     let log_store = SledLogStore::<TypeConfig>::open(&config.data_dir.join("raft-log"))
         .map_err(|e| Error::Storage(e.to_string()))?;
-    let state_machine = StateMachineStore::open(&config.data_dir.join("state"))?;
+    let message_data =
+        SledMessages::open(&config.data_dir.join("messages")).map_err(|e| Error::Storage(e.to_string()))?;
+    let state_machine =
+        StateMachineStore::open_with(&config.data_dir.join("state"), Some(Arc::new(message_data.clone())))?;
     let cluster = Cluster::start(
         config.id,
         addr.clone(),
@@ -60,23 +79,65 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     .await?;
     tracing::info!(node = config.id, role = ?config.role, public = %addr.public, cluster = %addr.cluster, "node started");
 
-    let node = Arc::new(Node { cluster: cluster.clone(), config });
+    let jwt = auth::jwt::JwtKeys::from_config(config.jwt_secret.as_deref());
+    let banned_words = load_banned_words(&config)?;
+    let messages: Arc<dyn MessageStore> = Arc::new(EmbeddedMessageStore::new(cluster.clone(), message_data));
+    let (io_layer, io) = socket::build();
+    let metrics = Arc::new(metrics::Metrics::default());
+    let node = Arc::new(Node {
+        cluster: cluster.clone(),
+        fanout: fanout::Fanout::new(io.clone(), cluster.client().clone(), metrics.clone()),
+        metrics,
+        config,
+        jwt,
+        activity: auth::activity::Activity::default(),
+        messages,
+        banned_words,
+    });
+    socket::register(&io, node.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let servers = [
-        tokio::spawn(serve(public, public::router(node.clone()), stop_rx.clone())),
-        tokio::spawn(serve(cluster_listener, cluster_api::router(node.clone()), stop_rx)),
+    let activity = tokio::spawn(auth::activity::run(node.clone(), stop_rx.clone()));
+    let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
+    let mut servers = vec![
+        tokio::spawn(serve(public, public::router(node.clone(), io_layer.clone()), stop_rx.clone())),
+        tokio::spawn(serve(cluster_listener, cluster_api::router(node.clone()), stop_rx.clone())),
     ];
+    if let Some(socket_addr) = node.config.socket_addr {
+        let listener = bind(socket_addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "Socket.IO listener");
+        servers.push(tokio::spawn(serve(listener, public::socket_router(node.clone(), io_layer), stop_rx)));
+    }
 
     shutdown.await;
     tracing::info!(node = node.config.id, "shutting down");
     let _ = stop_tx.send(true);
+    // Close client sockets first, so their disconnects are handled while Raft runs.
+    io.disconnect().await.ok();
     let drained = tokio::time::timeout(DRAIN_DEADLINE, futures::future::join_all(servers)).await;
     if drained.is_err() {
         tracing::warn!("in-flight requests did not finish within {DRAIN_DEADLINE:?}");
     }
+    // Commits the last session activity, so it must finish before Raft stops.
+    let _ = activity.await;
+    notices.abort();
+    node.fanout.stop();
     cluster.shutdown().await;
     tracing::info!(node = node.config.id, "stopped");
     Ok(())
+}
+
+fn load_banned_words(config: &Config) -> Result<Option<moderation::BannedWords>, Error> {
+    match &config.banned_words {
+        Some(path) => {
+            let words = moderation::BannedWords::load(path)?;
+            tracing::info!(words = words.len(), file = %path.display(), "banned-word filter on");
+            Ok(Some(words))
+        }
+        None => {
+            tracing::warn!("banned-word filter off: no --banned-words / CHAT_BANNED_WORDS_FILE given");
+            Ok(None)
+        }
+    }
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, Error> {

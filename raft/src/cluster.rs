@@ -54,6 +54,7 @@ struct Inner {
     proposer: Mutex<Option<Proposer>>,
     peers_applied: PeersApplied,
     leader_since: Mutex<Option<Instant>>,
+    forwarded: std::sync::atomic::AtomicU64,
     stale_since: Mutex<Option<Instant>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -92,6 +93,7 @@ impl Cluster {
                 proposer: Mutex::new(None),
                 peers_applied,
                 leader_since: Mutex::new(None),
+                forwarded: Default::default(),
                 stale_since: Mutex::new(Some(Instant::now())),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -130,6 +132,11 @@ impl Cluster {
 
     pub fn settings(&self) -> &RaftSettings {
         &self.inner.settings
+    }
+
+    /// Write batches this node forwarded to a leader (retries included).
+    pub fn forwarded_batches(&self) -> u64 {
+        self.inner.forwarded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn metrics(&self) -> RaftMetrics<NodeId, NodeAddr> {
@@ -204,6 +211,7 @@ impl Cluster {
             return Err(Error::Network("isolated by fault injection".into()));
         }
         let addr = self.member_addr(leader).ok_or(Error::NoLeader)?;
+        self.inner.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let timeout = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
         let ack = self.inner.client.write(&addr.cluster, proposal, timeout).await?;
         // The leader waited for every live node, this one included; make sure this

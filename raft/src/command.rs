@@ -173,11 +173,19 @@ pub enum Outcome {
     Unchanged,
 
     /// A message was stored with this room sequence number and timestamp.
-    MessageAppended { seq: u64, timestamp: Millis },
+    MessageAppended {
+        seq: u64,
+        timestamp: Millis,
+    },
     /// These message ids gained the reader (others had it already or are unknown).
-    ReadsMarked { changed: Vec<String> },
+    ReadsMarked {
+        changed: Vec<String>,
+    },
     /// The message's reactions after the change.
-    Reacted { room: String, reactions: std::collections::BTreeMap<String, Vec<String>> },
+    Reacted {
+        room: String,
+        reactions: std::collections::BTreeMap<String, Vec<String>>,
+    },
     UnknownMessage,
     /// A message command reached a node without a message store (misconfiguration).
     NoMessageStore,

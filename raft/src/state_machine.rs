@@ -160,7 +160,10 @@ fn read_control(reader: &mut impl Read) -> std::io::Result<ClusterState> {
 }
 
 /// Write `bytes` to `path` atomically and durably.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>) -> std::io::Result<()> {
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut out = BufWriter::new(fs::File::create(&tmp)?);

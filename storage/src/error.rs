@@ -1,5 +1,7 @@
-//! The one error type of chat-storage. Every variant means "this node's disk or data is
-//! broken": there is nothing here a caller could retry elsewhere.
+//! The one error type of chat-storage. Every variant but [`Error::Cluster`] means "this
+//! node's disk or data is broken": nothing a caller could retry elsewhere. A cluster
+//! error may be a refusal ("no leader yet", "this node is stale"): see
+//! [`Error::is_retryable`].
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -13,4 +15,26 @@ pub enum Error {
     /// Stored bytes are not the JSON we wrote: the data is corrupt or from another format.
     #[error("cannot decode {what}")]
     Decode { what: &'static str, source: serde_json::Error },
+    /// Stored or streamed bytes do not have the layout we write.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// Reading or writing a snapshot stream failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The cluster could not commit a message command (no leader, stale, timed out,
+    /// shut down...).
+    #[error("cluster: {0}")]
+    Cluster(#[from] chat_raft::Error),
+    /// A message command was committed but its effect is not visible here: the state
+    /// machine answered an outcome the command cannot have (no message store wired in),
+    /// or this node did not apply the entry in time.
+    #[error("message command not applied: {0}")]
+    NotApplied(String),
+}
+
+impl Error {
+    /// Whether the same request may succeed later or on another node.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Cluster(e) if e.is_retryable())
+    }
 }

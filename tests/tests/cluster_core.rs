@@ -15,6 +15,15 @@ use chat_tests::{wait_until, NodeSpec, TestCluster};
 
 const CONVERGE: Duration = Duration::from_secs(20);
 
+/// The status code of `GET /api/health` on a node's public listener (0 if unreachable).
+async fn health(cluster: &TestCluster, id: u64) -> u16 {
+    let url = format!("http://{}/api/health", cluster.node(id).addr.public);
+    match reqwest::Client::new().get(url).timeout(Duration::from_secs(2)).send().await {
+        Ok(resp) => resp.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_on_any_node_are_visible_on_every_node_at_once() -> Result<()> {
     let cluster = TestCluster::start(NodeSpec::voters(3).with_edges(1)).await?;
@@ -110,6 +119,27 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // While the election runs, the survivors must keep answering 200 on /api/health:
+    // a load balancer would otherwise drop every node at once.
+    let health_stop = Arc::new(AtomicBool::new(false));
+    let unhealthy = Arc::new(Mutex::new(Vec::<(u64, u16)>::new()));
+    let poller = {
+        let (stop, unhealthy) = (health_stop.clone(), unhealthy.clone());
+        let urls: Vec<(u64, String)> =
+            survivors.iter().map(|id| (*id, format!("http://{}/api/health", cluster.node(*id).addr.public))).collect();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::SeqCst) {
+                for (id, url) in &urls {
+                    let code = http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                    if code != 200 {
+                        unhealthy.lock().unwrap().push((*id, code));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
     let killed_at = Instant::now();
     cluster.kill(leader);
     let new_leader =
@@ -124,6 +154,9 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
     for w in writers {
         w.await?;
     }
+    health_stop.store(true, Ordering::SeqCst);
+    poller.await?;
+    assert!(unhealthy.lock().unwrap().is_empty(), "survivors answered non-200 health: {:?}", unhealthy.lock().unwrap());
     let acked = acked.lock().unwrap().clone();
     // Writes resumed when the first write begun after the kill was acknowledged.
     let resumed = acked.iter().filter(|(_, start, _)| *start > killed_at).map(|(_, _, end)| *end).min();
@@ -136,8 +169,7 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
     assert!(acked.len() > 40, "too few writes acknowledged: {}", acked.len());
     for id in survivors {
         let state = cluster.state(id).await?;
-        let missing: Vec<&String> =
-            acked.iter().map(|(u, _, _)| u).filter(|u| state.users.get(u).is_none()).collect();
+        let missing: Vec<&String> = acked.iter().map(|(u, _, _)| u).filter(|u| state.users.get(u).is_none()).collect();
         assert!(missing.is_empty(), "node {id} lost {} acknowledged writes", missing.len());
     }
     Ok(())
@@ -283,6 +315,11 @@ async fn a_partitioned_minority_cannot_commit_and_converges_after_healing() -> R
     assert!(refused.is_err(), "an isolated node committed a write: {refused:?}");
     println!("isolated node refused the write after {} ms", started.elapsed().as_millis());
     assert!(cluster.state(leader).await.is_err(), "an isolated node served a fresh read");
+    // Past the health grace (2 s) the isolated node leaves the load balancer's pool.
+    wait_until("the isolated node's health to turn 503", CONVERGE, || async {
+        (health(&cluster, leader).await == 503).then_some(())
+    })
+    .await?;
 
     let majority: Vec<u64> = cluster.ids().into_iter().filter(|id| *id != leader).collect();
     let new_leader = wait_until("a majority leader", CONVERGE, || async {
@@ -297,8 +334,15 @@ async fn a_partitioned_minority_cannot_commit_and_converges_after_healing() -> R
     let (kept_user, cmd) = register("majority@example.com");
     cluster.propose(new_leader, cmd).await?;
 
+    for id in cluster.ids().into_iter().filter(|id| *id != leader) {
+        assert_eq!(health(&cluster, id).await, 200, "majority node {id} should stay healthy");
+    }
     cluster.isolate(leader, false).await?;
     cluster.wait_fresh(leader, CONVERGE).await?;
+    wait_until("the healed node's health to return to 200", CONVERGE, || async {
+        (health(&cluster, leader).await == 200).then_some(())
+    })
+    .await?;
     let healed = cluster.state(leader).await?;
     assert!(healed.users.get(&kept_user).is_some());
     assert!(healed.users.get(&lost_user).is_none());

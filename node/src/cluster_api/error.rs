@@ -26,6 +26,12 @@ impl IntoResponse for ApiError {
             E::Network(_) | E::Remote { .. } => (StatusCode::BAD_GATEWAY, None),
             E::Storage(_) | E::Raft(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
-        (status, Json(ErrorBody { error: self.0.to_string(), leader })).into_response()
+        // The client re-wraps the text in the variant the status implies; send the
+        // bare reason for invalid requests so it does not read "invalid request" twice.
+        let error = match self.0 {
+            E::Invalid(reason) => reason,
+            other => other.to_string(),
+        };
+        (status, Json(ErrorBody { error, leader })).into_response()
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - `raft_rpc`: AppendEntries, Vote, InstallSnapshot.
 //! - `replication`: forwarded writes and the applied-index long poll.
+//! - `fanout`: socket events from other nodes, for this node's sockets.
 //! - `admin`: status, bootstrap, membership, state reads, fault injection, snapshots.
 //! - `bench`: in-node proposers that measure commit throughput and latency.
 //! - `error`: the one mapping from `chat_raft::Error` to HTTP status codes.
@@ -11,6 +12,7 @@
 mod admin;
 mod bench;
 mod error;
+mod fanout;
 mod raft_rpc;
 mod replication;
 
@@ -36,6 +38,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/raft/snapshot", post(raft_rpc::snapshot))
         .route("/cluster/write", post(replication::write))
         .route("/cluster/applied", get(replication::applied))
+        .route("/cluster/fanout", post(fanout::receive))
         .layer(middleware::from_fn_with_state(node.clone(), refuse_when_isolated));
     Router::new()
         .merge(peer_traffic)

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use dedup::Dedup;
 pub use presence::{Presence, SocketInfo, SocketRef};
 pub use rooms::{Room, Rooms};
-pub use sessions::{Session, Sessions};
+pub use sessions::{Session, Sessions, SESSION_IDLE_MS};
 pub use users::{Role, User, Users};
 
 use crate::command::{Command, Outcome, Request};

@@ -1,0 +1,61 @@
+//! bcrypt for user and room passwords. Hashing is the dominant CPU cost of a login
+//! storm (ARCHITECTURE 4), so it always runs on the blocking pool, never on the
+//! async workers that carry sockets and Raft traffic.
+
+/// bcrypt reads at most this many bytes; longer passwords are refused rather than
+/// silently truncated (PROTOCOL 2.5).
+pub(crate) const MAX_PASSWORD_BYTES: usize = 72;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PasswordError {
+    /// The existing backend's (Spring's) own wording, kept for parity.
+    #[error("password cannot be more than 72 bytes")]
+    TooLong,
+    #[error("bcrypt failed: {0}")]
+    Failed(String),
+}
+
+pub(crate) fn is_too_long(password: &str) -> bool {
+    password.len() > MAX_PASSWORD_BYTES
+}
+
+/// Hash `password` with `cost` (4..=31, validated with the configuration).
+pub(crate) async fn hash(password: String, cost: u32) -> Result<String, PasswordError> {
+    if is_too_long(&password) {
+        return Err(PasswordError::TooLong);
+    }
+    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+        .await
+        .map_err(|e| PasswordError::Failed(e.to_string()))?
+        .map_err(|e| PasswordError::Failed(e.to_string()))
+}
+
+/// Whether `password` matches `hash`. A password bcrypt could not have hashed whole
+/// never matches.
+pub(crate) async fn verify(password: String, hash: String) -> Result<bool, PasswordError> {
+    if is_too_long(&password) {
+        return Ok(false);
+    }
+    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+        .await
+        .map_err(|e| PasswordError::Failed(e.to_string()))?
+        .map_err(|e| PasswordError::Failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_long_passwords_are_refused() {
+        let hashed = hash("pässword!".into(), 4).await.unwrap();
+        assert!(hashed.starts_with("$2"));
+        assert!(verify("pässword!".into(), hashed.clone()).await.unwrap());
+        assert!(!verify("password!".into(), hashed.clone()).await.unwrap());
+        // 72 bytes is the most bcrypt takes whole; 73 is refused, never truncated.
+        assert!(hash("x".repeat(72), 4).await.is_ok());
+        assert!(matches!(hash("x".repeat(73), 4).await, Err(PasswordError::TooLong)));
+        assert!(!verify("x".repeat(73), hashed).await.unwrap());
+        assert!(verify("a".into(), "not a hash".into()).await.is_err());
+    }
+}

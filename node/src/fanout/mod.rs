@@ -1,0 +1,154 @@
+//! Room-scoped and user-scoped events to sockets on every node.
+//!
+//! A handler says *who* should get an event ([`Target`]); the fan-out finds the nodes
+//! hosting such sockets in the replicated presence index, delivers locally, and POSTs
+//! the event to every other such node's cluster listener (`/cluster/fanout`), which
+//! delivers it to its own sockets. No broker is on this path, so no single node or
+//! service failing stops delivery between the others.
+//!
+//! Each peer gets one queue drained by one task, so events from this node reach a peer
+//! in the order they were emitted. Chat messages additionally pass through the
+//! receiving node's [`sequencer`], which emits a room's messages in `seq` order.
+
+mod peers;
+pub(crate) mod sequencer;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chat_raft::NodeId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use socketioxide::SocketIo;
+
+use crate::metrics::Metrics;
+use crate::Node;
+
+/// Who an event is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub(crate) enum Target {
+    /// Every authenticated socket on every node (socket room `room-list`).
+    AllSockets,
+    /// Every socket that joined this chat room (socket room `<roomId>`).
+    Room(String),
+    /// Every socket of this user (socket room `user:<userId>`).
+    User(String),
+}
+
+impl Target {
+    /// The socket.io room that holds the target's sockets on each node.
+    pub(crate) fn socket_room(&self) -> String {
+        match self {
+            Target::AllSockets => ROOM_LIST.to_owned(),
+            Target::Room(id) => id.clone(),
+            Target::User(id) => user_room(id),
+        }
+    }
+}
+
+/// Socket room of every authenticated socket.
+pub(crate) const ROOM_LIST: &str = "room-list";
+
+pub(crate) fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// One event on its way to the sockets of one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Envelope {
+    pub target: Target,
+    pub event: String,
+    pub payload: Value,
+    /// For chat messages: the room sequence number, so receivers emit in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// Handle used by REST and socket handlers to emit events cluster-wide.
+#[derive(Clone)]
+pub(crate) struct Fanout {
+    io: SocketIo,
+    metrics: Arc<Metrics>,
+    peers: peers::PeerQueues,
+    sequencer: sequencer::Sequencer,
+}
+
+impl Fanout {
+    pub(crate) fn new(io: SocketIo, client: chat_raft::client::ClusterClient, metrics: Arc<Metrics>) -> Self {
+        Self {
+            io,
+            peers: peers::PeerQueues::new(client, metrics.clone()),
+            metrics,
+            sequencer: sequencer::Sequencer::default(),
+        }
+    }
+
+    /// Emit `event` with `payload` (the event's only argument) to `target`.
+    pub(crate) async fn emit(&self, node: &Node, target: Target, event: &str, payload: Value) {
+        self.send(node, Envelope { target, event: event.to_owned(), payload, seq: None }).await;
+    }
+
+    /// Emit a chat message (`message` event) to its room, in `seq` order everywhere.
+    pub(crate) async fn emit_message(&self, node: &Node, room: &str, seq: u64, payload: Value) {
+        let envelope =
+            Envelope { target: Target::Room(room.to_owned()), event: "message".into(), payload, seq: Some(seq) };
+        self.send(node, envelope).await;
+    }
+
+    async fn send(&self, node: &Node, envelope: Envelope) {
+        let me = node.cluster.id();
+        for peer in self.nodes_for(node, &envelope.target) {
+            if peer == me {
+                continue;
+            }
+            if let Some(addr) = node.cluster.members().get(&peer) {
+                self.peers.push(peer, &addr.cluster, envelope.clone());
+            }
+        }
+        self.deliver(node, envelope).await;
+    }
+
+    /// The nodes that host sockets of `target`, from the replicated presence index.
+    fn nodes_for(&self, node: &Node, target: &Target) -> BTreeSet<NodeId> {
+        match target {
+            Target::AllSockets => node.cluster.members().into_keys().collect(),
+            Target::Room(room) => node.cluster.read_local(|s| s.presence.nodes_in_room(room).collect()),
+            Target::User(user) => {
+                node.cluster.read_local(|s| s.presence.sockets_of_user(user).map(|s| s.node).collect())
+            }
+        }
+    }
+
+    /// Deliver an envelope to this node's own sockets.
+    pub(crate) async fn deliver(&self, node: &Node, envelope: Envelope) {
+        match envelope.seq {
+            Some(seq) => {
+                let room = envelope.target.socket_room();
+                for payload in self.sequencer.admit(node, &room, seq, envelope.payload).await {
+                    self.emit_local(&Target::Room(room.clone()), &envelope.event, &payload).await;
+                    self.metrics.messages_delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            None => self.emit_local(&envelope.target, &envelope.event, &envelope.payload).await,
+        }
+    }
+
+    async fn emit_local(&self, target: &Target, event: &str, payload: &Value) {
+        if let Err(e) = self.io.to(target.socket_room()).emit(event, payload).await {
+            tracing::debug!(?target, event, error = %e, "local emit failed");
+        }
+    }
+
+    /// Stop the peer queues (on shutdown).
+    pub(crate) fn stop(&self) {
+        self.peers.stop();
+    }
+}
+
+/// Deliver a batch received from another node, in order.
+pub(crate) async fn receive(node: Arc<Node>, batch: Vec<Envelope>) {
+    for envelope in batch {
+        node.fanout.deliver(&node, envelope).await;
+    }
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics at `GET /metrics` on the public listener (text format 0.0.4):
+//! sockets, users, rooms, chat messages by outcome, fan-out and store latency, and
+//! the Raft view of this node. Counters are plain atomics; nothing here allocates
+//! on the hot path.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+
+use crate::Node;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// A latency histogram with fixed buckets.
+#[derive(Default)]
+pub(crate) struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            if secs <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", count.load(Ordering::Relaxed));
+        }
+        let total = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {total}");
+    }
+}
+
+/// Why a chat message was not accepted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rejection {
+    Session,
+    Access,
+    BannedWord,
+    Invalid,
+    StoreFailed,
+}
+
+const REJECTIONS: [(Rejection, &str); 5] = [
+    (Rejection::Session, "session"),
+    (Rejection::Access, "access"),
+    (Rejection::BannedWord, "banned_word"),
+    (Rejection::Invalid, "invalid"),
+    (Rejection::StoreFailed, "store_failed"),
+];
+
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub sockets_connected: AtomicU64,
+    pub messages_accepted: AtomicU64,
+    pub messages_delivered: AtomicU64,
+    rejected: [AtomicU64; REJECTIONS.len()],
+    pub store_latency: Histogram,
+    pub fanout_latency: Histogram,
+}
+
+impl Metrics {
+    pub(crate) fn reject(&self, why: Rejection) {
+        self.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, node: &Node) -> String {
+        let mut out = String::new();
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        };
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(&mut out, "chat_sockets_connected", "Sockets connected to this node.", load(&self.sockets_connected));
+        let (users, rooms, sockets) =
+            node.cluster.read_local(|s| (s.users.len() as u64, s.rooms.len() as u64, s.presence.len() as u64));
+        gauge(&mut out, "chat_users", "Registered users.", users);
+        gauge(&mut out, "chat_rooms", "Rooms.", rooms);
+        gauge(&mut out, "chat_cluster_sockets", "Sockets on all nodes, from the presence state.", sockets);
+        counter(&mut out, "chat_messages_accepted_total", "Chat messages stored.", load(&self.messages_accepted));
+        counter(
+            &mut out,
+            "chat_messages_delivered_total",
+            "Chat messages emitted to this node's room sockets.",
+            load(&self.messages_delivered),
+        );
+        let _ = writeln!(out, "# HELP chat_messages_rejected_total Chat messages refused, by reason.");
+        let _ = writeln!(out, "# TYPE chat_messages_rejected_total counter");
+        for ((_, reason), count) in REJECTIONS.iter().zip(&self.rejected) {
+            let _ = writeln!(out, "chat_messages_rejected_total{{reason=\"{reason}\"}} {}", load(count));
+        }
+        self.store_latency.render(&mut out, "chat_store_append_seconds", "Message store append latency.");
+        self.fanout_latency.render(&mut out, "chat_fanout_seconds", "Fan-out POST latency to one peer.");
+        let m = node.cluster.metrics();
+        gauge(&mut out, "chat_raft_term", "Current Raft term.", m.current_term);
+        gauge(&mut out, "chat_raft_leader", "Current leader id (0: none).", m.current_leader.unwrap_or(0));
+        gauge(&mut out, "chat_raft_is_leader", "1 if this node leads.", u64::from(m.current_leader == Some(m.id)));
+        gauge(&mut out, "chat_raft_last_log_index", "Last log index.", m.last_log_index.unwrap_or(0));
+        gauge(&mut out, "chat_raft_applied_index", "Last applied index.", m.last_applied.map_or(0, |l| l.index));
+        gauge(&mut out, "chat_raft_fresh", "1 while reads here are linearizable.", u64::from(node.cluster.is_fresh()));
+        counter(
+            &mut out,
+            "chat_raft_forwarded_batches_total",
+            "Write batches forwarded to the leader.",
+            node.cluster.forwarded_batches(),
+        );
+        out
+    }
+}
+
+pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], node.metrics.render(&node))
+}

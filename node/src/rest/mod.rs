@@ -1,0 +1,59 @@
+//! The public REST API under `/api` (PROTOCOL 3): auth, users and rooms, behind the
+//! CORS layer and the token guard.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `cors.rs` | CORS headers on every `/api` answer, preflights |
+//! | `guard.rs` | which paths need a token, where tokens are read, the session check |
+//! | `respond.rs` | envelopes and the one mapping from failures to responses |
+//! | `input.rs` | JSON and query extraction with clean 400s, client metadata |
+//! | `validate.rs` | the field rules and messages of PROTOCOL 2.5 |
+//! | `auth_routes.rs` | `/api/auth/**` |
+//! | `users.rs` | `/api/users/**` |
+//! | `rooms.rs`, `room_list.rs` | `/api/rooms/**` |
+//! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
+//! | `ids.rs` | ObjectId-style ids and session ids |
+//! | `info.rs` | `GET /api`, the message-history placeholder, unknown paths |
+
+mod auth_routes;
+mod cors;
+mod guard;
+pub(crate) mod ids;
+mod info;
+mod input;
+mod respond;
+mod room_list;
+pub(crate) mod room_view;
+mod rooms;
+mod users;
+mod validate;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{any, get};
+use axum::Router;
+
+use crate::Node;
+
+/// Every REST route under `/api` except `/api/health` (served by `public`).
+pub(crate) fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/api", get(info::api))
+        .route("/api/", get(info::api))
+        .merge(auth_routes::routes())
+        .merge(users::routes())
+        .merge(rooms::routes())
+        .route("/api/message/rooms/{room_id}/messages", get(info::message_history))
+        .route("/api/{*rest}", any(info::not_found))
+        .layer(DefaultBodyLimit::max(input::JSON_BODY_LIMIT))
+        .with_state(node)
+}
+
+/// Put the REST edge around `router`: the token guard inside, CORS outermost so that
+/// even the guard's 401s and the preflights carry CORS headers. Both act on `/api/**`
+/// only, so `/api/health` gets them while other routes pass untouched.
+pub(crate) fn edge(router: Router, node: Arc<Node>) -> Router {
+    router.layer(from_fn_with_state(node, guard::guard)).layer(from_fn(cors::cors))
+}

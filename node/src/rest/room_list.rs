@@ -1,0 +1,264 @@
+//! `GET /api/rooms` (PROTOCOL 3.5): every room, searched, sorted and paged on the
+//! local replica in one read, with the metadata the web client pages by.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, LAST_MODIFIED};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chat_raft::state::Room;
+use chat_raft::ClusterState;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::input::ApiQuery;
+use super::respond::ApiError;
+use super::room_view::{iso_ms, participants_count, RoomResponse};
+use crate::auth::{now_ms, AuthUser};
+use crate::Node;
+
+const LIST_FAILED: &str = "채팅방 목록을 불러오는데 실패했습니다.";
+const DEFAULT_PAGE_SIZE: u64 = 10;
+const MAX_PAGE_SIZE: u64 = 50;
+
+/// The query as sent: every value a string, so blanks fall back to defaults and
+/// junk becomes our 400 rather than a deserializer's.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawListQuery {
+    page: Option<String>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<String>,
+    #[serde(rename = "sortField")]
+    sort_field: Option<String>,
+    #[serde(rename = "sortOrder")]
+    sort_order: Option<String>,
+    search: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortField {
+    CreatedAt,
+    Name,
+    ParticipantsCount,
+}
+
+/// What to list: validated and clamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListParams {
+    page: u64,
+    page_size: u64,
+    field: SortField,
+    descending: bool,
+    /// Trimmed and lowercased; `None` lists everything.
+    search: Option<String>,
+}
+
+impl ListParams {
+    pub(super) fn parse(raw: RawListQuery) -> Result<Self, ApiError> {
+        let page = int(raw.page.as_deref(), 0)?.max(0) as u64;
+        let page_size = int(raw.page_size.as_deref(), DEFAULT_PAGE_SIZE as i64)?.clamp(1, MAX_PAGE_SIZE as i64) as u64;
+        let field = match raw.sort_field.as_deref() {
+            Some("name") => SortField::Name,
+            Some("participantsCount") => SortField::ParticipantsCount,
+            _ => SortField::CreatedAt,
+        };
+        let descending = raw.sort_order.as_deref() != Some("asc");
+        let search = raw.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        Ok(Self { page, page_size, field, descending, search })
+    }
+
+    fn matches(&self, room: &Room) -> bool {
+        self.search.as_deref().is_none_or(|term| room.name.to_lowercase().contains(term))
+    }
+}
+
+fn int(value: Option<&str>, default: i64) -> Result<i64, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ApiError::InvalidRequest),
+    }
+}
+
+/// One page of rooms and how many matched in all.
+#[derive(Debug)]
+pub(super) struct Page {
+    rooms: Vec<RoomResponse>,
+    total: u64,
+}
+
+/// Search, sort and page on one replica state. Ties break on the id, in the same
+/// direction, so paging is stable.
+pub(super) fn select(state: &ClusterState, params: &ListParams) -> Page {
+    let count = |room: &Room| match params.field {
+        SortField::ParticipantsCount => participants_count(state, room),
+        _ => 0,
+    };
+    let mut matching: Vec<(&Room, usize)> =
+        state.rooms.iter().filter(|r| params.matches(r)).map(|r| (r, count(r))).collect();
+    matching.sort_by(|(a, a_count), (b, b_count)| {
+        let order = match params.field {
+            SortField::CreatedAt => a.created_at.cmp(&b.created_at),
+            SortField::Name => a.name.cmp(&b.name),
+            SortField::ParticipantsCount => a_count.cmp(b_count),
+        };
+        let order = order.then_with(|| a.id.cmp(&b.id));
+        if params.descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    let total = matching.len() as u64;
+    let start = params.page.saturating_mul(params.page_size).min(total) as usize;
+    let end = (start + params.page_size as usize).min(matching.len());
+    let rooms = matching[start..end].iter().map(|(room, _)| RoomResponse::build(state, room)).collect();
+    Page { rooms, total }
+}
+
+fn metadata(page: &Page, params: &ListParams) -> Value {
+    let field = match params.field {
+        SortField::CreatedAt => "createdAt",
+        SortField::Name => "name",
+        SortField::ParticipantsCount => "participantsCount",
+    };
+    json!({
+        "total": page.total,
+        "page": params.page,
+        "pageSize": params.page_size,
+        "totalPages": page.total.div_ceil(params.page_size),
+        "hasMore": (params.page.saturating_add(1)).saturating_mul(params.page_size) < page.total,
+        "currentCount": page.rooms.len(),
+        "sort": { "field": field, "order": if params.descending { "desc" } else { "asc" } }
+    })
+}
+
+/// The handler. Rate limiting (PROTOCOL 3.5) is a later work item: it wraps this
+/// handler alone (`get(list.layer(limiter))` in `rooms::routes`).
+pub(super) async fn list(
+    State(node): State<Arc<Node>>,
+    _: AuthUser,
+    ApiQuery(raw): ApiQuery<RawListQuery>,
+) -> Result<Response, ApiError> {
+    let params = ListParams::parse(raw)?;
+    let page = node
+        .cluster
+        .read(|state| select(state, &params))
+        .await
+        .map_err(|e| ApiError::cluster(e, LIST_FAILED).with_nulls(&["error"]))?;
+    let metadata = metadata(&page, &params);
+    let body = json!({ "success": true, "data": page.rooms, "metadata": metadata });
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=10"));
+    // ISO instant, as the existing backend sends it (PROTOCOL 3.5, 10.27).
+    if let Ok(value) = HeaderValue::from_str(&iso_ms(now_ms())) {
+        headers.insert(LAST_MODIFIED, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_raft::state::User;
+    use chat_raft::{Command, Request};
+
+    use super::*;
+
+    /// The raw query as the extractor builds it; values are URL-encoded.
+    fn raw(pairs: &[(&str, &str)]) -> RawListQuery {
+        let query: String = pairs.iter().map(|(k, v)| format!("{k}={v}&")).collect();
+        let uri: axum::http::Uri = format!("/api/rooms?{query}").parse().unwrap();
+        axum::extract::Query::<RawListQuery>::try_from_uri(&uri).unwrap().0
+    }
+
+    fn state() -> ClusterState {
+        let mut state = ClusterState::default();
+        for id in ["u1", "u2", "u3"] {
+            let user = User {
+                id: id.into(),
+                email: format!("{id}@x.co"),
+                name: id.into(),
+                password_hash: "x".into(),
+                profile_image: String::new(),
+                role: Default::default(),
+                banned: false,
+                created_at: 0,
+                updated_at: 0,
+            };
+            state.apply(&Request::new(Command::RegisterUser { user }));
+        }
+        // (id, name, created_at, participants)
+        let rooms =
+            [("r1", "Alpha", 100, 1), ("r2", "beta 방", 300, 3), ("r3", "Gamma", 200, 2), ("r4", "ALPHABET", 400, 1)];
+        for (id, name, created_at, members) in rooms {
+            let room = Room {
+                id: id.into(),
+                name: name.into(),
+                password_hash: None,
+                creator: "u1".into(),
+                created_at,
+                participants: ["u1", "u2", "u3"][..members].iter().map(|s| s.to_string()).collect(),
+            };
+            state.apply(&Request::new(Command::CreateRoom { room }));
+        }
+        state
+    }
+
+    fn ids(page: &Page) -> Vec<&str> {
+        page.rooms.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn defaults_and_clamps() {
+        let params = ListParams::parse(RawListQuery::default()).unwrap();
+        assert_eq!(
+            (params.page, params.page_size, params.field, params.descending),
+            (0, 10, SortField::CreatedAt, true)
+        );
+        let params = ListParams::parse(raw(&[("page", "-3"), ("pageSize", "500"), ("sortField", "bogus")])).unwrap();
+        assert_eq!((params.page, params.page_size, params.field), (0, 50, SortField::CreatedAt));
+        assert_eq!(ListParams::parse(raw(&[("pageSize", "0")])).unwrap().page_size, 1);
+        assert!(ListParams::parse(raw(&[("page", ""), ("sortOrder", "ASC")])).unwrap().descending);
+        assert!(matches!(ListParams::parse(raw(&[("page", "two")])), Err(ApiError::InvalidRequest)));
+    }
+
+    #[test]
+    fn sorting_by_each_field() {
+        let state = state();
+        let by = |field: &str, order: &str| {
+            let params = ListParams::parse(raw(&[("sortField", field), ("sortOrder", order)])).unwrap();
+            ids(&select(&state, &params)).into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        assert_eq!(by("createdAt", "desc"), ["r4", "r2", "r3", "r1"]);
+        assert_eq!(by("createdAt", "asc"), ["r1", "r3", "r2", "r4"]);
+        assert_eq!(by("name", "asc"), ["r4", "r1", "r3", "r2"], "binary order: upper case first");
+        // By the number of participants, not by the id list; ties by id.
+        assert_eq!(by("participantsCount", "desc"), ["r2", "r3", "r4", "r1"]);
+        assert_eq!(by("participantsCount", "asc"), ["r1", "r4", "r3", "r2"]);
+    }
+
+    #[test]
+    fn paging_search_and_metadata() {
+        let state = state();
+        let params = ListParams::parse(raw(&[("page", "1"), ("pageSize", "3")])).unwrap();
+        let page = select(&state, &params);
+        assert_eq!(ids(&page), ["r1"]);
+        assert_eq!(
+            metadata(&page, &params),
+            json!({"total":4,"page":1,"pageSize":3,"totalPages":2,"hasMore":false,"currentCount":1,
+                   "sort":{"field":"createdAt","order":"desc"}})
+        );
+        let first = ListParams::parse(raw(&[("pageSize", "3")])).unwrap();
+        assert_eq!(metadata(&select(&state, &first), &first)["hasMore"], true);
+        let search = ListParams::parse(raw(&[("search", "%20alpha%20"), ("sortOrder", "asc")])).unwrap();
+        assert_eq!(ids(&select(&state, &search)), ["r1", "r4"]);
+        let korean = ListParams::parse(raw(&[("search", "%EB%B0%A9")])).unwrap();
+        assert_eq!(ids(&select(&state, &korean)), ["r2"]);
+        let beyond = ListParams::parse(raw(&[("page", "99")])).unwrap();
+        let page = select(&state, &beyond);
+        assert!(page.rooms.is_empty());
+        assert_eq!(metadata(&page, &beyond)["hasMore"], false);
+    }
+}

@@ -1,0 +1,166 @@
+//! `chatMessage` (PROTOCOL 6.5.3): checks in the specified order, store (which assigns
+//! the room `seq`), then broadcast to the room on every node, sender included.
+
+use std::sync::Arc;
+
+use chat_raft::messages::{MessageKind, NewMessage};
+use serde_json::Value;
+use socketioxide::extract::SocketRef;
+
+use super::render;
+use super::session_user::{user_of, SendLock};
+use crate::auth::now_ms;
+use crate::auth::session::{self, AuthError};
+use crate::metrics::Rejection;
+use crate::rest::ids::object_id;
+use crate::Node;
+
+/// Longest accepted message, in characters (PROTOCOL 10.19: unbounded before).
+const MAX_CONTENT_CHARS: usize = 10_000;
+
+const SESSION_EXPIRED: &str = "세션이 만료되었습니다. 다시 로그인해주세요.";
+const NO_ACCESS: &str = "채팅방 접근 권한이 없습니다.";
+
+fn message_error(s: &SocketRef, message: &str) {
+    super::emit_error(s, Some("MESSAGE_ERROR"), message);
+}
+
+pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
+    let lock = s.extensions.get::<SendLock>().unwrap_or_default();
+    let _in_order = lock.0.lock().await;
+    let Some(data) = data.filter(|d| d.is_object()) else {
+        return message_error(&s, "메시지 데이터가 없습니다.");
+    };
+    let Some(user) = user_of(&s) else {
+        return super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED);
+    };
+    if let Err(e) = recheck_session(&node, &user.user_id, &user.session_id).await {
+        node.metrics.reject(Rejection::Session);
+        return match e {
+            AuthError::Unavailable(_) => message_error(&s, "메시지 전송 중 오류가 발생했습니다."),
+            _ => super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED),
+        };
+    }
+    // Rate limiting (PROTOCOL 6.10) plugs in here.
+    let room_id = data.get("room").and_then(Value::as_str).unwrap_or("").trim().to_owned();
+    if room_id.is_empty() {
+        return message_error(&s, "채팅방 정보가 없습니다.");
+    }
+    let member =
+        node.cluster.read_local(|state| state.rooms.get(&room_id).is_some_and(|r| r.is_participant(&user.user_id)));
+    if !member {
+        node.metrics.reject(Rejection::Access);
+        return message_error(&s, NO_ACCESS);
+    }
+    let kind = data.get("type").and_then(Value::as_str).unwrap_or("text");
+    let content = content_of(&data);
+    if node.banned_words.as_ref().is_some_and(|words| words.matches(&content)) {
+        node.metrics.reject(Rejection::BannedWord);
+        return super::emit_error(&s, Some("MESSAGE_REJECTED"), "금칙어가 포함된 메시지는 전송할 수 없습니다.");
+    }
+    let kind = match kind {
+        "text" if content.is_empty() => return,
+        "text" => MessageKind::Text,
+        "file" => {
+            let has_id = data.get("fileData").and_then(|f| f.get("_id")).and_then(Value::as_str).is_some();
+            if !has_id {
+                return message_error(&s, "파일 데이터가 올바르지 않습니다.");
+            }
+            // File uploads arrive with the files work; until then no file can match.
+            return message_error(&s, "파일을 찾을 수 없거나 접근 권한이 없습니다.");
+        }
+        other => return message_error(&s, &format!("Unsupported message type: {other}")),
+    };
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        node.metrics.reject(Rejection::Invalid);
+        return message_error(&s, "메시지가 너무 깁니다.");
+    }
+    let message = NewMessage {
+        id: object_id(now_ms()),
+        room: room_id.clone(),
+        sender: Some(user.user_id.clone()),
+        kind,
+        mentions: ai_mentions(&content),
+        content,
+        file: None,
+        ai_type: None,
+        metadata: Default::default(),
+        at: now_ms(),
+    };
+    let began = std::time::Instant::now();
+    let stored = node.messages.append(message).await;
+    node.metrics.store_latency.observe(began.elapsed());
+    let stored = match stored {
+        Ok(stored) => {
+            node.metrics.messages_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stored
+        }
+        Err(e) => {
+            node.metrics.reject(Rejection::StoreFailed);
+            tracing::warn!(room = %room_id, user = %user.user_id, error = %e, "message not stored");
+            return message_error(&s, "메시지 전송 중 오류가 발생했습니다.");
+        }
+    };
+    let users = render::senders(&node, std::slice::from_ref(&stored));
+    let payload = render::live_message(&stored, &users);
+    node.fanout.emit_message(&node, &room_id, stored.seq, payload).await;
+    session::record_activity(&node, &user.user_id, &user.session_id);
+}
+
+/// The session is re-validated on every message (PROTOCOL 2.3).
+async fn recheck_session(node: &Node, user_id: &str, session_id: &str) -> Result<(), AuthError> {
+    let now = now_ms();
+    let pending = node.activity.last_seen(user_id, session_id);
+    node.cluster
+        .read(|state| session::check(state, user_id, session_id, now, pending).map(|_| ()))
+        .await
+        .map_err(AuthError::Unavailable)?
+}
+
+/// Trimmed `content`, or the legacy `msg` field when content is blank.
+fn content_of(data: &Value) -> String {
+    let content = data.get("content").and_then(Value::as_str).unwrap_or("").trim();
+    if !content.is_empty() {
+        return content.to_owned();
+    }
+    data.get("msg").and_then(Value::as_str).unwrap_or("").trim().to_owned()
+}
+
+/// AI personas mentioned, in order of first appearance (stored, never emitted).
+fn ai_mentions(content: &str) -> Vec<String> {
+    let mut found: Vec<(usize, &str)> = ["wayneAI", "consultingAI"]
+        .into_iter()
+        .filter_map(|name| {
+            content
+                .match_indices(&format!("@{name}"))
+                .find(|(at, m)| {
+                    let next = content[at + m.len()..].chars().next();
+                    !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                })
+                .map(|(at, _)| (at, name))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, name)| name.to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn content_falls_back_to_msg() {
+        assert_eq!(content_of(&json!({"content": "  hi  "})), "hi");
+        assert_eq!(content_of(&json!({"content": "   ", "msg": " legacy "})), "legacy");
+        assert_eq!(content_of(&json!({"room": "r"})), "");
+    }
+
+    #[test]
+    fn ai_mentions_are_distinct_and_ordered() {
+        assert_eq!(ai_mentions("@consultingAI and @wayneAI and @wayneAI"), vec!["consultingAI", "wayneAI"]);
+        assert!(ai_mentions("@wayneAIx is not a mention").is_empty());
+        assert!(ai_mentions("plain text").is_empty());
+    }
+}

@@ -1,0 +1,102 @@
+//! The Socket.IO service (PROTOCOL 6): handshake, event handlers and the reactions to
+//! replicated session changes.
+//!
+//! - `handshake`: the auth middleware and what happens once a socket is connected.
+//! - `rooms`: `joinRoom`, `leaveRoom`, and leaving after a disconnect grace period.
+//! - `chat`: `chatMessage`.
+//! - `history`: `fetchPreviousMessages`.
+//! - `receipts`: `markMessagesAsRead` and `messageReaction`.
+//! - `notices`: `duplicate_login` / `session_ended` for replaced sessions.
+//! - `render`: the JSON shapes of messages and participants.
+
+mod chat;
+mod handshake;
+mod history;
+pub(crate) mod notices;
+mod receipts;
+pub(crate) mod render;
+mod rooms;
+mod session_user;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+use crate::Node;
+
+/// Engine.IO's largest accepted frame (PROTOCOL 1.1); a larger one closes the connection.
+const MAX_PAYLOAD: u64 = 64 * 1024;
+
+/// The Socket.IO layer and its handle, configured as PROTOCOL 1.1 says.
+pub(crate) fn build() -> (SocketIoLayer, SocketIo) {
+    SocketIo::builder()
+        .ping_interval(Duration::from_millis(25_000))
+        .ping_timeout(Duration::from_millis(60_000))
+        .upgrade_timeout(Duration::from_millis(10_000))
+        .max_payload(MAX_PAYLOAD)
+        .max_buffer_size(1024)
+        .build_layer()
+}
+
+/// Install the default namespace's handlers.
+pub(crate) fn register(io: &SocketIo, node: Arc<Node>) {
+    let auth_node = node.clone();
+    let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
+        let node = auth_node.clone();
+        async move { handshake::authenticate(&node, &s, auth.ok()).await }
+    };
+    let connect = move |s: SocketRef| {
+        let node = node.clone();
+        async move { on_connect(node, s).await }
+    };
+    io.ns("/", connect.with(middleware));
+}
+
+async fn on_connect(node: Arc<Node>, s: SocketRef) {
+    on(&s, &node, "joinRoom", rooms::join);
+    on(&s, &node, "leaveRoom", rooms::leave);
+    on(&s, &node, "chatMessage", chat::send);
+    on(&s, &node, "fetchPreviousMessages", history::fetch);
+    on(&s, &node, "markMessagesAsRead", receipts::mark_read);
+    on(&s, &node, "messageReaction", receipts::react);
+    on(&s, &node, "ping", |_, _, _| async {});
+    let disconnect_node = node.clone();
+    s.on_disconnect(move |s: SocketRef| {
+        let node = disconnect_node.clone();
+        async move { rooms::disconnected(node, s).await }
+    });
+    handshake::connected(&node, &s).await;
+}
+
+/// Register `handler` for `event`, with the event's first argument (if it parsed as
+/// JSON). Every handled event answers an ack request with an empty ack, as the
+/// existing backend does.
+fn on<F, Fut>(s: &SocketRef, node: &Arc<Node>, event: &'static str, handler: F)
+where
+    F: Fn(Arc<Node>, SocketRef, Option<Value>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let node = node.clone();
+    s.on(event, move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+        let (node, handler) = (node.clone(), handler.clone());
+        async move {
+            handler(node, s, data.ok()).await;
+            let _ = ack.send(&());
+        }
+    });
+}
+
+/// Send `error` to one socket.
+pub(crate) fn emit_error(s: &SocketRef, code: Option<&str>, message: &str) {
+    let payload = match code {
+        Some(code) => json!({ "code": code, "message": message }),
+        None => json!({ "message": message }),
+    };
+    let _ = s.emit("error", &payload);
+}

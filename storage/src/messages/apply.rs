@@ -1,0 +1,188 @@
+//! How each [`MessageCommand`] changes the embedded store, deterministically: the room's
+//! next `seq` and timestamp come from the room's indexes (never from a clock or a
+//! counter kept elsewhere), so every replica that applies the same log holds the same
+//! messages.
+//!
+//! Replays are exact. A command at or below the applied position changes nothing and
+//! answers from what is stored. A command above it may still find its effect on a
+//! message imported from a snapshot taken while applies went on; the message's
+//! `changed` position says so, and the command is not applied to it a second time
+//! (re-adding a reaction after a later remove would reorder the emoji's users).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chat_raft::command::{Millis, Outcome};
+use chat_raft::messages::{MessageCommand, NewMessage, Reader, StoredMessage};
+
+use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
+use super::sled_messages::SledMessages;
+use crate::Error;
+
+/// Apply a command at `pos` (above the applied position) as one atomic batch.
+pub(super) fn execute(store: &SledMessages, pos: LogPos, command: &MessageCommand) -> Result<Outcome, Error> {
+    let mut batch = sled::Batch::default();
+    let outcome = match command {
+        MessageCommand::Append { message } => append(store, pos, message, &mut batch)?,
+        MessageCommand::MarkRead { user_id, message_ids, at } => {
+            mark_read(store, pos, user_id, message_ids, *at, &mut batch)?
+        }
+        MessageCommand::React { message_id, emoji, user_id, add } => {
+            react(store, pos, message_id, emoji, user_id, *add, &mut batch)?
+        }
+    };
+    // Even a command that changed nothing advances the position, so that the next
+    // command of the same entry is not mistaken for a replay of it.
+    batch.insert(APPLIED_KEY, &pos.to_bytes());
+    store.tree().apply_batch(batch)?;
+    Ok(outcome)
+}
+
+/// The outcome of a command at or below the applied position, derived from what is
+/// stored; nothing is written.
+pub(super) fn replayed(store: &SledMessages, command: &MessageCommand) -> Result<Outcome, Error> {
+    Ok(match command {
+        MessageCommand::Append { message } => match store.record(&message.id)? {
+            Some(record) => appended(&record.message),
+            None => Outcome::UnknownMessage,
+        },
+        MessageCommand::MarkRead { user_id, message_ids, at } => {
+            let mut changed = Vec::new();
+            for id in unique(message_ids) {
+                if store.record(id)?.is_some_and(|r| has_read(&r.message, user_id, *at)) {
+                    changed.push(id.clone());
+                }
+            }
+            Outcome::ReadsMarked { changed }
+        }
+        MessageCommand::React { message_id, .. } => match store.record(message_id)? {
+            Some(record) => reacted(record.message),
+            None => Outcome::UnknownMessage,
+        },
+    })
+}
+
+fn append(store: &SledMessages, pos: LogPos, message: &NewMessage, batch: &mut sled::Batch) -> Result<Outcome, Error> {
+    if let Some(existing) = store.record(&message.id)? {
+        // The same message proposed twice (a retry under a new request id).
+        return Ok(appended(&existing.message));
+    }
+    let room = &message.room;
+    let seq = store.last_in_room(BY_SEQ, room)?.map_or(1, |last| last.saturating_add(1));
+    let timestamp = match store.last_in_room(BY_TIME, room)? {
+        Some(last) => message.at.max(last.saturating_add(1)),
+        None => message.at,
+    };
+    let record = Record { appended: pos, changed: pos, message: stored(message, seq, timestamp) };
+    let value = record.encode()?;
+    index(batch, &record.message, value);
+    Ok(Outcome::MessageAppended { seq, timestamp })
+}
+
+fn mark_read(
+    store: &SledMessages,
+    pos: LogPos,
+    user_id: &str,
+    message_ids: &[String],
+    at: Millis,
+    batch: &mut sled::Batch,
+) -> Result<Outcome, Error> {
+    let mut changed = Vec::new();
+    for id in unique(message_ids) {
+        let Some(mut record) = store.record(id)? else { continue };
+        if record.changed >= pos {
+            // Imported with this command's effect already in it.
+            if has_read(&record.message, user_id, at) {
+                changed.push(id.clone());
+            }
+            continue;
+        }
+        if record.message.readers.iter().any(|r| r.user_id == user_id) {
+            continue;
+        }
+        record.message.readers.push(Reader { user_id: user_id.to_owned(), read_at: at });
+        record.changed = pos;
+        batch.insert(layout::message_key(id), record.encode()?);
+        changed.push(id.clone());
+    }
+    Ok(Outcome::ReadsMarked { changed })
+}
+
+fn react(
+    store: &SledMessages,
+    pos: LogPos,
+    message_id: &str,
+    emoji: &str,
+    user_id: &str,
+    add: bool,
+    batch: &mut sled::Batch,
+) -> Result<Outcome, Error> {
+    let Some(mut record) = store.record(message_id)? else { return Ok(Outcome::UnknownMessage) };
+    if record.changed < pos && change_reaction(&mut record.message.reactions, emoji, user_id, add) {
+        record.changed = pos;
+        batch.insert(layout::message_key(message_id), record.encode()?);
+    }
+    Ok(reacted(record.message))
+}
+
+/// Set semantics per emoji; returns whether anything changed.
+fn change_reaction(reactions: &mut BTreeMap<String, Vec<String>>, emoji: &str, user_id: &str, add: bool) -> bool {
+    if add {
+        let users = reactions.entry(emoji.to_owned()).or_default();
+        let absent = !users.iter().any(|u| u == user_id);
+        if absent {
+            users.push(user_id.to_owned());
+        }
+        return absent;
+    }
+    let Some(users) = reactions.get_mut(emoji) else { return false };
+    let before = users.len();
+    users.retain(|u| u != user_id);
+    let changed = users.len() != before;
+    if users.is_empty() {
+        reactions.remove(emoji);
+    }
+    changed
+}
+
+/// Put a message's record and its two room index entries into `batch`.
+pub(super) fn index(batch: &mut sled::Batch, message: &StoredMessage, value: Vec<u8>) {
+    batch.insert(layout::message_key(&message.id), value);
+    batch.insert(layout::room_key(BY_SEQ, &message.room, message.seq), message.id.as_bytes());
+    batch.insert(layout::room_key(BY_TIME, &message.room, message.timestamp), message.id.as_bytes());
+}
+
+fn stored(message: &NewMessage, seq: u64, timestamp: Millis) -> StoredMessage {
+    StoredMessage {
+        id: message.id.clone(),
+        room: message.room.clone(),
+        seq,
+        sender: message.sender.clone(),
+        kind: message.kind,
+        content: message.content.clone(),
+        file: message.file.clone(),
+        ai_type: message.ai_type.clone(),
+        mentions: message.mentions.clone(),
+        metadata: message.metadata.clone(),
+        timestamp,
+        reactions: BTreeMap::new(),
+        readers: Vec::new(),
+    }
+}
+
+fn appended(message: &StoredMessage) -> Outcome {
+    Outcome::MessageAppended { seq: message.seq, timestamp: message.timestamp }
+}
+
+fn reacted(message: StoredMessage) -> Outcome {
+    Outcome::Reacted { room: message.room, reactions: message.reactions }
+}
+
+fn has_read(message: &StoredMessage, user_id: &str, at: Millis) -> bool {
+    message.readers.iter().any(|r| r.user_id == user_id && r.read_at == at)
+}
+
+/// The ids in the order given, each once (a repeated id cannot change twice).
+fn unique(ids: &[String]) -> impl Iterator<Item = &String> {
+    let mut seen = HashSet::new();
+    ids.iter().filter(move |id| seen.insert(id.as_str()))
+}

@@ -1,0 +1,23 @@
+//! The message plane's storage (ARCHITECTURE 3.2): message bodies, read receipts and
+//! reactions, kept out of the control state.
+//!
+//! - `store.rs`: the [`MessageStore`] trait and its page types;
+//! - `embedded.rs`: [`EmbeddedMessageStore`], writes through the Raft log;
+//! - `sled_messages.rs`: [`SledMessages`], each node's replica and the state machine's
+//!   `MessageApplier`, with its key layout (`layout.rs`), command application
+//!   (`apply.rs`) and snapshot stream (`snapshot.rs`);
+//! - [`conformance`]: the checks every implementation must pass.
+
+mod apply;
+pub mod conformance;
+mod embedded;
+mod layout;
+mod sled_messages;
+mod snapshot;
+mod store;
+#[cfg(test)]
+mod tests;
+
+pub use embedded::EmbeddedMessageStore;
+pub use sled_messages::SledMessages;
+pub use store::{clamp_limit, HistoryPage, MessageReactions, MessageStore, MAX_PAGE};

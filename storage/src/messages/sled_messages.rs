@@ -1,0 +1,231 @@
+//! [`SledMessages`]: one node's replica of the embedded message store. The state
+//! machine applies committed message commands to it through
+//! [`MessageApplier`]; the node reads history from it directly.
+//!
+//! The layout is in `layout.rs`, how each command applies in `apply.rs`, the snapshot
+//! stream in `snapshot.rs`. This file owns the handle, the applied position and the
+//! local reads.
+
+use std::fmt;
+use std::io;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chat_raft::command::{Millis, Outcome};
+use chat_raft::messages::{MessageApplier, MessageCommand, StoredMessage};
+
+use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
+use super::store::{clamp_limit, HistoryPage};
+use super::{apply, snapshot};
+use crate::Error;
+
+const TREE: &str = "messages";
+
+/// The sled-backed message replica. Cheap to clone: clones share the tree and the
+/// applied position (the state machine holds one clone, the node another).
+#[derive(Clone)]
+pub struct SledMessages {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Held for the whole of each apply and import: commands are applied one at a
+    /// time, in log order, and reads see either all of a command's effects or none
+    /// (each command is one sled batch).
+    progress: Mutex<Progress>,
+}
+
+/// The applied position and the position of the command being applied.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// The last position whose effects are stored (persisted under `a` with them).
+    pub applied: LogPos,
+    /// The last position handed out. An entry's message commands arrive one after the
+    /// other with the same index, so a new index restarts the count; openraft never
+    /// applies an index twice in one process except after an import, which resets it.
+    current: LogPos,
+}
+
+impl Progress {
+    fn next(&mut self, index: u64) -> LogPos {
+        if self.current.index != index {
+            self.current = LogPos { index, nth: 0 };
+        }
+        self.current.nth = self.current.nth.saturating_add(1);
+        self.current
+    }
+
+    pub fn restart_at(&mut self, applied: LogPos) {
+        *self = Self { applied, current: LogPos::default() };
+    }
+}
+
+impl fmt::Debug for SledMessages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledMessages").field("applied", &self.progress().applied).finish_non_exhaustive()
+    }
+}
+
+impl SledMessages {
+    /// Open (or create) a sled database at `path` holding only the messages.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::from_db(&sled::open(path)?)
+    }
+
+    /// Keep the messages in the `messages` tree of an already open database.
+    pub fn from_db(db: &sled::Db) -> Result<Self, Error> {
+        let tree = db.open_tree(TREE)?;
+        if tree.contains_key(snapshot::IMPORTING_KEY)? {
+            // An import was cut short: what is left is neither the old store nor the
+            // new one. Empty, it claims nothing, and the state machine imports again.
+            tracing::warn!("message store holds an interrupted snapshot import; clearing it");
+            snapshot::clear(&tree)?;
+            tree.remove(snapshot::IMPORTING_KEY)?;
+            tree.flush()?;
+        }
+        let applied = read_applied(&tree)?;
+        let mut progress = Progress::default();
+        progress.restart_at(applied);
+        Ok(Self { inner: Arc::new(Inner { db: db.clone(), tree, progress: Mutex::new(progress) }) })
+    }
+
+    pub(super) fn tree(&self) -> &sled::Tree {
+        &self.inner.tree
+    }
+
+    pub(super) fn progress(&self) -> MutexGuard<'_, Progress> {
+        // A panic while holding the lock cannot leave a half-applied command behind
+        // (each command is one batch), so the position is still right.
+        self.inner.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    // ----- local reads (no freshness check: see `EmbeddedMessageStore`) ---------------
+
+    pub fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
+        Ok(self.record(id)?.map(|r| r.message))
+    }
+
+    /// See [`super::MessageStore::history`].
+    pub fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error> {
+        let limit = clamp_limit(limit);
+        let lo = Bound::Included(layout::room_key(BY_TIME, room, 0));
+        let hi = match before {
+            Some(before) => Bound::Excluded(layout::room_key(BY_TIME, room, before)),
+            None => Bound::Included(layout::room_key(BY_TIME, room, u64::MAX)),
+        };
+        // One more than asked tells whether older messages exist, without counting.
+        let mut ids = Vec::with_capacity(limit + 1);
+        for item in self.inner.tree.range((lo, hi)).rev().take(limit + 1) {
+            ids.push(item?.1);
+        }
+        let has_more = ids.len() > limit;
+        ids.truncate(limit);
+        ids.reverse();
+        Ok(HistoryPage { messages: self.load(&ids)?, has_more })
+    }
+
+    /// See [`super::MessageStore::after_seq`].
+    pub fn after_seq(&self, room: &str, seq: u64, limit: usize) -> Result<Vec<StoredMessage>, Error> {
+        let lo = Bound::Excluded(layout::room_key(BY_SEQ, room, seq));
+        let hi = Bound::Included(layout::room_key(BY_SEQ, room, u64::MAX));
+        let ids = self.inner.tree.range((lo, hi)).take(clamp_limit(limit)).map(|item| item.map(|(_, id)| id));
+        self.load(&ids.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// See [`super::MessageStore::count_since`]. Walks back from the room's newest
+    /// message and stops at `since`: cheap for the last minutes of a busy room.
+    pub fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error> {
+        let lo = layout::room_key(BY_TIME, room, since);
+        let hi = layout::room_key(BY_TIME, room, u64::MAX);
+        let mut count = 0;
+        for item in self.inner.tree.range(lo..=hi).rev() {
+            item?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    pub(super) fn record(&self, id: &str) -> Result<Option<Record>, Error> {
+        self.inner.tree.get(layout::message_key(id))?.map(|bytes| Record::decode(&bytes)).transpose()
+    }
+
+    /// The messages named by index values, in the given order.
+    fn load(&self, ids: &[sled::IVec]) -> Result<Vec<StoredMessage>, Error> {
+        let mut messages = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut key = layout::message_prefix().to_vec();
+            key.extend_from_slice(id);
+            // Index entries and records are written in one batch; a miss would mean
+            // corruption, and skipping it serves the rest of the page.
+            if let Some(bytes) = self.inner.tree.get(key)? {
+                messages.push(Record::message_of(&bytes)?);
+            }
+        }
+        Ok(messages)
+    }
+
+    /// The largest seq or timestamp in a room's index (`None` for an empty room).
+    pub(super) fn last_in_room(&self, kind: u8, room: &str) -> Result<Option<u64>, Error> {
+        match self.inner.tree.scan_prefix(layout::room_prefix(kind, room)).next_back() {
+            Some(item) => layout::room_key_number(&item?.0).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+pub(super) fn read_applied(tree: &sled::Tree) -> Result<LogPos, Error> {
+    match tree.get(APPLIED_KEY)? {
+        Some(bytes) => LogPos::from_bytes(&bytes),
+        None => Ok(LogPos::default()),
+    }
+}
+
+impl MessageApplier for SledMessages {
+    fn apply(&self, index: u64, command: &MessageCommand) -> Outcome {
+        let mut progress = self.progress();
+        let pos = progress.next(index);
+        let result =
+            if pos <= progress.applied { apply::replayed(self, command) } else { apply::execute(self, pos, command) };
+        match result {
+            Ok(outcome) => {
+                progress.applied = progress.applied.max(pos);
+                outcome
+            }
+            Err(e) => fail_stop(index, &e),
+        }
+    }
+
+    fn applied_index(&self) -> u64 {
+        self.progress().applied.index
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.inner.db.flush().map(|_| ()).map_err(io::Error::other)
+    }
+
+    fn export(&self, out: &mut dyn io::Write) -> io::Result<()> {
+        snapshot::export(self, out).map_err(into_io)
+    }
+
+    fn import(&self, input: &mut dyn io::Read) -> io::Result<()> {
+        snapshot::import(self, input).map_err(into_io)
+    }
+}
+
+/// A committed command that cannot be stored (disk failure, corrupt record) must not be
+/// skipped: this replica would silently diverge from the others. `apply` has no error
+/// channel, so the process stops and, restarted, replays the log from its last state.
+fn fail_stop(index: u64, error: &Error) -> ! {
+    tracing::error!(index, error = %error, "message store cannot apply a committed command; aborting");
+    std::process::abort()
+}
+
+fn into_io(e: Error) -> io::Error {
+    match e {
+        Error::Io(e) => e,
+        other => io::Error::other(other),
+    }
+}

@@ -1,0 +1,81 @@
+//! The [`MessageStore`] seam: what the node needs from message history, read receipts
+//! and reactions, whichever database holds them (the embedded Raft-replicated sled
+//! store, or MongoDB). Every implementation must pass [`super::conformance`].
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chat_raft::command::Millis;
+use chat_raft::messages::{NewMessage, StoredMessage};
+
+use crate::Error;
+
+/// The most messages one page read returns; larger limits are clamped to it
+/// (PROTOCOL 10 item 10: the existing backend's unbounded `limit`).
+pub const MAX_PAGE: usize = 100;
+
+/// Clamp a caller's page size into `1..=MAX_PAGE`. Zero is raised to one rather than
+/// refused: a page read is never an error because of its size.
+pub fn clamp_limit(limit: usize) -> usize {
+    limit.clamp(1, MAX_PAGE)
+}
+
+/// One page of a room's history, as `previousMessagesLoaded` sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// Ascending by timestamp (and therefore by `seq`).
+    pub messages: Vec<StoredMessage>,
+    /// Whether older messages exist than the first one of `messages`.
+    pub has_more: bool,
+}
+
+/// A message's reactions after a change, with its room (for the broadcast).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageReactions {
+    pub room: String,
+    /// emoji -> user ids, in the order they reacted; no emoji maps to an empty list.
+    pub reactions: BTreeMap<String, Vec<String>>,
+}
+
+/// The message plane's store. Object safe (`Arc<dyn MessageStore>`).
+///
+/// Ids and rooms come from clients: an unknown or malformed one reads as absent
+/// (`None`, empty), never as an error. Errors mean the store could not do its job.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Store a message; the store assigns the room's next `seq` and the final timestamp
+    /// (`max(at, previous in room + 1)`). Appending an id that already exists changes
+    /// nothing and returns the stored message.
+    async fn append(&self, message: NewMessage) -> Result<StoredMessage, Error>;
+
+    async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error>;
+
+    /// The `limit` newest messages of `room` with `timestamp < before` (every message
+    /// when `before` is `None`), ascending. `limit` is clamped by [`clamp_limit`].
+    /// Timestamps are unique within a room, so paging with `before` = the oldest
+    /// timestamp seen skips and repeats nothing.
+    async fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error>;
+
+    /// Up to `limit` (clamped) messages of `room` with a `seq` above `seq`, ascending:
+    /// what a reconnecting client missed.
+    async fn after_seq(&self, room: &str, seq: u64, limit: usize) -> Result<Vec<StoredMessage>, Error>;
+
+    /// Add `user_id` with `at` to the readers of each listed message not yet read by the
+    /// user. Returns the ids that changed, in the order given; unknown ids and ids
+    /// already read are left out.
+    async fn mark_read(&self, user_id: &str, message_ids: &[String], at: Millis) -> Result<Vec<String>, Error>;
+
+    /// Add (`add`) or remove one user's reaction. Set semantics: adding twice or
+    /// removing a missing reaction changes nothing; an emoji left without users is
+    /// dropped. `None` when the message does not exist.
+    async fn react(
+        &self,
+        message_id: &str,
+        emoji: &str,
+        user_id: &str,
+        add: bool,
+    ) -> Result<Option<MessageReactions>, Error>;
+
+    /// How many messages of `room` have `timestamp >= since` (`recentMessageCount`).
+    async fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error>;
+}
