@@ -19,6 +19,9 @@ cargo build --locked -p chat-node -p chat-ops
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
 
+step "install the conformance suite's npm packages (socket.io-client)"
+npm ci --prefix tests/conformance --no-audit --no-fund
+
 step "whole-system tests (real chat-node processes on loopback)"
 # Each test runs a cluster of 3 to 5 processes; two at a time fit two cores.
 cargo test --locked -p chat-tests -- --test-threads 2

@@ -8,7 +8,7 @@ use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
 use super::render;
-use super::session_user::{user_of, SendLock};
+use super::session_user::user_of;
 use crate::auth::now_ms;
 use crate::auth::session::{self, AuthError};
 use crate::metrics::Rejection;
@@ -25,9 +25,8 @@ fn message_error(s: &SocketRef, message: &str) {
     super::emit_error(s, Some("MESSAGE_ERROR"), message);
 }
 
+/// Handle one `chatMessage`; called by the socket's chat worker, one at a time.
 pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
-    let lock = s.extensions.get::<SendLock>().unwrap_or_default();
-    let _in_order = lock.0.lock().await;
     let Some(data) = data.filter(|d| d.is_object()) else {
         return message_error(&s, "메시지 데이터가 없습니다.");
     };

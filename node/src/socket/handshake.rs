@@ -1,6 +1,6 @@
 //! The CONNECT handshake (PROTOCOL 6.1): a socket must present `auth {token,
-//! sessionId}` for a valid session, or it is refused with CONNECT_ERROR. Once
-//! connected, it is recorded in the replicated presence state, joins its user's and
+//! sessionId}` for a valid session, or it is refused with CONNECT_ERROR; it is recorded
+//! in the replicated presence state before the CONNECT ack. Once connected, it joins its user's and
 //! the room-list socket rooms, and re-joins the chat rooms its user is in through
 //! other sockets (a second tab, a reconnect within the leave grace period).
 
@@ -11,7 +11,7 @@ use chat_raft::{Command, Outcome};
 use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 
-use super::session_user::{presence_ref, SendLock, SocketUser};
+use super::session_user::{presence_ref, SocketUser};
 use crate::auth::session::{self, AuthError};
 use crate::fanout::{user_room, ROOM_LIST};
 use crate::Node;
@@ -34,27 +34,41 @@ pub(super) async fn authenticate(node: &Node, s: &SocketRef, auth: Option<Value>
     let (Some(token), Some(session_id)) = (field(&auth, "token"), field(&auth, "sessionId")) else {
         return Err(Refused("Authentication error"));
     };
-    match session::validate(node, token, Some(session_id)).await {
-        Ok(user) => {
-            s.extensions.insert(SocketUser {
-                user_id: user.user.id.clone(),
-                session_id: user.session_id.clone(),
-                name: user.user.name.clone(),
-            });
-            s.extensions.insert(SendLock::default());
-            Ok(())
-        }
-        Err(AuthError::Token(_)) => Err(Refused("Invalid token")),
-        Err(AuthError::Session | AuthError::Banned) => Err(Refused("Invalid session")),
-        Err(AuthError::UserNotFound) => Err(Refused("User not found")),
+    let user = match session::validate(node, token, Some(session_id)).await {
+        Ok(user) => user,
+        Err(AuthError::Token(_)) => return Err(Refused("Invalid token")),
+        Err(AuthError::Session | AuthError::Banned) => return Err(Refused("Invalid session")),
+        Err(AuthError::UserNotFound) => return Err(Refused("User not found")),
         Err(AuthError::Unavailable(e)) => {
             tracing::warn!(error = %e, "handshake refused: node not caught up");
-            Err(Refused("Service temporarily unavailable"))
+            return Err(Refused("Service temporarily unavailable"));
+        }
+    };
+    // Record the socket in the replicated presence state before the CONNECT ack, so
+    // an event the client sends right after connecting (typically `joinRoom`) finds
+    // it there and the room's fan-out routes to this node.
+    let connect = Command::ConnectSocket {
+        socket: presence_ref(node, s),
+        user_id: user.user.id.clone(),
+        session_id: user.session_id.clone(),
+    };
+    match node.cluster.propose(connect).await {
+        Ok(Outcome::SocketConnected) => {}
+        Ok(_) => return Err(Refused("Invalid session")),
+        Err(e) => {
+            tracing::warn!(user = %user.user.id, error = %e, "could not record socket presence");
+            return Err(Refused("연결 처리 중 오류가 발생했습니다."));
         }
     }
+    s.extensions.insert(SocketUser {
+        user_id: user.user.id.clone(),
+        session_id: user.session_id.clone(),
+        name: user.user.name.clone(),
+    });
+    Ok(())
 }
 
-/// After the CONNECT ack: presence, socket rooms, re-joins.
+/// After the CONNECT ack: socket rooms, re-joins.
 pub(super) async fn connected(node: &Node, s: &SocketRef) {
     let Some(user) = super::session_user::user_of(s) else { return };
     node.metrics.sockets_connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

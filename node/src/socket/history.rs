@@ -28,7 +28,7 @@ pub(super) async fn fetch(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         Ok(false) => return super::emit_error(&s, Some("LOAD_ERROR"), "채팅방 접근 권한이 없습니다."),
         Err(_) => return super::emit_error(&s, Some("LOAD_ERROR"), "이전 메시지를 불러오는 중 오류가 발생했습니다."),
     }
-    let _ = s.emit("messageLoadStart", &());
+    let _ = s.emit("messageLoadStart", &super::NO_ARGUMENTS);
     match node.messages.history(&room_id, before, limit as usize).await {
         Ok(page) => {
             super::rooms::mark_page_read(&node, &user, &page.messages);

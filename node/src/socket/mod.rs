@@ -27,8 +27,12 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
+use tokio::sync::mpsc;
 
 use crate::Node;
+
+/// An event or ack with no arguments (a unit value would go out as one `null`).
+pub(crate) const NO_ARGUMENTS: [u8; 0] = [];
 
 /// Engine.IO's largest accepted frame (PROTOCOL 1.1); a larger one closes the connection.
 const MAX_PAYLOAD: u64 = 64 * 1024;
@@ -49,29 +53,38 @@ pub(crate) fn register(io: &SocketIo, node: Arc<Node>) {
     let auth_node = node.clone();
     let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
         let node = auth_node.clone();
-        async move { handshake::authenticate(&node, &s, auth.ok()).await }
+        async move {
+            handshake::authenticate(&node, &s, auth.ok()).await?;
+            // Registered before the CONNECT ack is sent: an event the client emits
+            // right after `connect` must find its handler. (The connect handler runs
+            // after the ack, on a thread that may be descheduled in between.)
+            register_handlers(&node, &s);
+            Ok::<(), handshake::Refused>(())
+        }
     };
     let connect = move |s: SocketRef| {
         let node = node.clone();
-        async move { on_connect(node, s).await }
+        async move { handshake::connected(&node, &s).await }
     };
     io.ns("/", connect.with(middleware));
 }
 
-async fn on_connect(node: Arc<Node>, s: SocketRef) {
+fn register_handlers(node: &Arc<Node>, s: &SocketRef) {
+    let (node, s) = (node.clone(), s.clone());
     on(&s, &node, "joinRoom", rooms::join);
     on(&s, &node, "leaveRoom", rooms::leave);
-    on(&s, &node, "chatMessage", chat::send);
+    chat_queue(&s, &node);
     on(&s, &node, "fetchPreviousMessages", history::fetch);
     on(&s, &node, "markMessagesAsRead", receipts::mark_read);
     on(&s, &node, "messageReaction", receipts::react);
     on(&s, &node, "ping", |_, _, _| async {});
     let disconnect_node = node.clone();
     s.on_disconnect(move |s: SocketRef| {
+        // Dropping the queue's sender ends the socket's chat worker.
+        s.extensions.remove::<ChatQueue>();
         let node = disconnect_node.clone();
         async move { rooms::disconnected(node, s).await }
     });
-    handshake::connected(&node, &s).await;
 }
 
 /// Register `handler` for `event`, with the event's first argument (if it parsed as
@@ -87,8 +100,34 @@ where
         let (node, handler) = (node.clone(), handler.clone());
         async move {
             handler(node, s, data.ok()).await;
-            let _ = ack.send(&());
+            let _ = ack.send(&NO_ARGUMENTS);
         }
+    });
+}
+
+/// The sending side of a socket's chat queue, kept in the socket's extensions.
+#[derive(Clone)]
+struct ChatQueue(mpsc::UnboundedSender<Option<Value>>);
+
+/// `chatMessage`s of one connection are handled one at a time in arrival order
+/// (PROTOCOL 6.5.3: a client's burst is broadcast in send order). Handler futures
+/// run concurrently, so the event is queued synchronously, in the order socketioxide
+/// delivers it, and one worker per socket drains the queue.
+fn chat_queue(s: &SocketRef, node: &Arc<Node>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    s.extensions.insert(ChatQueue(tx));
+    let (worker_node, worker_socket) = (node.clone(), s.clone());
+    tokio::spawn(async move {
+        while let Some(data) = rx.recv().await {
+            chat::send(worker_node.clone(), worker_socket.clone(), data).await;
+        }
+    });
+    s.on("chatMessage", |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+        if let Some(queue) = s.extensions.get::<ChatQueue>() {
+            let _ = queue.0.send(data.ok());
+        }
+        let _ = ack.send(&NO_ARGUMENTS);
+        async {}
     });
 }
 
