@@ -56,11 +56,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     std::fs::create_dir_all(&config.data_dir)?;
     let public = bind(config.public_addr).await?;
     let cluster_listener = bind(config.cluster_addr).await?;
+    let socket_listener = match config.socket_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let addr = NodeAddr {
         public: config.advertised(public.local_addr()?),
         cluster: config.advertised(cluster_listener.local_addr()?),
     };
-    write_listening(&config.data_dir, &addr)?;
+    let socket_public = match &socket_listener {
+        Some(listener) => Some(config.advertised(listener.local_addr()?)),
+        None => None,
+    };
+    write_listening(&config.data_dir, &addr, socket_public.as_deref())?;
 
     let log_store = SledLogStore::<TypeConfig>::open(&config.data_dir.join("raft-log"))
         .map_err(|e| Error::Storage(e.to_string()))?;
@@ -102,8 +110,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         tokio::spawn(serve(public, public::router(node.clone(), io_layer.clone()), stop_rx.clone())),
         tokio::spawn(serve(cluster_listener, cluster_api::router(node.clone()), stop_rx.clone())),
     ];
-    if let Some(socket_addr) = node.config.socket_addr {
-        let listener = bind(socket_addr).await?;
+    if let Some(listener) = socket_listener {
         tracing::info!(addr = %listener.local_addr()?, "Socket.IO listener");
         servers.push(tokio::spawn(serve(listener, public::socket_router(node.clone(), io_layer), stop_rx)));
     }
@@ -156,8 +163,8 @@ async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Rec
 }
 
 /// Record the bound addresses (a port of 0 means "pick one"), for operators and tests.
-fn write_listening(dir: &Path, addr: &NodeAddr) -> Result<(), Error> {
-    let body = serde_json::json!({ "public": addr.public, "cluster": addr.cluster });
+fn write_listening(dir: &Path, addr: &NodeAddr, socket: Option<&str>) -> Result<(), Error> {
+    let body = serde_json::json!({ "public": addr.public, "cluster": addr.cluster, "socket": socket });
     let tmp = dir.join("listening.json.tmp");
     std::fs::write(&tmp, body.to_string())?;
     std::fs::rename(tmp, dir.join("listening.json"))?;

@@ -48,6 +48,8 @@ pub struct TestNode {
     pub edge: bool,
     pub data_dir: PathBuf,
     pub addr: NodeAddr,
+    /// The second Socket.IO listener, when started with `--socket-addr`.
+    pub socket: Option<String>,
     child: Option<Child>,
 }
 
@@ -148,7 +150,7 @@ impl TestCluster {
     fn spawn_new(&mut self, id: NodeId, edge: bool) -> Result<()> {
         let data_dir = self.dir.path().join(format!("node-{id}"));
         fs::create_dir_all(&data_dir)?;
-        let mut node = TestNode { id, edge, data_dir, addr: NodeAddr::default(), child: None };
+        let mut node = TestNode { id, edge, data_dir, addr: NodeAddr::default(), socket: None, child: None };
         node.child = Some(self.spawn(&node, "127.0.0.1:0", "127.0.0.1:0")?);
         self.nodes.insert(id, node);
         Ok(())
@@ -187,11 +189,14 @@ impl TestCluster {
             async move {
                 let text = fs::read_to_string(path).ok()?;
                 let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-                Some(NodeAddr { public: v["public"].as_str()?.to_owned(), cluster: v["cluster"].as_str()?.to_owned() })
+                let addr =
+                    NodeAddr { public: v["public"].as_str()?.to_owned(), cluster: v["cluster"].as_str()?.to_owned() };
+                Some((addr, v["socket"].as_str().map(str::to_owned)))
             }
         })
         .await?;
-        self.nodes.get_mut(&id).expect("node exists").addr = addr;
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        (node.addr, node.socket) = addr;
         Ok(())
     }
 

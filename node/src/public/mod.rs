@@ -30,7 +30,7 @@ pub(crate) fn socket_router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router
     let routes = Router::new()
         .route("/api/health", get(health::health))
         .fallback(|| async { StatusCode::BAD_REQUEST })
-        .with_state(node.clone())
+        .with_state(node)
         .layer(socket_io);
-    rest::edge(routes, node)
+    rest::cors_only(routes)
 }

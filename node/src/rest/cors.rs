@@ -21,7 +21,10 @@ const MAX_AGE_SECS: &str = "3600";
 
 /// Middleware: answer preflights, decorate every other `/api` response.
 pub(crate) async fn cors(request: Request, next: Next) -> Response {
-    if !is_api(request.uri().path()) {
+    // Socket.IO's polling transport is plain HTTP too: a browser on another origin
+    // needs the same answers (PROTOCOL 1.2: Socket.IO accepts any origin).
+    let path = request.uri().path();
+    if !is_api(path) && !path.starts_with("/socket.io/") {
         return next.run(request).await;
     }
     let origin = request.headers().get(ORIGIN).cloned();

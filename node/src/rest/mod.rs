@@ -54,6 +54,12 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
 /// Put the REST edge around `router`: the token guard inside, CORS outermost so that
 /// even the guard's 401s and the preflights carry CORS headers. Both act on `/api/**`
 /// only, so `/api/health` gets them while other routes pass untouched.
+/// CORS alone, for the Socket.IO listener: no REST routes live there, so no token
+/// check either (a stale token still gets 200 from its `/api/health`).
+pub(crate) fn cors_only(router: Router) -> Router {
+    router.layer(from_fn(cors::cors))
+}
+
 pub(crate) fn edge(router: Router, node: Arc<Node>) -> Router {
     router.layer(from_fn_with_state(node, guard::guard)).layer(from_fn(cors::cors))
 }

@@ -142,11 +142,12 @@ pub(super) async fn list(
     ApiQuery(raw): ApiQuery<RawListQuery>,
 ) -> Result<Response, ApiError> {
     let params = ListParams::parse(raw)?;
-    let page = node
+    let mut page = node
         .cluster
         .read(|state| select(state, &params))
         .await
         .map_err(|e| ApiError::cluster(e, LIST_FAILED).with_nulls(&["error"]))?;
+    super::room_view::fill_recent_counts(&node, &mut page.rooms).await;
     let metadata = metadata(&page, &params);
     let body = json!({ "success": true, "data": page.rooms, "metadata": metadata });
     let mut response = Json(body).into_response();

@@ -11,6 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::auth::now_ms;
+use crate::Node;
+
 /// `UserResponse`. `profile_image` is `None` only in socket payloads, where the
 /// existing backend omits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,7 +71,7 @@ impl RoomResponse {
             creator,
             participants_count: participants.len(),
             participants,
-            recent_message_count: recent_message_count(&room.id),
+            recent_message_count: 0,
             created_at: iso_ms(room.created_at),
         }
     }
@@ -92,11 +95,20 @@ pub(crate) fn participants_count(state: &ClusterState, room: &Room) -> usize {
     room.participants.iter().filter(|id| state.users.contains(id)).count()
 }
 
-/// Non-deleted messages of the room in the last 10 minutes. Seam: message history
-/// lives in the message store (`MessageStore`), which does not exist yet; until it
-/// does, no room has recent messages.
-fn recent_message_count(_room_id: &str) -> u64 {
-    0
+/// How far back `recentMessageCount` looks (PROTOCOL 3.5).
+const RECENT_MS: u64 = 10 * 60 * 1000;
+
+/// Fill `recentMessageCount` (messages of the last 10 minutes) from the message store.
+/// Counting is a bounded reverse scan per room; a store error leaves the count at 0
+/// rather than failing the room list.
+pub(crate) async fn fill_recent_counts(node: &Node, rooms: &mut [RoomResponse]) {
+    let since = now_ms().saturating_sub(RECENT_MS);
+    for room in rooms {
+        match node.messages.count_since(&room.id, since).await {
+            Ok(count) => room.recent_message_count = count as u64,
+            Err(e) => tracing::debug!(room = %room.id, error = %e, "recent message count unavailable"),
+        }
+    }
 }
 
 /// The auth shape `{_id, name, email, profileImage}`; register answers

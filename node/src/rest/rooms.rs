@@ -57,7 +57,11 @@ fn room_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
 /// The current view of a room from the local replica.
 async fn view(node: &Node, room_id: &str, failure: &'static str) -> Result<Option<RoomResponse>, ApiError> {
     let view = node.cluster.read(|s| s.rooms.get(room_id).map(|room| RoomResponse::build(s, room))).await;
-    view.map_err(|e| ApiError::cluster(e, failure))
+    let mut view = view.map_err(|e| ApiError::cluster(e, failure))?;
+    if let Some(room) = view.as_mut() {
+        super::room_view::fill_recent_counts(node, std::slice::from_mut(room)).await;
+    }
+    Ok(view)
 }
 
 #[derive(Deserialize)]
