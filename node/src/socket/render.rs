@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chat_raft::messages::{MessageKind, StoredMessage};
+use chat_raft::messages::{FileRef, MessageKind, StoredMessage};
 use chat_raft::state::User;
 use chat_raft::ClusterState;
 use serde_json::{json, Map, Value};
@@ -73,42 +73,44 @@ fn base(message: &StoredMessage) -> Map<String, Value> {
     out
 }
 
-/// A message as broadcast by the `message` event (PROTOCOL 7.1, 7.2).
-pub(crate) fn live_message(message: &StoredMessage, users: &Senders) -> Value {
+/// The `file` object of a message; live broadcasts also name the uploader and date.
+fn file_json(file: &FileRef, live: bool) -> Value {
+    let mut out = json!({
+        "_id": file.id, "filename": file.filename, "originalname": file.originalname,
+        "mimetype": file.mimetype, "size": file.size,
+    });
+    if live {
+        out["user"] = json!(file.user);
+        out["uploadDate"] = json!(file.upload_date);
+    }
+    out
+}
+
+/// Fields shared by the live and the history shape.
+fn with_sender_and_file(message: &StoredMessage, users: &Senders, live: bool) -> Map<String, Value> {
     let mut out = base(message);
     if let Some(sender) = sender_of(message, users) {
         out.insert("sender".into(), sender);
     }
     if let Some(file) = &message.file {
-        out.insert(
-            "file".into(),
-            json!({
-                "_id": file.id, "filename": file.filename, "originalname": file.originalname,
-                "mimetype": file.mimetype, "size": file.size, "user": file.user, "uploadDate": file.upload_date,
-            }),
-        );
+        out.insert("file".into(), file_json(file, live));
     }
+    out
+}
+
+/// A message as broadcast by the `message` event (PROTOCOL 7.1, 7.2).
+pub(crate) fn live_message(message: &StoredMessage, users: &Senders) -> Value {
+    let mut out = with_sender_and_file(message, users, true);
     if message.kind == MessageKind::System {
         out.insert("readers".into(), json!([]));
     }
     Value::Object(out)
 }
 
-/// A message as loaded from history (PROTOCOL 7.3): readers always present.
+/// A message as loaded from history (PROTOCOL 7.3): readers always present, `file`
+/// without uploader and date.
 pub(crate) fn history_message(message: &StoredMessage, users: &Senders) -> Value {
-    let mut out = base(message);
-    if let Some(sender) = sender_of(message, users) {
-        out.insert("sender".into(), sender);
-    }
-    if let Some(file) = &message.file {
-        out.insert(
-            "file".into(),
-            json!({
-                "_id": file.id, "filename": file.filename, "originalname": file.originalname,
-                "mimetype": file.mimetype, "size": file.size,
-            }),
-        );
-    }
+    let mut out = with_sender_and_file(message, users, false);
     let readers: Vec<Value> =
         message.readers.iter().map(|r| json!({ "userId": r.user_id, "readAt": r.read_at })).collect();
     out.insert("readers".into(), Value::Array(readers));
