@@ -101,10 +101,13 @@ pub enum MessageCommand {
 /// Rules for implementations:
 /// - Deterministic: the same commands give the same results on every replica (the
 ///   room `seq` and timestamp come from what is stored, never from a clock).
-/// - Persist the highest applied index atomically with each command's effects. A
+/// - Persist the highest applied position atomically with each command's effects. A
 ///   command at or below it (openraft replays the log after a restart, or after a
 ///   snapshot whose export was taken while applies went on) changes nothing and
-///   returns the outcome it had.
+///   returns an outcome derived from what is stored: exact for `Append`, the current
+///   reactions for `React`, the ids whose read time by that user equals `at` for
+///   `MarkRead`. One log entry can carry several message commands, so the position
+///   is the entry's index plus the command's place in it.
 /// - `export` may run while `apply` continues: it records the applied index first and
 ///   then writes the data, which may therefore include effects of later entries; the
 ///   replay of those entries must then be harmless (see the previous rule).
