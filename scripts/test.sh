@@ -16,6 +16,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build the binaries the whole-system tests start"
 cargo build --locked -p chat-node -p chat-ops
 
+step "install nx-27017 into .venv (the MongoDB wire-protocol server of the Mongo store tests)"
+# Pinned: the store's tests know this version's gaps (ARCHITECTURE 7). The tests start
+# and stop it themselves, on a free loopback port with a temporary data directory.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check nx-27017==0.8.1
+
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
 

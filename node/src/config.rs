@@ -19,6 +19,15 @@ pub enum Role {
     Edge,
 }
 
+/// Where AI replies (PROTOCOL 6.8) come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AiProviderKind {
+    /// Built in: a deterministic reply streamed in a few chunks, no network.
+    Offline,
+    /// An OpenAI-compatible `POST {url}/chat/completions` with `stream: true`.
+    Openai,
+}
+
 /// chat-node: one member of the Raft-replicated chat cluster.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chat-node", version, about)]
@@ -103,6 +112,42 @@ pub struct Config {
     /// silently instead of posting leave and enter messages.
     #[arg(long, env = "CHAT_LEAVE_GRACE_MS", default_value_t = 5_000)]
     pub leave_grace_ms: u64,
+
+    /// `GET /api/rooms` requests allowed per client IP in each window (PROTOCOL 3.5).
+    #[arg(long, env = "CHAT_ROOMS_RATE_LIMIT", default_value_t = 10_000)]
+    pub rooms_rate_limit: u64,
+
+    /// Window of the rooms-list limit, in milliseconds.
+    #[arg(long, env = "CHAT_ROOMS_RATE_WINDOW_MS", default_value_t = 30_000)]
+    pub rooms_rate_window_ms: u64,
+
+    /// `chatMessage` events allowed per user in each window (PROTOCOL 6.10).
+    #[arg(long, env = "CHAT_CHAT_RATE_LIMIT", default_value_t = 10_000)]
+    pub chat_rate_limit: u64,
+
+    /// Window of the chat-message limit, in milliseconds.
+    #[arg(long, env = "CHAT_CHAT_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub chat_rate_window_ms: u64,
+
+    /// Where AI replies to `@wayneAI` / `@consultingAI` come from.
+    #[arg(long, env = "CHAT_AI_PROVIDER", value_enum, default_value = "offline")]
+    pub ai_provider: AiProviderKind,
+
+    /// Base URL of the OpenAI-compatible API (`{url}/chat/completions`).
+    #[arg(long, env = "CHAT_AI_URL", default_value = "https://api.openai.com/v1")]
+    pub ai_url: String,
+
+    /// API key of the OpenAI-compatible provider (required with `--ai-provider openai`).
+    #[arg(long, env = "CHAT_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
+
+    /// Model the OpenAI-compatible provider is asked for.
+    #[arg(long, env = "CHAT_AI_MODEL", default_value = "gpt-4.1-mini")]
+    pub ai_model: String,
+
+    /// Sampling temperature sent to the OpenAI-compatible provider (0 to 2).
+    #[arg(long, env = "CHAT_AI_TEMPERATURE", default_value_t = 0.7)]
+    pub ai_temperature: f32,
 }
 
 impl Config {
@@ -127,7 +172,44 @@ impl Config {
                 self.public_addr
             )));
         }
+        self.validate_limits()?;
+        self.validate_ai()?;
         self.raft_settings().validate().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    fn validate_limits(&self) -> Result<(), Error> {
+        let limits = [
+            ("--rooms-rate-limit", self.rooms_rate_limit),
+            ("--rooms-rate-window-ms", self.rooms_rate_window_ms),
+            ("--chat-rate-limit", self.chat_rate_limit),
+            ("--chat-rate-window-ms", self.chat_rate_window_ms),
+        ];
+        match limits.into_iter().find(|(_, value)| *value == 0) {
+            Some((flag, _)) => Err(Error::Config(format!("{flag} must be 1 or more (got 0)"))),
+            None => Ok(()),
+        }
+    }
+
+    fn validate_ai(&self) -> Result<(), Error> {
+        if !(0.0..=2.0).contains(&self.ai_temperature) {
+            return Err(Error::Config(format!(
+                "--ai-temperature must be between 0 and 2 (got {})",
+                self.ai_temperature
+            )));
+        }
+        if self.ai_provider != AiProviderKind::Openai {
+            return Ok(());
+        }
+        if !(self.ai_url.starts_with("http://") || self.ai_url.starts_with("https://")) {
+            return Err(Error::Config(format!("--ai-url must be an http:// or https:// URL (got {:?})", self.ai_url)));
+        }
+        if self.ai_api_key.as_deref().is_none_or(|key| key.trim().is_empty()) {
+            return Err(Error::Config("--ai-provider openai needs --ai-api-key (CHAT_AI_API_KEY)".into()));
+        }
+        if self.ai_model.trim().is_empty() {
+            return Err(Error::Config("--ai-model must not be empty".into()));
+        }
+        Ok(())
     }
 
     pub fn raft_settings(&self) -> RaftSettings {
@@ -153,5 +235,39 @@ impl Config {
         }
         let host = self.advertise_host.clone().unwrap_or_else(|| "127.0.0.1".into());
         format!("{host}:{}", bound.port())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[&str]) -> Result<Config, String> {
+        let base = ["chat-node", "--id", "1", "--data-dir", "/tmp/x", "--cluster-secret", "0123456789abcdef"];
+        let config = Config::try_parse_from(base.iter().chain(extra)).map_err(|e| e.to_string())?;
+        config.validate().map(|_| config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn limits_and_ai_default_to_the_contract_and_offline() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.rooms_rate_limit, c.rooms_rate_window_ms), (10_000, 30_000));
+        assert_eq!((c.chat_rate_limit, c.chat_rate_window_ms), (10_000, 60_000));
+        assert_eq!(
+            (c.ai_provider, c.ai_model.as_str(), c.ai_temperature),
+            (AiProviderKind::Offline, "gpt-4.1-mini", 0.7)
+        );
+    }
+
+    #[test]
+    fn bad_limits_and_ai_settings_are_refused_by_name() {
+        assert!(config(&["--chat-rate-limit", "0"]).unwrap_err().contains("--chat-rate-limit"));
+        assert!(config(&["--rooms-rate-window-ms", "0"]).unwrap_err().contains("--rooms-rate-window-ms"));
+        assert!(config(&["--ai-provider", "openai"]).unwrap_err().contains("--ai-api-key"));
+        assert!(config(&["--ai-provider", "openai", "--ai-api-key", "k", "--ai-url", "ftp://x"])
+            .unwrap_err()
+            .contains("--ai-url"));
+        assert!(config(&["--ai-temperature", "3"]).unwrap_err().contains("--ai-temperature"));
+        assert!(config(&["--ai-provider", "openai", "--ai-api-key", "k", "--ai-url", "http://127.0.0.1:9/v1"]).is_ok());
     }
 }

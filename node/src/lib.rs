@@ -7,14 +7,17 @@
 //! Raft down. `main.rs` only parses the configuration and calls it; tests start the
 //! same binary.
 
+mod ai;
 mod auth;
 mod cluster_api;
 pub mod config;
 mod error;
 mod fanout;
+mod mentions;
 mod metrics;
 mod moderation;
 mod public;
+mod ratelimit;
 mod rest;
 mod socket;
 
@@ -24,7 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_raft::{Cluster, NodeAddr, StateMachineStore, TypeConfig};
-use chat_storage::{EmbeddedMessageStore, MessageStore, SledLogStore, SledMessages};
+use chat_storage::{
+    BlobStore, DirBlobStore, EmbeddedBlobStore, EmbeddedMessageStore, MessageStore, SledLogStore, SledMessages,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -45,9 +50,19 @@ pub(crate) struct Node {
     pub activity: auth::activity::Activity,
     /// Message history, read receipts and reactions.
     pub messages: Arc<dyn MessageStore>,
+    /// Bytes of uploaded files and profile images, readable from any node.
+    pub blobs: Arc<dyn BlobStore>,
+    /// This node's own copies (`<data_dir>/blobs`), which `blobs` fills and which the
+    /// cluster listener serves to peers; kept apart so a copy received from a peer is
+    /// stored here only, never replicated again.
+    pub blob_copies: DirBlobStore,
     /// The banned-word filter; `None` when no list is configured.
     pub banned_words: Option<moderation::BannedWords>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Per-node request counters of PROTOCOL 6.10.
+    pub rate_limits: ratelimit::RateLimits,
+    /// AI replies: the provider and the replies being streamed.
+    pub ai: ai::Ai,
 }
 
 /// Run a node until `shutdown` resolves.
@@ -90,8 +105,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let jwt = auth::jwt::JwtKeys::from_config(config.jwt_secret.as_deref());
     let banned_words = load_banned_words(&config)?;
     let messages: Arc<dyn MessageStore> = Arc::new(EmbeddedMessageStore::new(cluster.clone(), message_data));
+    let blob_copies = DirBlobStore::open(&config.data_dir.join("blobs"))?;
+    let blobs: Arc<dyn BlobStore> =
+        Arc::new(EmbeddedBlobStore::new(blob_copies.clone(), cluster.clone(), config.cluster_secret.clone()));
     let (io_layer, io) = socket::build();
     let metrics = Arc::new(metrics::Metrics::default());
+    let rate_limits = ratelimit::RateLimits::from_config(&config);
+    let ai = ai::Ai::from_config(&config);
     let node = Arc::new(Node {
         cluster: cluster.clone(),
         fanout: fanout::Fanout::new(io.clone(), cluster.client().clone(), metrics.clone()),
@@ -100,7 +120,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         jwt,
         activity: auth::activity::Activity::default(),
         messages,
+        blobs,
+        blob_copies,
         banned_words,
+        rate_limits,
+        ai,
     });
     socket::register(&io, node.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -127,6 +151,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     // Commits the last session activity, so it must finish before Raft stops.
     let _ = activity.await;
     notices.abort();
+    node.ai.shutdown().await;
     node.fanout.stop();
     cluster.shutdown().await;
     tracing::info!(node = node.config.id, "stopped");

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::messages::MessageCommand;
-use crate::state::{Role, Room, Session, SocketRef, User};
+use crate::state::{FileRecord, Role, Room, Session, SocketRef, User};
 use crate::types::NodeId;
 
 /// Milliseconds since the Unix epoch, as stamped by a proposer.
@@ -97,6 +97,15 @@ pub enum Command {
     /// A node answers again.
     NodeUp { node: NodeId },
 
+    /// Record an uploaded file (chat upload or profile image) once its bytes are
+    /// stored on `file.holders`; the uploader must exist, id and name must be new.
+    RecordFile { file: FileRecord },
+    /// A message referencing the file was posted in the room: its participants may
+    /// now download it.
+    AttachFile { file_id: String, room_id: String },
+    /// Forget a file record (uploader only); the proposer then deletes the bytes.
+    DeleteFile { file_id: String, user_id: String },
+
     /// A message-plane command (embedded message store only): applied by the
     /// state machine's [`crate::messages::MessageApplier`], not by `ClusterState`.
     Message(MessageCommand),
@@ -171,6 +180,22 @@ pub enum Outcome {
     },
     /// The command changed nothing (e.g. `NodeDown` for a node already down).
     Unchanged,
+
+    FileRecorded,
+    /// A file with this id or stored name exists already.
+    FileExists,
+    /// `added` is false when the room was attached already.
+    FileAttached {
+        added: bool,
+    },
+    /// The record is gone; the bytes are still on `holders`.
+    FileDeleted {
+        filename: String,
+        holders: Vec<NodeId>,
+    },
+    UnknownFile,
+    /// Someone other than the uploader asked to delete the file.
+    NotFileOwner,
 
     /// A message was stored with this room sequence number and timestamp.
     MessageAppended {

@@ -199,15 +199,6 @@ fn io_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::write_state_machine(&e).into()
 }
 
-impl StateMachineStore {
-    async fn open_data(&self, current: &CurrentSnapshot) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let file = tokio::fs::File::open(self.inner.dir.join(&current.data_file))
-            .await
-            .map_err(|e| StorageIOError::read_snapshot(Some(current.meta.signature()), &e))?;
-        Ok(Snapshot { meta: current.meta.clone(), snapshot: Box::new(file) })
-    }
-}
-
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let (control, last_log_id, last_membership) = {
@@ -222,13 +213,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
         let current = CurrentSnapshot { data_file: data_file_name(&meta), meta: meta.clone() };
         let (dir, messages, written) = (self.inner.dir.clone(), self.inner.messages.clone(), current.clone());
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<fs::File> {
             if let Some(messages) = &messages {
                 // Everything the snapshot claims must be durable before openraft may
                 // purge the log entries it covers.
                 messages.flush()?;
             }
-            write_atomically(&dir.join(&written.data_file), |out| {
+            let data_path = dir.join(&written.data_file);
+            write_atomically(&data_path, |out| {
                 out.write_all(&(control.len() as u64).to_be_bytes())?;
                 out.write_all(&control)?;
                 match &messages {
@@ -236,14 +228,18 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                     None => Ok(()),
                 }
             })?;
-            commit_current(&dir, &written)
+            // Opened before it becomes current: a later snapshot may delete the file,
+            // and an open handle keeps reading it.
+            let file = fs::File::open(&data_path)?;
+            commit_current(&dir, &written)?;
+            Ok(file)
         })
         .await
         .map_err(io_err)?
         .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot built");
-        *self.inner.current.lock().expect("snapshot lock poisoned") = Some(current.clone());
-        self.open_data(&current).await
+        *self.inner.current.lock().expect("snapshot lock poisoned") = Some(current);
+        Ok(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(file)) })
     }
 }
 
@@ -374,10 +370,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
-        let current = self.inner.current.lock().expect("snapshot lock poisoned").clone();
-        match current {
-            Some(current) => self.open_data(&current).await.map(Some),
-            None => Ok(None),
+        // A snapshot built or installed meanwhile replaces the data file: look again.
+        for _ in 0..3 {
+            let current = self.inner.current.lock().expect("snapshot lock poisoned").clone();
+            let Some(current) = current else { return Ok(None) };
+            match tokio::fs::File::open(self.inner.dir.join(&current.data_file)).await {
+                Ok(file) => return Ok(Some(Snapshot { meta: current.meta, snapshot: Box::new(file) })),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StorageIOError::read_snapshot(Some(current.meta.signature()), &e).into()),
+            }
         }
+        Err(StorageIOError::read_snapshot(None, &Error::Storage("snapshot data file keeps changing".into())).into())
     }
 }

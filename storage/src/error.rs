@@ -30,6 +30,10 @@ pub enum Error {
     /// or this node did not apply the entry in time.
     #[error("message command not applied: {0}")]
     NotApplied(String),
+    /// MongoDB refused or failed an operation, or could not be reached (the driver's
+    /// error as text: callers never branch on driver types).
+    #[error("mongodb: {0}")]
+    Mongo(String),
 }
 
 impl Error {

@@ -3,14 +3,22 @@
 //!   id, kept in sled by [`SledLogStore`];
 //! - the message plane's store ([`messages`]): the [`MessageStore`] seam, its embedded
 //!   implementation replicated through the Raft log into sled ([`EmbeddedMessageStore`]
-//!   over [`SledMessages`]), and the conformance suite every implementation passes.
+//!   over [`SledMessages`]), the production one in MongoDB ([`MongoMessageStore`]), and
+//!   the conformance suite every implementation passes;
+//! - the file plane's store ([`blobs`]): the [`BlobStore`] seam, a directory per node
+//!   ([`DirBlobStore`]), the embedded store that copies every blob to two nodes
+//!   ([`EmbeddedBlobStore`]), and its conformance suite.
 //!
 //! The control-plane state machine and its snapshots live in `chat-raft`.
 
+pub mod blobs;
 mod error;
 mod log_store;
 pub mod messages;
 
+pub use blobs::{BlobError, BlobName, BlobStore, DirBlobStore, EmbeddedBlobStore};
 pub use error::Error;
 pub use log_store::SledLogStore;
-pub use messages::{EmbeddedMessageStore, HistoryPage, MessageReactions, MessageStore, SledMessages};
+pub use messages::{
+    EmbeddedMessageStore, HistoryPage, MessageReactions, MessageStore, MongoMessageStore, SledMessages,
+};

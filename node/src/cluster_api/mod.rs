@@ -5,12 +5,14 @@
 //! - `raft_rpc`: AppendEntries, Vote, InstallSnapshot.
 //! - `replication`: forwarded writes and the applied-index long poll.
 //! - `fanout`: socket events from other nodes, for this node's sockets.
+//! - `blobs`: copies of uploaded files, stored and served for peers.
 //! - `admin`: status, bootstrap, membership, state reads, fault injection, snapshots.
 //! - `bench`: in-node proposers that measure commit throughput and latency.
 //! - `error`: the one mapping from `chat_raft::Error` to HTTP status codes.
 
 mod admin;
 mod bench;
+mod blobs;
 mod error;
 mod fanout;
 mod raft_rpc;
@@ -39,6 +41,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/cluster/write", post(replication::write))
         .route("/cluster/applied", get(replication::applied))
         .route("/cluster/fanout", post(fanout::receive))
+        .route("/cluster/blobs/{*name}", get(blobs::get).put(blobs::put).delete(blobs::delete))
         .layer(middleware::from_fn_with_state(node.clone(), refuse_when_isolated));
     Router::new()
         .merge(peer_traffic)

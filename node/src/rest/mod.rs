@@ -10,6 +10,9 @@
 //! | `validate.rs` | the field rules and messages of PROTOCOL 2.5 |
 //! | `auth_routes.rs` | `/api/auth/**` |
 //! | `users.rs` | `/api/users/**` |
+//! | `files.rs` | `/api/files/**`: uploads, download and view, the multipart intake |
+//! | `profile_image.rs` | `/api/users/profile-image` |
+//! | `uploads.rs` | `/api/uploads/**`: public profile images |
 //! | `rooms.rs`, `room_list.rs` | `/api/rooms/**` |
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
 //! | `ids.rs` | ObjectId-style ids and session ids |
@@ -17,14 +20,17 @@
 
 mod auth_routes;
 mod cors;
+mod files;
 mod guard;
 pub(crate) mod ids;
 mod info;
 mod input;
+mod profile_image;
 mod respond;
 mod room_list;
 pub(crate) mod room_view;
 mod rooms;
+mod uploads;
 mod users;
 mod validate;
 
@@ -45,6 +51,9 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(auth_routes::routes())
         .merge(users::routes())
         .merge(rooms::routes())
+        .merge(files::routes())
+        .merge(profile_image::routes())
+        .merge(uploads::routes())
         .route("/api/message/rooms/{room_id}/messages", get(info::message_history))
         .route("/api/{*rest}", any(info::not_found))
         .layer(DefaultBodyLimit::max(input::JSON_BODY_LIMIT))

@@ -1,11 +1,12 @@
 //! `GET /api/rooms` (PROTOCOL 3.5): every room, searched, sorted and paged on the
-//! local replica in one read, with the metadata the web client pages by.
+//! local replica in one read, with the metadata the web client pages by, behind the
+//! per-IP rate limit and its headers.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, LAST_MODIFIED};
-use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, LAST_MODIFIED, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_raft::state::Room;
@@ -13,13 +14,15 @@ use chat_raft::ClusterState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::input::ApiQuery;
-use super::respond::ApiError;
+use super::input::{ApiQuery, ClientMeta};
+use super::respond::{render, ApiError};
 use super::room_view::{iso_ms, participants_count, RoomResponse};
 use crate::auth::{now_ms, AuthUser};
+use crate::ratelimit::Decision;
 use crate::Node;
 
 const LIST_FAILED: &str = "채팅방 목록을 불러오는데 실패했습니다.";
+const TOO_MANY_MESSAGE: &str = "너무 많은 요청이 발생했습니다. 잠시 후 다시 시도해주세요.";
 const DEFAULT_PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 50;
 
@@ -134,20 +137,39 @@ fn metadata(page: &Page, params: &ListParams) -> Value {
     })
 }
 
-/// The handler. Rate limiting (PROTOCOL 3.5) is a later work item: it wraps this
-/// handler alone (`get(list.layer(limiter))` in `rooms::routes`).
+/// The handler: counted against the client IP's rate limit (PROTOCOL 3.5) first, and
+/// every answer, refusals and failures included, carries the rate-limit headers. That
+/// is why failures are rendered here rather than parked for the guard.
 pub(super) async fn list(
     State(node): State<Arc<Node>>,
     _: AuthUser,
-    ApiQuery(raw): ApiQuery<RawListQuery>,
-) -> Result<Response, ApiError> {
+    client: ClientMeta,
+    uri: Uri,
+    query: Result<ApiQuery<RawListQuery>, ApiError>,
+) -> Response {
+    let decision = node.rate_limits.rooms.check(&client.ip, now_ms());
+    let mut response = if !decision.allowed {
+        tracing::debug!(ip = %client.ip, "rooms list rate limit exceeded");
+        too_many_requests(&decision)
+    } else {
+        match query {
+            Ok(ApiQuery(raw)) => list_rooms(&node, raw).await,
+            Err(e) => Err(e),
+        }
+        .unwrap_or_else(|e| render(e, uri.path()))
+    };
+    rate_limit_headers(response.headers_mut(), &decision);
+    response
+}
+
+async fn list_rooms(node: &Node, raw: RawListQuery) -> Result<Response, ApiError> {
     let params = ListParams::parse(raw)?;
     let mut page = node
         .cluster
         .read(|state| select(state, &params))
         .await
         .map_err(|e| ApiError::cluster(e, LIST_FAILED).with_nulls(&["error"]))?;
-    super::room_view::fill_recent_counts(&node, &mut page.rooms).await;
+    super::room_view::fill_recent_counts(node, &mut page.rooms).await;
     let metadata = metadata(&page, &params);
     let body = json!({ "success": true, "data": page.rooms, "metadata": metadata });
     let mut response = Json(body).into_response();
@@ -158,6 +180,30 @@ pub(super) async fn list(
         headers.insert(LAST_MODIFIED, value);
     }
     Ok(response)
+}
+
+/// 429 with `Retry-After` and the body of PROTOCOL 3.5.
+fn too_many_requests(decision: &Decision) -> Response {
+    let body = json!({
+        "success": false,
+        "message": TOO_MANY_MESSAGE,
+        "meta": {
+            "code": "TOO_MANY_REQUESTS",
+            "maxRequests": decision.limit,
+            "windowMs": decision.window_ms,
+            "retryAfter": decision.retry_after_s,
+        }
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(decision.retry_after_s));
+    response
+}
+
+fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(decision.reset_epoch_s()));
+    headers.insert("x-ratelimit-window", HeaderValue::from(decision.window_s()));
 }
 
 #[cfg(test)]
@@ -209,6 +255,33 @@ mod tests {
 
     fn ids(page: &Page) -> Vec<&str> {
         page.rooms.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn over_the_limit_is_429_with_the_contract_body_and_headers() {
+        let decision = Decision {
+            allowed: false,
+            limit: 10_000,
+            remaining: 0,
+            reset_at: 1_700_000_030_000,
+            window_ms: 30_000,
+            retry_after_s: 12,
+        };
+        let mut response = too_many_requests(&decision);
+        rate_limit_headers(response.headers_mut(), &decision);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers();
+        let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+        assert_eq!(
+            [header("retry-after"), header("x-ratelimit-limit"), header("x-ratelimit-remaining")],
+            ["12", "10000", "0"]
+        );
+        assert_eq!([header("x-ratelimit-reset"), header("x-ratelimit-window")], ["1700000030", "30"]);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            r#"{"success":false,"message":"너무 많은 요청이 발생했습니다. 잠시 후 다시 시도해주세요.","meta":{"code":"TOO_MANY_REQUESTS","maxRequests":10000,"windowMs":30000,"retryAfter":12}}"#
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use chat_raft::messages::{MessageKind, NewMessage};
+use chat_raft::messages::{FileRef, MessageKind, NewMessage};
+use chat_raft::{Command, Outcome};
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
@@ -40,7 +41,10 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
             _ => super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED),
         };
     }
-    // Rate limiting (PROTOCOL 6.10) plugs in here.
+    let limit = node.rate_limits.chat.check(&user.user_id, now_ms());
+    if !limit.allowed {
+        return rate_limited(&s, limit.retry_after_s);
+    }
     let room_id = data.get("room").and_then(Value::as_str).unwrap_or("").trim().to_owned();
     if room_id.is_empty() {
         return message_error(&s, "채팅방 정보가 없습니다.");
@@ -57,17 +61,13 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         node.metrics.reject(Rejection::BannedWord);
         return super::emit_error(&s, Some("MESSAGE_REJECTED"), "금칙어가 포함된 메시지는 전송할 수 없습니다.");
     }
-    let kind = match kind {
+    let (kind, file) = match kind {
         "text" if content.is_empty() => return,
-        "text" => MessageKind::Text,
-        "file" => {
-            let has_id = data.get("fileData").and_then(|f| f.get("_id")).and_then(Value::as_str).is_some();
-            if !has_id {
-                return message_error(&s, "파일 데이터가 올바르지 않습니다.");
-            }
-            // File uploads arrive with the files work; until then no file can match.
-            return message_error(&s, "파일을 찾을 수 없거나 접근 권한이 없습니다.");
-        }
+        "text" => (MessageKind::Text, None),
+        "file" => match attach_file(&node, &data, &room_id, &user.user_id).await {
+            Ok(file) => (MessageKind::File, Some(file)),
+            Err(refusal) => return message_error(&s, refusal),
+        },
         other => return message_error(&s, &format!("Unsupported message type: {other}")),
     };
     if content.chars().count() > MAX_CONTENT_CHARS {
@@ -81,9 +81,9 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         kind,
         mentions: ai_mentions(&content),
         content,
-        file: None,
+        metadata: file.as_ref().map(file_metadata).unwrap_or_default(),
+        file,
         ai_type: None,
-        metadata: Default::default(),
         at: now_ms(),
     };
     let began = std::time::Instant::now();
@@ -103,7 +103,66 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let users = render::senders(&node, std::slice::from_ref(&stored));
     let payload = render::live_message(&stored, &users);
     node.fanout.emit_message(&node, &room_id, stored.seq, payload).await;
+    crate::ai::start_replies(&node, &stored).await;
+    crate::mentions::notify(&node, &stored, &user.user_id).await;
     session::record_activity(&node, &user.user_id, &user.session_id);
+}
+
+/// Checks 9 and 10 of PROTOCOL 6.5.3 for a file message: `fileData._id` names a chat
+/// upload of the sender. The room is attached to the file before the message is
+/// stored, so every participant who sees the message can already download the file.
+async fn attach_file(node: &Node, data: &Value, room_id: &str, user_id: &str) -> Result<FileRef, &'static str> {
+    const NOT_FOUND: &str = "파일을 찾을 수 없거나 접근 권한이 없습니다.";
+    let Some(file_id) = data.get("fileData").and_then(|f| f.get("_id")).and_then(Value::as_str) else {
+        return Err("파일 데이터가 올바르지 않습니다.");
+    };
+    let record = node.cluster.read_local(|state| state.files.get(file_id).cloned());
+    let Some(record) = record.filter(|f| f.user == user_id && !f.is_profile_image()) else {
+        node.metrics.reject(Rejection::Access);
+        return Err(NOT_FOUND);
+    };
+    let command = Command::AttachFile { file_id: record.id.clone(), room_id: room_id.to_owned() };
+    match node.cluster.propose(command).await {
+        Ok(Outcome::FileAttached { .. }) => {}
+        Ok(Outcome::UnknownFile) => return Err(NOT_FOUND),
+        Ok(Outcome::UnknownRoom) => return Err(NO_ACCESS),
+        Ok(other) => {
+            tracing::warn!(file = %record.id, room = %room_id, outcome = ?other, "file not attached");
+            return Err("메시지 전송 중 오류가 발생했습니다.");
+        }
+        Err(e) => {
+            tracing::warn!(file = %record.id, room = %room_id, error = %e, "file not attached");
+            return Err("메시지 전송 중 오류가 발생했습니다.");
+        }
+    }
+    Ok(FileRef {
+        id: record.id,
+        filename: record.filename,
+        originalname: record.originalname,
+        mimetype: record.mimetype,
+        size: record.size,
+        user: record.user,
+        upload_date: record.upload_date,
+    })
+}
+
+/// `metadata` of a file message (PROTOCOL 5.3).
+fn file_metadata(file: &FileRef) -> serde_json::Map<String, Value> {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("fileType".into(), Value::from(file.mimetype.clone()));
+    metadata.insert("fileSize".into(), Value::from(file.size));
+    metadata.insert("originalName".into(), Value::from(file.originalname.clone()));
+    metadata
+}
+
+/// Check 4 of PROTOCOL 6.5.3: the per-user message limit.
+fn rate_limited(s: &SocketRef, retry_after_s: u64) {
+    let payload = serde_json::json!({
+        "code": "RATE_LIMIT_EXCEEDED",
+        "message": "메시지 전송 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.",
+        "retryAfter": retry_after_s,
+    });
+    let _ = s.emit("error", &payload);
 }
 
 /// The session is re-validated on every message (PROTOCOL 2.3).

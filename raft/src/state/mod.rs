@@ -1,16 +1,19 @@
 //! The control state of the cluster and its pure `apply`.
 //!
 //! `ClusterState` is what every replica holds in memory: users, rooms, sessions,
-//! presence and node liveness. [`ClusterState::apply`] is deterministic: no clock, no
+//! presence, node liveness and file metadata. [`ClusterState::apply`] is deterministic: no clock, no
 //! randomness, no IO, so every replica that applies the same log reaches the same state.
 
 mod dedup;
+mod files;
 mod nodes;
 mod presence;
 mod rooms;
 mod sessions;
 mod users;
 
+#[cfg(test)]
+mod files_tests;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +22,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 pub use dedup::Dedup;
+pub use files::{FileRecord, Files};
 pub use presence::{Presence, SocketInfo, SocketRef};
 pub use rooms::{Room, Rooms};
 pub use sessions::{Session, Sessions, SESSION_IDLE_MS};
@@ -39,6 +43,10 @@ pub struct ClusterState {
     pub down_nodes: BTreeSet<NodeId>,
     /// Outcomes of recently applied requests, by request id.
     pub dedup: Dedup,
+    /// Uploaded files' metadata (the bytes live in the blob stores of `holders`).
+    /// Defaulted so snapshots taken before files existed still load.
+    #[serde(default)]
+    pub files: Files,
 }
 
 impl ClusterState {
@@ -117,6 +125,19 @@ impl ClusterState {
             },
             Command::NodeDown { node } => nodes::mark_down(self, *node),
             Command::NodeUp { node } => nodes::mark_up(self, *node),
+            Command::RecordFile { file } => {
+                if !self.users.contains(&file.user) {
+                    return Outcome::UnknownUser;
+                }
+                self.files.record(file.clone())
+            }
+            Command::AttachFile { file_id, room_id } => {
+                if self.rooms.get(room_id).is_none() {
+                    return Outcome::UnknownRoom;
+                }
+                self.files.attach(file_id, room_id)
+            }
+            Command::DeleteFile { file_id, user_id } => self.files.delete(file_id, user_id),
             // Routed to the message store by the state machine before reaching here.
             Command::Message(_) => Outcome::NoMessageStore,
         }

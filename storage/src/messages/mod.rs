@@ -6,12 +6,17 @@
 //! - `sled_messages.rs`: [`SledMessages`], each node's replica and the state machine's
 //!   `MessageApplier`, with its key layout (`layout.rs`), command application
 //!   (`apply.rs`) and snapshot stream (`snapshot.rs`);
+//! - `mongo.rs`: [`MongoMessageStore`], the production store in MongoDB, with its
+//!   document layout (`mongo_docs.rs`) and per-room seq counters (`mongo_counters.rs`);
 //! - [`conformance`]: the checks every implementation must pass.
 
 mod apply;
 pub mod conformance;
 mod embedded;
 mod layout;
+mod mongo;
+mod mongo_counters;
+mod mongo_docs;
 mod sled_messages;
 mod snapshot;
 mod store;
@@ -19,5 +24,6 @@ mod store;
 mod tests;
 
 pub use embedded::EmbeddedMessageStore;
+pub use mongo::{MongoMessageStore, DEFAULT_DATABASE};
 pub use sled_messages::SledMessages;
 pub use store::{clamp_limit, HistoryPage, MessageReactions, MessageStore, MAX_PAGE};

@@ -1,0 +1,184 @@
+//! Rate limits of PROTOCOL 6.10: fixed-window request counters per key (client IP for
+//! `GET /api/rooms`, user id for `chatMessage`), in memory and per node.
+//!
+//! Checking and counting happen under one lock, so concurrent requests can never both
+//! take the last slot (PROTOCOL 10.7: the existing backend's read-modify-write in the
+//! database could). Windows are aligned to multiples of the window length since the
+//! epoch, so `X-RateLimit-Reset` is the same instant for every key. Counters of past
+//! windows are dropped by a sweep that runs at most once per window, on the request
+//! path, so memory stays bounded by the keys seen in one window without a task.
+//! A later issue makes the counters cluster-wide; the callers only see [`Decision`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chat_raft::command::Millis;
+
+use crate::config::Config;
+
+/// A limit: at most `limit` requests per key in each window of `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    pub limit: u64,
+    pub window_ms: u64,
+}
+
+/// The outcome of one counted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub allowed: bool,
+    pub limit: u64,
+    /// Requests left in this window after this one.
+    pub remaining: u64,
+    /// When this window ends, epoch ms.
+    pub reset_at: Millis,
+    pub window_ms: u64,
+    /// Whole seconds until the window ends (at least 1): the `Retry-After`.
+    pub retry_after_s: u64,
+}
+
+impl Decision {
+    /// `X-RateLimit-Reset`: the end of the window in epoch seconds, rounded up.
+    pub(crate) fn reset_epoch_s(&self) -> u64 {
+        self.reset_at.div_ceil(1000)
+    }
+
+    /// `X-RateLimit-Window`: the window in seconds, rounded up.
+    pub(crate) fn window_s(&self) -> u64 {
+        self.window_ms.div_ceil(1000)
+    }
+}
+
+/// Fixed-window counters for one limit.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    limit: Limit,
+    inner: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    /// key -> (window index, requests counted in it)
+    counts: HashMap<String, (u64, u64)>,
+    /// The window index of the last sweep.
+    swept: u64,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(limit: Limit) -> Self {
+        Self { limit, inner: Mutex::new(Windows::default()) }
+    }
+
+    /// Count one request of `key` at `now` and say whether it is allowed. Refused
+    /// requests are counted too (they do not extend the window).
+    pub(crate) fn check(&self, key: &str, now: Millis) -> Decision {
+        let Limit { limit, window_ms } = self.limit;
+        let window = now / window_ms;
+        let reset_at = (window + 1) * window_ms;
+        let count = {
+            let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if inner.swept != window {
+                inner.counts.retain(|_, (w, _)| *w == window);
+                inner.swept = window;
+            }
+            let entry = inner.counts.entry(key.to_owned()).or_insert((window, 0));
+            if entry.0 != window {
+                *entry = (window, 0);
+            }
+            entry.1 = entry.1.saturating_add(1);
+            entry.1
+        };
+        Decision {
+            allowed: count <= limit,
+            limit,
+            remaining: limit.saturating_sub(count),
+            reset_at,
+            window_ms,
+            retry_after_s: reset_at.saturating_sub(now).div_ceil(1000).max(1),
+        }
+    }
+
+    /// Keys with a counter in memory (for tests of the sweep).
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.inner.lock().unwrap().counts.len()
+    }
+}
+
+/// The node's limiters.
+#[derive(Debug)]
+pub(crate) struct RateLimits {
+    /// `GET /api/rooms`, per client IP.
+    pub rooms: RateLimiter,
+    /// `chatMessage`, per user.
+    pub chat: RateLimiter,
+}
+
+impl RateLimits {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        Self {
+            rooms: RateLimiter::new(Limit { limit: config.rooms_rate_limit, window_ms: config.rooms_rate_window_ms }),
+            chat: RateLimiter::new(Limit { limit: config.chat_rate_limit, window_ms: config.chat_rate_window_ms }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn limiter(limit: u64, window_ms: u64) -> RateLimiter {
+        RateLimiter::new(Limit { limit, window_ms })
+    }
+
+    #[test]
+    fn counts_per_key_within_a_fixed_window() {
+        let l = limiter(3, 30_000);
+        let now = 1_700_000_020_000; // 10 s into the window [..._010_000, ..._040_000)
+        let d: Vec<Decision> = (0..4).map(|_| l.check("1.2.3.4", now)).collect();
+        assert_eq!(d.iter().map(|d| d.allowed).collect::<Vec<_>>(), [true, true, true, false]);
+        assert_eq!(d.iter().map(|d| d.remaining).collect::<Vec<_>>(), [2, 1, 0, 0]);
+        assert_eq!(d[3].reset_at, 1_700_000_040_000);
+        assert_eq!(d[3].reset_epoch_s(), 1_700_000_040);
+        assert_eq!(d[3].retry_after_s, 20);
+        assert_eq!(d[3].window_s(), 30);
+        assert!(l.check("5.6.7.8", now).allowed, "another key has its own counter");
+        let next = l.check("1.2.3.4", 1_700_000_040_000);
+        assert!(next.allowed && next.remaining == 2, "a new window starts from zero");
+    }
+
+    #[test]
+    fn retry_after_is_at_least_one_second() {
+        let l = limiter(1, 1_000);
+        l.check("u", 999);
+        let refused = l.check("u", 999);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_s, 1);
+    }
+
+    #[test]
+    fn old_windows_are_swept() {
+        let l = limiter(10, 100);
+        for key in ["a", "b", "c"] {
+            l.check(key, 50);
+        }
+        assert_eq!(l.tracked(), 3);
+        l.check("d", 150);
+        assert_eq!(l.tracked(), 1, "only the current window's keys remain");
+    }
+
+    #[test]
+    fn concurrent_requests_never_exceed_the_limit() {
+        let l = Arc::new(limiter(1_000, 60_000));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let l = l.clone();
+                std::thread::spawn(move || (0..500).filter(|_| l.check("user", 5).allowed).count())
+            })
+            .collect();
+        let allowed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(allowed, 1_000);
+    }
+}

@@ -1,0 +1,209 @@
+//! [`EmbeddedBlobStore`]: the blob store when no external database is configured
+//! (ARCHITECTURE 3.2). Every node keeps a [`DirBlobStore`]; a `put` writes the local
+//! copy, then copies the bytes to other members over the cluster listener
+//! (`PUT /cluster/blobs/{name}`) until [`MIN_COPIES`] nodes hold them, and only then
+//! returns the holders (which the caller records in the file's metadata before it
+//! acknowledges the upload). A `get` on a node without a copy streams it from a holder
+//! (`GET /cluster/blobs/{name}`), so any node serves any file and losing one holder
+//! loses no acknowledged file.
+//!
+//! Why the bytes do not go through the Raft log: a 50 MiB upload would be appended to
+//! every node's log, kept until the next snapshot and then copied into snapshots; two
+//! copies pushed directly cost one transfer and leave the log small.
+//!
+//! Read-through copies are not kept: the holders stay what the record says. A holder
+//! that is lost for good reduces the copies of its files to one until re-replication,
+//! which is not implemented yet.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chat_raft::{Cluster, NodeId};
+use futures::TryStreamExt;
+use rand::seq::SliceRandom;
+use reqwest::StatusCode;
+
+use super::{Blob, BlobError, BlobName, BlobStore, DirBlobStore, Placement};
+
+/// Route prefix of the blob copies on the cluster listener; the name follows.
+pub const BLOBS_PATH: &str = "/cluster/blobs/";
+/// Nodes that must hold a blob before a `put` returns (fewer only when the cluster has
+/// fewer members).
+pub const MIN_COPIES: usize = 2;
+
+/// Time for a peer to answer a read with its headers (the body then streams).
+const READ_START: Duration = Duration::from_secs(5);
+/// Time for a whole copy to a peer (50 MiB at a slow 10 MB/s is 5 s).
+const COPY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct EmbeddedBlobStore {
+    local: DirBlobStore,
+    cluster: Cluster,
+    http: reqwest::Client,
+    secret: String,
+}
+
+impl std::fmt::Debug for EmbeddedBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBlobStore").field("local", &self.local).finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedBlobStore {
+    pub fn new(local: DirBlobStore, cluster: Cluster, secret: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .build()
+            .expect("HTTP client configuration is static");
+        Self { local, cluster, http, secret: secret.into() }
+    }
+
+    /// This node's copies: what the cluster listener serves to peers.
+    pub fn local(&self) -> &DirBlobStore {
+        &self.local
+    }
+
+    /// Other members, in the order to try them for a new copy: nodes not declared down
+    /// first, voters before edges, random within each group to spread the load.
+    fn copy_targets(&self) -> Vec<(NodeId, String)> {
+        let me = self.cluster.id();
+        let down = self.cluster.read_local(|s| s.down_nodes.clone());
+        let voters = self.cluster.voters();
+        let mut peers: Vec<(NodeId, String)> =
+            self.cluster.members().into_iter().filter(|(id, _)| *id != me).map(|(id, a)| (id, a.cluster)).collect();
+        peers.shuffle(&mut rand::thread_rng());
+        peers.sort_by_key(|(id, _)| (down.contains(id), !voters.contains(id)));
+        peers
+    }
+
+    /// Members to ask for a blob this node lacks: its recorded holders first.
+    fn read_targets(&self, name: &BlobName) -> Vec<(NodeId, String)> {
+        let holders = self
+            .cluster
+            .read_local(|s| s.files.by_filename(name.as_str()).map(|f| f.holders.clone()))
+            .unwrap_or_default();
+        let mut peers = self.copy_targets();
+        peers.sort_by_key(|(id, _)| !holders.contains(id));
+        peers
+    }
+
+    fn url(addr: &str, name: &BlobName) -> String {
+        let base = if addr.starts_with("http://") { addr.to_owned() } else { format!("http://{addr}") };
+        format!("{base}{BLOBS_PATH}{name}")
+    }
+
+    fn request(&self, method: reqwest::Method, addr: &str, name: &BlobName) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, Self::url(addr, name))
+            .header(chat_raft::api::SECRET_HEADER, &self.secret)
+            .header(chat_raft::api::FROM_HEADER, self.cluster.id().to_string())
+    }
+
+    async fn copy_to(&self, peer: NodeId, addr: &str, name: &BlobName, bytes: Bytes) -> bool {
+        let sent = self.request(reqwest::Method::PUT, addr, name).timeout(COPY_TIMEOUT).body(bytes).send().await;
+        match sent {
+            Ok(resp) if resp.status().is_success() => true,
+            Ok(resp) => {
+                tracing::warn!(peer, blob = %name, status = %resp.status(), "peer refused a blob copy");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(peer, blob = %name, error = %e, "blob copy to peer failed");
+                false
+            }
+        }
+    }
+
+    async fn fetch(&self, peer: NodeId, addr: &str, name: &BlobName) -> Option<Blob> {
+        let sent = tokio::time::timeout(READ_START, self.request(reqwest::Method::GET, addr, name).send()).await;
+        let resp = match sent {
+            Ok(Ok(resp)) if resp.status() == StatusCode::OK => resp,
+            Ok(Ok(resp)) if resp.status() == StatusCode::NOT_FOUND => return None,
+            Ok(Ok(resp)) => {
+                tracing::warn!(peer, blob = %name, status = %resp.status(), "peer could not serve a blob");
+                return None;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(peer, blob = %name, error = %e, "blob read from peer failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(peer, blob = %name, "peer did not answer a blob read in time");
+                return None;
+            }
+        };
+        let size = resp.content_length()?;
+        let body = resp.bytes_stream().map_err(std::io::Error::other);
+        Some(Blob { size, body: Box::pin(body) })
+    }
+}
+
+#[async_trait]
+impl BlobStore for EmbeddedBlobStore {
+    async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError> {
+        self.local.put(name, bytes.clone()).await?;
+        let mut holders = vec![self.cluster.id()];
+        let targets = self.copy_targets();
+        let wanted = MIN_COPIES.min(targets.len() + 1);
+        for (peer, addr) in targets {
+            if holders.len() >= wanted {
+                break;
+            }
+            if self.copy_to(peer, &addr, name, bytes.clone()).await {
+                holders.push(peer);
+            }
+        }
+        if holders.len() < wanted {
+            // Unacknowledged: leave no copy behind that no record points to.
+            let _ = self.local.delete(name).await;
+            return Err(BlobError::Unreplicated { stored: holders.len(), wanted });
+        }
+        Ok(Placement { holders })
+    }
+
+    async fn get(&self, name: &BlobName) -> Result<Option<Blob>, BlobError> {
+        if let Some(blob) = self.local.get(name).await? {
+            return Ok(Some(blob));
+        }
+        for (peer, addr) in self.read_targets(name) {
+            if let Some(blob) = self.fetch(peer, &addr, name).await {
+                return Ok(Some(blob));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes the local copy and asks every other member to delete theirs; members
+    /// that cannot be reached keep an orphan copy (harmless: no record points to it).
+    async fn delete(&self, name: &BlobName) -> Result<bool, BlobError> {
+        let mut deleted = self.local.delete(name).await?;
+        let asks = self.copy_targets().into_iter().map(|(peer, addr)| async move {
+            let resp = self.request(reqwest::Method::DELETE, &addr, name).timeout(READ_START).send().await;
+            match resp {
+                Ok(resp) => resp.status() == StatusCode::NO_CONTENT,
+                Err(e) => {
+                    tracing::warn!(peer, blob = %name, error = %e, "blob delete on peer failed");
+                    false
+                }
+            }
+        });
+        deleted |= futures::future::join_all(asks).await.into_iter().any(|d| d);
+        Ok(deleted)
+    }
+
+    async fn exists(&self, name: &BlobName) -> Result<bool, BlobError> {
+        if self.local.exists(name).await? {
+            return Ok(true);
+        }
+        for (_, addr) in self.read_targets(name) {
+            let resp = self.request(reqwest::Method::HEAD, &addr, name).timeout(READ_START).send().await;
+            if resp.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

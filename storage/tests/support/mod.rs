@@ -1,0 +1,3 @@
+//! Helpers shared by the crate tests that need external components.
+
+pub mod mongo;
