@@ -336,6 +336,8 @@ async fn bad_uploads_and_path_tricks_get_clear_errors_and_change_nothing() -> Re
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert_eq!(reply.json()["success"], false);
     assert_eq!(reply.json()["path"], "/api/files/upload");
+    assert_eq!(reply.json()["code"], "FILE_TOO_LARGE");
+    assert_eq!(reply.json()["message"], "파일 크기는 5MB를 초과할 수 없습니다.");
     // Not multipart at all.
     let request = api.authed(1, Method::POST, "/api/files/upload", Some(&alice)).json(&json!({"file": "x"}));
     assert_eq!(api.send(request).await?.status, 400);

@@ -162,7 +162,7 @@ async fn drain(multipart: &mut Multipart) {
 fn multipart_error(e: MultipartError) -> ApiError {
     tracing::debug!(reason = %e.body_text(), "refused a multipart body");
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge
+        ApiError::FileTooLarge
     } else {
         ApiError::InvalidRequest
     }

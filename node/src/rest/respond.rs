@@ -25,6 +25,7 @@ const VALIDATION_MESSAGE: &str = "입력값이 올바르지 않습니다.";
 /// Our answer to unparsable input (PROTOCOL 10.25: the existing backend says 500).
 const INVALID_REQUEST_MESSAGE: &str = "잘못된 요청 형식입니다.";
 const TOO_LARGE_MESSAGE: &str = "요청 본문이 너무 큽니다.";
+const FILE_TOO_LARGE_MESSAGE: &str = "파일 크기는 5MB를 초과할 수 없습니다.";
 
 /// One failed field of a validation envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +49,9 @@ pub(crate) enum ApiError {
     InvalidRequest,
     /// 413: a JSON body over the limit.
     TooLarge,
+    /// A multipart request over the 50 MiB cap: PROTOCOL 3.1's generic 413, whose
+    /// message text ("5MB") is wrong but verbatim.
+    FileTooLarge,
     /// A refusal with the ad-hoc body `{success:false, message, <nulls…>}`; `nulls`
     /// are fields the contract shows as `null` (e.g. `"user": null`).
     Refused { status: StatusCode, message: Cow<'static, str>, nulls: &'static [&'static str] },
@@ -144,6 +148,7 @@ pub(crate) fn render(error: ApiError, path: &str) -> Response {
         }
         ApiError::InvalidRequest => coded(StatusCode::BAD_REQUEST, INVALID_REQUEST_MESSAGE, "INVALID_REQUEST", path),
         ApiError::TooLarge => coded(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_MESSAGE, "PAYLOAD_TOO_LARGE", path),
+        ApiError::FileTooLarge => coded(StatusCode::PAYLOAD_TOO_LARGE, FILE_TOO_LARGE_MESSAGE, "FILE_TOO_LARGE", path),
         ApiError::Refused { status, message, nulls } => ad_hoc(status, &message, nulls),
         ApiError::Unavailable { cause } => {
             tracing::warn!(path, cause, "answered 503: the cluster cannot serve this right now");

@@ -61,6 +61,11 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         node.metrics.reject(Rejection::BannedWord);
         return super::emit_error(&s, Some("MESSAGE_REJECTED"), "금칙어가 포함된 메시지는 전송할 수 없습니다.");
     }
+    // Before a file is attached to the room: a refused message grants no access.
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        node.metrics.reject(Rejection::Invalid);
+        return message_error(&s, "메시지가 너무 깁니다.");
+    }
     let (kind, file) = match kind {
         "text" if content.is_empty() => return,
         "text" => (MessageKind::Text, None),
@@ -70,10 +75,6 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         },
         other => return message_error(&s, &format!("Unsupported message type: {other}")),
     };
-    if content.chars().count() > MAX_CONTENT_CHARS {
-        node.metrics.reject(Rejection::Invalid);
-        return message_error(&s, "메시지가 너무 깁니다.");
-    }
     let message = NewMessage {
         id: object_id(now_ms()),
         room: room_id.clone(),
