@@ -10,6 +10,8 @@
 //! | POST | `/cluster/write` | [`Proposal`] -> [`WriteAck`] (leader only; 421 elsewhere) |
 //! | GET  | `/cluster/applied?min=N&wait_ms=M` | -> [`AppliedIndex`] once applied >= N or after M ms |
 //! | GET  | `/cluster/status` | -> [`NodeStatus`] |
+//! | POST | `/cluster/fanout` | socket events for this node's sockets (chat-node's `fanout`) |
+//! | GET, PUT, DELETE | `/cluster/blobs/{name}` | one node's copy of a file (chat-node's blob store) |
 //! | POST | `/admin/init` | [`InitRequest`] -> [`AdminOk`] (bootstrap the first voters) |
 //! | POST | `/admin/add-learner` | [`AddLearnerRequest`] -> [`AdminOk`] |
 //! | POST | `/admin/promote` | [`NodeRequest`] -> [`AdminOk`] |
