@@ -22,6 +22,16 @@ step "install nx-27017 into .venv (the MongoDB wire-protocol server of the Mongo
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check nx-27017==0.8.1
 
+step "install redis-server (the Redis cache and shared rate-limit tests)"
+# Debian's package (ARCHITECTURE 7). The tests start and stop their own servers on free
+# loopback ports without persistence; the package's own service is not needed.
+if ! command -v redis-server >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq redis-server >/dev/null
+fi
+redis-server --version
+
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
 

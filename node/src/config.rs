@@ -148,6 +148,27 @@ pub struct Config {
     /// Sampling temperature sent to the OpenAI-compatible provider (0 to 2).
     #[arg(long, env = "CHAT_AI_TEMPERATURE", default_value_t = 0.7)]
     pub ai_temperature: f32,
+
+    /// MongoDB connection string (`mongodb://host:port/<database>`, database default
+    /// `chat`): messages and files are stored there, shared by every node, instead of
+    /// embedded. Give every node the same URI. Not ready until MongoDB answers.
+    #[arg(long, env = "CHAT_MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+
+    /// Redis (`redis://host:port[/db]`) for the recent-messages cache and cluster-wide
+    /// rate limits. Without it (and without `--redis-sentinels`) the node runs embedded:
+    /// history from the store, limits per node.
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Redis Sentinel addresses (`host:port`, comma-separated): Redis is the master they
+    /// name `--redis-master`. Takes precedence over `--redis-url`.
+    #[arg(long, env = "CHAT_REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+
+    /// The master's name at the Sentinels.
+    #[arg(long, env = "CHAT_REDIS_MASTER", default_value = "mymaster")]
+    pub redis_master: String,
 }
 
 impl Config {
@@ -172,9 +193,30 @@ impl Config {
                 self.public_addr
             )));
         }
+        if let Some(uri) = &self.mongodb_uri {
+            if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+                // The value may hold a password: name the flag, not the value.
+                return Err(Error::Config("--mongodb-uri must start with mongodb:// or mongodb+srv://".into()));
+            }
+        }
         self.validate_limits()?;
         self.validate_ai()?;
+        self.redis_target().map_or(Ok(()), |target| {
+            chat_storage::RedisCache::new(target, "")
+                .map(drop)
+                .map_err(|e| Error::Config(format!("bad Redis configuration (--redis-url / --redis-sentinels): {e}")))
+        })?;
         self.raft_settings().validate().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Where Redis is, when configured.
+    pub fn redis_target(&self) -> Option<chat_storage::RedisTarget> {
+        let sentinels: Vec<String> =
+            self.redis_sentinels.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if !sentinels.is_empty() {
+            return Some(chat_storage::RedisTarget::Sentinel { sentinels, master: self.redis_master.clone() });
+        }
+        self.redis_url.clone().map(chat_storage::RedisTarget::Url)
     }
 
     fn validate_limits(&self) -> Result<(), Error> {
@@ -268,6 +310,8 @@ mod tests {
             .unwrap_err()
             .contains("--ai-url"));
         assert!(config(&["--ai-temperature", "3"]).unwrap_err().contains("--ai-temperature"));
+        assert!(config(&["--mongodb-uri", "http://x"]).unwrap_err().contains("--mongodb-uri"));
+        assert!(config(&["--mongodb-uri", "mongodb://127.0.0.1:27017/chat"]).is_ok());
         assert!(config(&["--ai-provider", "openai", "--ai-api-key", "k", "--ai-url", "http://127.0.0.1:9/v1"]).is_ok());
     }
 }

@@ -20,6 +20,7 @@ mod public;
 mod ratelimit;
 mod rest;
 mod socket;
+mod stores;
 
 use std::future::Future;
 use std::path::Path;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use chat_raft::{Cluster, NodeAddr, StateMachineStore, TypeConfig};
 use chat_storage::{
-    BlobStore, DirBlobStore, EmbeddedBlobStore, EmbeddedMessageStore, MessageStore, SledLogStore, SledMessages,
+    BlobStore, Cache, CachedMessageStore, DirBlobStore, MessageStore, NoCache, RedisCache, SledLogStore,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -56,6 +57,9 @@ pub(crate) struct Node {
     /// cluster listener serves to peers; kept apart so a copy received from a peer is
     /// stored here only, never replicated again.
     pub blob_copies: DirBlobStore,
+    /// MongoDB's connection and readiness, when messages and files are stored there
+    /// (`--mongodb-uri`); `/api/health` requires it.
+    pub mongo: Option<Arc<stores::Mongo>>,
     /// The banned-word filter; `None` when no list is configured.
     pub banned_words: Option<moderation::BannedWords>,
     pub metrics: Arc<metrics::Metrics>,
@@ -87,10 +91,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 
     let log_store = SledLogStore::<TypeConfig>::open(&config.data_dir.join("raft-log"))
         .map_err(|e| Error::Storage(e.to_string()))?;
-    let message_data =
-        SledMessages::open(&config.data_dir.join("messages")).map_err(|e| Error::Storage(e.to_string()))?;
-    let state_machine =
-        StateMachineStore::open_with(&config.data_dir.join("state"), Some(Arc::new(message_data.clone())))?;
+    let plan = stores::Plan::from_config(&config)?;
+    let state_machine = StateMachineStore::open_with(&config.data_dir.join("state"), plan.applier())?;
     let cluster = Cluster::start(
         config.id,
         addr.clone(),
@@ -104,13 +106,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 
     let jwt = auth::jwt::JwtKeys::from_config(config.jwt_secret.as_deref());
     let banned_words = load_banned_words(&config)?;
-    let messages: Arc<dyn MessageStore> = Arc::new(EmbeddedMessageStore::new(cluster.clone(), message_data));
     let blob_copies = DirBlobStore::open(&config.data_dir.join("blobs"))?;
-    let blobs: Arc<dyn BlobStore> =
-        Arc::new(EmbeddedBlobStore::new(blob_copies.clone(), cluster.clone(), config.cluster_secret.clone()));
+    let stores::Stores { messages, blobs, mongo } = plan.build(&cluster, &blob_copies, &config.cluster_secret);
     let (io_layer, io) = socket::build();
     let metrics = Arc::new(metrics::Metrics::default());
-    let rate_limits = ratelimit::RateLimits::from_config(&config);
+    let (messages, shared) = redis_cache(&config, messages)?;
+    let rate_limits = ratelimit::RateLimits::from_config(&config, shared);
     let ai = ai::Ai::from_config(&config);
     let node = Arc::new(Node {
         cluster: cluster.clone(),
@@ -122,6 +123,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         messages,
         blobs,
         blob_copies,
+        mongo,
         banned_words,
         rate_limits,
         ai,
@@ -130,6 +132,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let (stop_tx, stop_rx) = watch::channel(false);
     let activity = tokio::spawn(auth::activity::run(node.clone(), stop_rx.clone()));
     let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
+    let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
     let mut servers = vec![
         tokio::spawn(serve(public, public::router(node.clone(), io_layer.clone()), stop_rx.clone())),
         tokio::spawn(serve(cluster_listener, cluster_api::router(node.clone()), stop_rx.clone())),
@@ -151,11 +154,31 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     // Commits the last session activity, so it must finish before Raft stops.
     let _ = activity.await;
     notices.abort();
+    if let Some(mongo) = mongo {
+        let _ = mongo.await;
+    }
     node.ai.shutdown().await;
     node.fanout.stop();
     cluster.shutdown().await;
     tracing::info!(node = node.config.id, "stopped");
     Ok(())
+}
+
+/// The message store as the node uses it, and the rate limits' shared counters.
+type CachedStores = (Arc<dyn MessageStore>, Arc<dyn Cache>);
+
+/// With Redis configured: the store behind the recent-messages cache, and the shared
+/// rate-limit counters. Without: the store as it is, and no shared counters.
+fn redis_cache(config: &Config, messages: Arc<dyn MessageStore>) -> Result<CachedStores, Error> {
+    let Some(target) = config.redis_target() else {
+        return Ok((messages, Arc::new(NoCache)));
+    };
+    // Not the URL itself: it may carry a password.
+    let sentinel = matches!(target, chat_storage::RedisTarget::Sentinel { .. });
+    tracing::info!(sentinel, "redis cache and cluster-wide rate limits on");
+    let cache: Arc<dyn Cache> =
+        Arc::new(RedisCache::new(target, "chat:").map_err(|e| Error::Config(format!("redis: {e}")))?);
+    Ok((Arc::new(CachedMessageStore::new(messages, cache.clone())), cache))
 }
 
 fn load_banned_words(config: &Config) -> Result<Option<moderation::BannedWords>, Error> {

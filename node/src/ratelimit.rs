@@ -7,12 +7,17 @@
 //! epoch, so `X-RateLimit-Reset` is the same instant for every key. Counters of past
 //! windows are dropped by a sweep that runs at most once per window, on the request
 //! path, so memory stays bounded by the keys seen in one window without a task.
-//! A later issue makes the counters cluster-wide; the callers only see [`Decision`].
+//!
+//! With Redis configured the counters are cluster-wide: every request is also counted in
+//! Redis (one atomic `INCR` per key and window), and that count decides. When Redis
+//! cannot answer (down, slow: the cache's circuit), the local count decides instead,
+//! so a node keeps enforcing at least its own share. The callers only see [`Decision`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chat_raft::command::Millis;
+use chat_storage::Cache;
 
 use crate::config::Config;
 
@@ -50,10 +55,12 @@ impl Decision {
 }
 
 /// Fixed-window counters for one limit.
-#[derive(Debug)]
 pub(crate) struct RateLimiter {
+    /// Names the limit's counters in the shared store.
+    name: &'static str,
     limit: Limit,
     inner: Mutex<Windows>,
+    shared: Arc<dyn Cache>,
 }
 
 #[derive(Debug, Default)]
@@ -65,16 +72,26 @@ struct Windows {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(limit: Limit) -> Self {
-        Self { limit, inner: Mutex::new(Windows::default()) }
+    pub(crate) fn new(name: &'static str, limit: Limit, shared: Arc<dyn Cache>) -> Self {
+        Self { name, limit, inner: Mutex::new(Windows::default()), shared }
     }
 
-    /// Count one request of `key` at `now` and say whether it is allowed. Refused
-    /// requests are counted too (they do not extend the window).
-    pub(crate) fn check(&self, key: &str, now: Millis) -> Decision {
-        let Limit { limit, window_ms } = self.limit;
-        let window = now / window_ms;
-        let reset_at = (window + 1) * window_ms;
+    /// Count one request of `key` at `now`, cluster-wide when the shared counters
+    /// answer, and say whether it is allowed. Refused requests are counted too (they
+    /// do not extend the window).
+    pub(crate) async fn check(&self, key: &str, now: Millis) -> Decision {
+        let local = self.check_local(key, now);
+        let window_ms = self.limit.window_ms;
+        match self.shared.count(self.name, key, now / window_ms, window_ms).await {
+            Some(count) => self.decide(count, now),
+            None => local,
+        }
+    }
+
+    /// Count one request in this node's memory only. Always done, so a node falling
+    /// back from Redis mid-window already knows its own requests.
+    fn check_local(&self, key: &str, now: Millis) -> Decision {
+        let window = now / self.limit.window_ms;
         let count = {
             let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if inner.swept != window {
@@ -88,6 +105,12 @@ impl RateLimiter {
             entry.1 = entry.1.saturating_add(1);
             entry.1
         };
+        self.decide(count, now)
+    }
+
+    fn decide(&self, count: u64, now: Millis) -> Decision {
+        let Limit { limit, window_ms } = self.limit;
+        let reset_at = (now / window_ms + 1) * window_ms;
         Decision {
             allowed: count <= limit,
             limit,
@@ -106,7 +129,6 @@ impl RateLimiter {
 }
 
 /// The node's limiters.
-#[derive(Debug)]
 pub(crate) struct RateLimits {
     /// `GET /api/rooms`, per client IP.
     pub rooms: RateLimiter,
@@ -115,45 +137,52 @@ pub(crate) struct RateLimits {
 }
 
 impl RateLimits {
-    pub(crate) fn from_config(config: &Config) -> Self {
-        Self {
-            rooms: RateLimiter::new(Limit { limit: config.rooms_rate_limit, window_ms: config.rooms_rate_window_ms }),
-            chat: RateLimiter::new(Limit { limit: config.chat_rate_limit, window_ms: config.chat_rate_window_ms }),
-        }
+    /// The limits of `config`, counted in `shared` when it answers.
+    pub(crate) fn from_config(config: &Config, shared: Arc<dyn Cache>) -> Self {
+        let rooms = Limit { limit: config.rooms_rate_limit, window_ms: config.rooms_rate_window_ms };
+        let chat = Limit { limit: config.chat_rate_limit, window_ms: config.chat_rate_window_ms };
+        Self { rooms: RateLimiter::new("rooms", rooms, shared.clone()), chat: RateLimiter::new("chat", chat, shared) }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use chat_storage::NoCache;
 
     use super::*;
 
     fn limiter(limit: u64, window_ms: u64) -> RateLimiter {
-        RateLimiter::new(Limit { limit, window_ms })
+        RateLimiter::new("test", Limit { limit, window_ms }, Arc::new(NoCache))
+    }
+
+    #[tokio::test]
+    async fn without_shared_counters_the_local_count_decides() {
+        let l = limiter(1, 1_000);
+        assert!(l.check("u", 5).await.allowed);
+        assert!(!l.check("u", 5).await.allowed);
     }
 
     #[test]
     fn counts_per_key_within_a_fixed_window() {
         let l = limiter(3, 30_000);
         let now = 1_700_000_020_000; // 10 s into the window [..._010_000, ..._040_000)
-        let d: Vec<Decision> = (0..4).map(|_| l.check("1.2.3.4", now)).collect();
+        let d: Vec<Decision> = (0..4).map(|_| l.check_local("1.2.3.4", now)).collect();
         assert_eq!(d.iter().map(|d| d.allowed).collect::<Vec<_>>(), [true, true, true, false]);
         assert_eq!(d.iter().map(|d| d.remaining).collect::<Vec<_>>(), [2, 1, 0, 0]);
         assert_eq!(d[3].reset_at, 1_700_000_040_000);
         assert_eq!(d[3].reset_epoch_s(), 1_700_000_040);
         assert_eq!(d[3].retry_after_s, 20);
         assert_eq!(d[3].window_s(), 30);
-        assert!(l.check("5.6.7.8", now).allowed, "another key has its own counter");
-        let next = l.check("1.2.3.4", 1_700_000_040_000);
+        assert!(l.check_local("5.6.7.8", now).allowed, "another key has its own counter");
+        let next = l.check_local("1.2.3.4", 1_700_000_040_000);
         assert!(next.allowed && next.remaining == 2, "a new window starts from zero");
     }
 
     #[test]
     fn retry_after_is_at_least_one_second() {
         let l = limiter(1, 1_000);
-        l.check("u", 999);
-        let refused = l.check("u", 999);
+        l.check_local("u", 999);
+        let refused = l.check_local("u", 999);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after_s, 1);
     }
@@ -162,10 +191,10 @@ mod tests {
     fn old_windows_are_swept() {
         let l = limiter(10, 100);
         for key in ["a", "b", "c"] {
-            l.check(key, 50);
+            l.check_local(key, 50);
         }
         assert_eq!(l.tracked(), 3);
-        l.check("d", 150);
+        l.check_local("d", 150);
         assert_eq!(l.tracked(), 1, "only the current window's keys remain");
     }
 
@@ -175,7 +204,7 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let l = l.clone();
-                std::thread::spawn(move || (0..500).filter(|_| l.check("user", 5).allowed).count())
+                std::thread::spawn(move || (0..500).filter(|_| l.check_local("user", 5).allowed).count())
             })
             .collect();
         let allowed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();

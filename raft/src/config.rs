@@ -36,7 +36,7 @@ impl Default for RaftSettings {
             election_min_ms: 200,
             election_max_ms: 300,
             lease_ms: 150,
-            snapshot_every: 10_000,
+            snapshot_every: 50_000,
             node_down_grace_ms: 3_000,
             write_timeout_ms: 5_000,
         }

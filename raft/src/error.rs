@@ -43,8 +43,14 @@ impl Error {
 }
 
 impl From<reqwest::Error> for Error {
+    /// A peer that answers too slowly is not an unreachable peer: openraft backs off
+    /// from unreachable ones for longer than an election timeout.
     fn from(e: reqwest::Error) -> Self {
-        Error::Network(e.to_string())
+        if e.is_timeout() {
+            Error::Timeout(0)
+        } else {
+            Error::Network(e.to_string())
+        }
     }
 }
 

@@ -19,6 +19,9 @@ use crate::contact::Contact;
 use crate::types::{NodeAddr, NodeId, TypeConfig};
 use crate::Error;
 
+/// Shortest time an AppendEntries RPC is given before it counts as timed out.
+const MIN_APPEND_TTL: Duration = Duration::from_millis(1000);
+
 /// Creates one [`PeerLink`] per peer for openraft.
 #[derive(Clone)]
 pub struct Network {
@@ -78,7 +81,9 @@ impl PeerLink {
                 self.contact.peer_answered(self.target);
                 Err(RPCError::RemoteError(RemoteError::new(self.target, remote)))
             }
+            // Refused or reset: openraft backs off from this peer for a while.
             Err(Error::Network(e)) => Err(RPCError::Unreachable(Unreachable::new(&LinkError(e)))),
+            // Slow (a timeout) or a bad answer: retried without backing off.
             Err(e) => Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))),
         }
     }
@@ -90,7 +95,9 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
-        self.call("/raft/append", &rpc, option.hard_ttl()).await
+        // openraft's deadline is the heartbeat interval; a busy 2-core machine can
+        // take longer to answer, and a timed-out append is simply sent again.
+        self.call("/raft/append", &rpc, option.hard_ttl().max(MIN_APPEND_TTL)).await
     }
 
     async fn install_snapshot(

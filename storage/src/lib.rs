@@ -7,16 +7,19 @@
 //!   the conformance suite every implementation passes;
 //! - the file plane's store ([`blobs`]): the [`BlobStore`] seam, a directory per node
 //!   ([`DirBlobStore`]), the embedded store that copies every blob to two nodes
-//!   ([`EmbeddedBlobStore`]), and its conformance suite.
+//!   ([`EmbeddedBlobStore`]), the production one in MongoDB's GridFS layout
+//!   ([`GridFsBlobStore`]), and its conformance suite.
 //!
 //! The control-plane state machine and its snapshots live in `chat-raft`.
 
 pub mod blobs;
+pub mod cache;
 mod error;
 mod log_store;
 pub mod messages;
 
-pub use blobs::{BlobError, BlobName, BlobStore, DirBlobStore, EmbeddedBlobStore};
+pub use blobs::{BlobError, BlobName, BlobStore, DirBlobStore, EmbeddedBlobStore, GridFsBlobStore};
+pub use cache::{Cache, CachedMessageStore, NoCache, RedisCache, RedisTarget};
 pub use error::Error;
 pub use log_store::SledLogStore;
 pub use messages::{

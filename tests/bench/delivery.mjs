@@ -21,12 +21,19 @@
 // at duration + max-setup + drain + 5 s (= duration + 30 s with the defaults) whatever
 // happens. Start the cluster with CHAT_BCRYPT_COST=4: registration is bcrypt-bound.
 //
+// Counted: sent, expected deliveries (room members other than the sender), delivered
+// by the end of the drain, lost, duplicated, out of order per (room, sender), errors
+// (`error` events, connect errors, join failures, unexpected disconnects, REST
+// failures). When something was lost, `losses` says on which nodes and when, and
+// whether the lost messages are in the room's stored history (paged through
+// `fetchPreviousMessages`). `timeline` gives the cross-node latency per second.
+//
 // stdout: one JSON summary. stderr: progress and one human line. Exit 0 only if nothing
 // was lost, duplicated or out of order and no error happened; 1 otherwise; 2 when the
 // watchdog fired.
 
 import { createRequire } from 'node:module';
-import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
 
 // The socket.io-client 4.x installed for the conformance suite (tests/conformance).
@@ -125,6 +132,8 @@ const sent = new Map(); // key sender*2^20+seq -> {room, at, got: 0}
 let sentCount = 0;
 let phase = 'setup';
 const lat = { cross: [], same: [], echo: [] };
+const timeline = []; // per second of the send phase (by send time): cross-node latencies
+let sendStart = 0;
 let delivered = 0;
 let deliveredCross = 0;
 let duplicated = 0;
@@ -217,6 +226,7 @@ function onMessage(u, msg) {
   else u.lastSeqFrom.set(sender, seq);
   const ms = at - sentAt;
   if (sender === u.i) {
+    rec.echo = true;
     echoes += 1;
     lat.echo.push(ms);
     return;
@@ -226,6 +236,8 @@ function onMessage(u, msg) {
   if (users[sender].node !== u.node) {
     deliveredCross += 1;
     lat.cross.push(ms);
+    const sec = Math.floor((sentAt - sendStart) / 1000);
+    if (sec >= 0) (timeline[sec] ??= []).push(ms);
   } else {
     lat.same.push(ms);
   }
@@ -374,6 +386,8 @@ async function runSend() {
   phase = 'send';
   const intervalMs = 1000 / opts.rate;
   const t0 = now();
+  sendStart = t0;
+  setup.send_started_at = new Date(t0).toISOString();
   const end = t0 + opts.durationMs;
   const senders = users.filter((u) => u.sender);
   await Promise.all(
@@ -416,6 +430,123 @@ async function runDrain() {
     if (missing === 0) break;
     await sleep(100);
   }
+  cutoff = deliveryCounts();
+}
+
+/** Expected and received deliveries (members other than the sender) so far. */
+function deliveryCounts() {
+  let expected = 0;
+  let got = 0;
+  for (const rec of sent.values()) {
+    expected += rooms[rec.room].members.length - 1;
+    got += rec.got;
+  }
+  return { expected, got };
+}
+
+// Where the losses are: by receiving and sending node, by second of the send phase,
+// messages nobody got (not even the sender's echo) versus partly delivered ones.
+let lossReport = null;
+let cutoff = null; // deliveries counted at the end of the drain: what arrives later is lost
+function analyseLosses() {
+  const T = opts.targets.length;
+  const r = {
+    by_receiver_node: Array(T).fill(0),
+    by_sender_node: Array(T).fill(0),
+    by_second: {},
+    messages_partly_lost: 0,
+    messages_lost_entirely: 0,
+    samples: [],
+  };
+  const lostKeys = new Map(); // room -> [key]
+  for (const [key, rec] of sent) {
+    const sender = Math.floor(key / 1_048_576);
+    const missing = rooms[rec.room].members.filter((m) => m !== sender && !users[m].seen.has(key));
+    if (missing.length === 0) continue;
+    if (missing.length === rooms[rec.room].members.length - 1 && !rec.echo) r.messages_lost_entirely += 1;
+    else r.messages_partly_lost += 1;
+    for (const m of missing) r.by_receiver_node[users[m].node] += 1;
+    r.by_sender_node[users[sender].node] += missing.length;
+    const sec = Math.floor((rec.at - sendStart) / 1000);
+    r.by_second[sec] = (r.by_second[sec] ?? 0) + missing.length;
+    if (r.samples.length < 10) {
+      r.samples.push({ sender, sender_node: users[sender].node, seq: key % 1_048_576, at_s: +((rec.at - sendStart) / 1000).toFixed(3), echo: !!rec.echo, missing_on_nodes: [...new Set(missing.map((m) => users[m].node))] });
+    }
+    (lostKeys.get(rec.room) ?? lostKeys.set(rec.room, []).get(rec.room)).push(key);
+  }
+  return { r, lostKeys };
+}
+
+/** For rooms with losses: are the lost messages in the room's stored history? */
+async function checkHistory(lostKeys, budgetMs) {
+  const deadline = now() + budgetMs;
+  const out = { rooms_checked: 0, lost_messages: 0, in_history: 0, not_in_history: 0, unanswered_rooms: 0, checked_on_nodes: opts.targets.map(() => 0), not_in_history_samples: [] };
+  await Promise.all(
+    [...lostKeys].map(async ([room, keys]) => {
+      const u = users[rooms[room].members.find((m) => users[m].socket?.connected) ?? rooms[room].members[0]];
+      // History pages hold at most 100 messages (the server's cap): walk back with `before`.
+      const fetchPage = (before) =>
+        new Promise((resolve) => {
+          const s = u.socket;
+          const done = (v) => {
+            clearTimeout(timer);
+            s.off('previousMessagesLoaded', ok);
+            resolve(v);
+          };
+          const ok = (p) => done(p ?? { messages: [], hasMore: false });
+          const timer = setTimeout(() => done(null), Math.max(0, deadline - now()));
+          s.on('previousMessagesLoaded', ok);
+          s.emit('fetchPreviousMessages', { roomId: rooms[room].id, limit: 100, ...(before ? { before } : {}) });
+        });
+      // `before` is strict, so the next page starts at the oldest millisecond seen again
+      // (messages sharing it across a page boundary are not skipped); ids de-duplicate.
+      let history = new Map();
+      let before = 0;
+      for (let page = 0; page < 50; page += 1) {
+        const got = await fetchPage(before);
+        if (got === null) {
+          history = null;
+          break;
+        }
+        const msgs = got.messages ?? [];
+        const fresh = msgs.filter((m) => !history.has(m._id));
+        for (const m of msgs) history.set(m._id, m);
+        if (!got.hasMore || msgs.length === 0) break;
+        const oldest = Math.min(...msgs.map((m) => m.timestamp));
+        before = fresh.length > 0 && oldest + 1 < (before || Infinity) ? oldest + 1 : oldest;
+      }
+      out.checked_on_nodes[u.node] += 1;
+      out.rooms_checked += 1;
+      out.lost_messages += keys.length;
+      if (history === null) {
+        out.unanswered_rooms += 1;
+        return;
+      }
+      const stored = new Set();
+      for (const msg of history.values()) {
+        const m = typeof msg?.content === 'string' && CONTENT_RE.exec(msg.content);
+        if (m && ungroup(m[1]) === RUN) stored.add(msgKey(ungroup(m[2]), ungroup(m[3])));
+      }
+      for (const k of keys) {
+        if (stored.has(k)) out.in_history += 1;
+        else {
+          out.not_in_history += 1;
+          if (out.not_in_history_samples.length < 5) out.not_in_history_samples.push({ sender: Math.floor(k / 1_048_576), seq: k % 1_048_576 });
+        }
+      }
+    }),
+  );
+  return out;
+}
+
+async function runLossCheck() {
+  const { r, lostKeys } = analyseLosses();
+  if (lostKeys.size === 0) return;
+  lossReport = r;
+  phase = 'history-check';
+  // Within the watchdog's bound: at most 4 s, and 1 s short of the hard limit.
+  const budget = Math.min(4_000, started + hardLimitMs - 1_000 - now());
+  if (budget > 500) lossReport.history = await checkHistory(lostKeys, budget);
 }
 
 // --------------------------------------------------------------------------- report
@@ -427,8 +558,16 @@ function stats(values) {
   return { count: v.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: +v[v.length - 1].toFixed(2) };
 }
 
-const loop = monitorEventLoopDelay({ resolution: 10 });
-loop.enable();
+// The load generator's own event-loop lag (how late a 20 ms timer fires): a receive
+// time stamped late by a busy loop inflates the measured latency by up to this much.
+const lags = [];
+let lagExpected = now() + 20;
+const lagTimer = setInterval(() => {
+  const t = now();
+  lags.push(Math.max(0, t - lagExpected));
+  lagExpected = t + 20;
+}, 20);
+lagTimer.unref();
 const cpuStart = process.cpuUsage();
 
 let finished = false;
@@ -436,13 +575,10 @@ function finish(code) {
   if (finished) return;
   finished = true;
   clearTimeout(watchdog);
+  clearInterval(lagTimer);
   phase = 'closing';
-  let expected = 0;
-  let got = 0;
-  for (const rec of sent.values()) {
-    expected += rooms[rec.room].members.length - 1;
-    got += rec.got;
-  }
+  const final = deliveryCounts();
+  const { expected, got } = cutoff ?? final;
   const cpu = process.cpuUsage(cpuStart);
   const wallMs = now() - started;
   const errorTotal = Object.values(errors).reduce((a, b) => a + b, 0);
@@ -466,14 +602,21 @@ function finish(code) {
     latency_ms_same_node: stats(lat.same),
     self_echo_ms: { ...stats(lat.echo), missing: sentCount - echoes },
     unexpected_messages: unexpected,
+    losses: lossReport,
+    delivered_after_drain: final.got - got,
     error_counts: errors,
     error_samples: errorSamples,
     phases_s: setup,
     loadgen: {
       cpu_pct_of_one_core: +(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1),
-      event_loop_delay_ms: { p50: +(loop.percentile(50) / 1e6).toFixed(2), p99: +(loop.percentile(99) / 1e6).toFixed(2), max: +(loop.max / 1e6).toFixed(2) },
+      event_loop_lag_ms: (({ p50, p99, max }) => ({ p50, p99, max }))(stats(lags)),
     },
     wall_s: +(wallMs / 1000).toFixed(2),
+    // cross-node latency by second of the send phase (by send time)
+    timeline: Array.from(timeline, (v, sec) => {
+      const st = stats(v ?? []);
+      return `${String(sec).padStart(3)}s n=${st.count} p50=${st.p50} p99=${st.p99} max=${st.max}`;
+    }),
   };
   const ok = code === 0 && summary.lost === 0 && duplicated === 0 && outOfOrder === 0 && errorTotal === 0 && sentCount > 0;
   process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -494,6 +637,7 @@ try {
   await runSetup();
   await runSend();
   await runDrain();
+  await runLossCheck();
   finish(0);
 } catch (e) {
   recordError('aborted', `setup/run aborted (${phase}): ${e.message}`);

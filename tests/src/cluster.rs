@@ -100,7 +100,13 @@ impl TestCluster {
         let edges: Vec<(NodeId, NodeAddr)> =
             cluster.nodes.values().filter(|n| n.edge).map(|n| (n.id, n.addr.clone())).collect();
         for (id, addr) in edges {
-            cluster.client.add_learner(&cluster.node(1).addr.cluster, id, addr).await.context("add an edge")?;
+            // Right after an election the leader may not be known everywhere yet.
+            wait_until(&format!("edge {id} to be added"), START_TIMEOUT, || {
+                let (client, via, addr) = (cluster.client.clone(), cluster.node(1).addr.cluster.clone(), addr.clone());
+                async move { client.add_learner(&via, id, addr).await.ok().map(|_| ()) }
+            })
+            .await
+            .context("add an edge")?;
         }
         for id in cluster.ids() {
             cluster.wait_fresh(id, START_TIMEOUT).await?;

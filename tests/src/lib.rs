@@ -3,10 +3,16 @@
 //! [`TestCluster`] starts real `chat-node` processes on loopback (port 0, temporary
 //! data directories), kills them with SIGKILL, restarts them on the same ports and
 //! data, isolates one from its peers through the node's network fault injection, and
-//! waits for conditions with timeouts instead of sleeping and hoping.
+//! waits for conditions with timeouts instead of sleeping and hoping. [`mongo`] starts
+//! a MongoDB-compatible server for clusters configured with one; [`protocol_suite`]
+//! runs the JS wire-protocol conformance suite against a running cluster; [`redis`]
+//! starts a `redis-server` for clusters configured with one.
 
 mod cluster;
 pub mod fixtures;
+pub mod mongo;
+pub mod protocol_suite;
+pub mod redis;
 mod wait;
 
 pub use cluster::{NodeSpec, TestCluster, TestNode};

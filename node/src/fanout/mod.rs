@@ -69,19 +69,13 @@ pub(crate) struct Envelope {
 #[derive(Clone)]
 pub(crate) struct Fanout {
     io: SocketIo,
-    metrics: Arc<Metrics>,
     peers: peers::PeerQueues,
     sequencer: sequencer::Sequencer,
 }
 
 impl Fanout {
     pub(crate) fn new(io: SocketIo, client: chat_raft::client::ClusterClient, metrics: Arc<Metrics>) -> Self {
-        Self {
-            io,
-            peers: peers::PeerQueues::new(client, metrics.clone()),
-            metrics,
-            sequencer: sequencer::Sequencer::default(),
-        }
+        Self { io, peers: peers::PeerQueues::new(client, metrics), sequencer: sequencer::Sequencer::default() }
     }
 
     /// Emit `event` with `payload` (the event's only argument) to `target`.
@@ -125,10 +119,7 @@ impl Fanout {
         match envelope.seq {
             Some(seq) => {
                 let room = envelope.target.socket_room();
-                for payload in self.sequencer.admit(node, &room, seq, envelope.payload).await {
-                    self.emit_local(&Target::Room(room.clone()), &envelope.event, &payload).await;
-                    self.metrics.messages_delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+                self.sequencer.admit(node, &self.io, &room, seq, envelope.payload).await;
             }
             None => self.emit_local(&envelope.target, &envelope.event, &envelope.payload).await,
         }

@@ -147,7 +147,7 @@ pub(super) async fn list(
     uri: Uri,
     query: Result<ApiQuery<RawListQuery>, ApiError>,
 ) -> Response {
-    let decision = node.rate_limits.rooms.check(&client.ip, now_ms());
+    let decision = node.rate_limits.rooms.check(&client.ip, now_ms()).await;
     let mut response = if !decision.allowed {
         tracing::debug!(ip = %client.ip, "rooms list rate limit exceeded");
         too_many_requests(&decision)

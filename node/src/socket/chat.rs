@@ -41,7 +41,7 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
             _ => super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED),
         };
     }
-    let limit = node.rate_limits.chat.check(&user.user_id, now_ms());
+    let limit = node.rate_limits.chat.check(&user.user_id, now_ms()).await;
     if !limit.allowed {
         return rate_limited(&s, limit.retry_after_s);
     }

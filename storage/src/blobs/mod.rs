@@ -6,11 +6,13 @@
 //! - `dir.rs`: [`DirBlobStore`], one directory on this node's disk;
 //! - `embedded.rs`: [`EmbeddedBlobStore`], a directory per node with every blob copied
 //!   to at least two nodes before `put` returns, readable from any node;
+//! - `gridfs.rs`: [`GridFsBlobStore`], blobs in MongoDB GridFS when MongoDB is configured;
 //! - [`conformance`]: the checks every implementation must pass.
 
 pub mod conformance;
 mod dir;
 mod embedded;
+mod gridfs;
 mod name;
 
 use std::pin::Pin;
@@ -22,6 +24,7 @@ use futures::Stream;
 
 pub use dir::DirBlobStore;
 pub use embedded::{EmbeddedBlobStore, BLOBS_PATH, MIN_COPIES};
+pub use gridfs::GridFsBlobStore;
 pub use name::{BlobName, InvalidBlobName, PROFILES};
 
 /// The bytes of a blob as they are read: chunks, never the whole file in memory.

@@ -1,0 +1,97 @@
+//! [`CachedMessageStore`]: any [`MessageStore`] with the newest history page of each room
+//! served from a [`Cache`]. Writes go to the store first; the cache only learns of a
+//! change after the store acknowledged it, and drops what it cannot update exactly, so
+//! a page from the cache always equals the store's.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chat_raft::command::Millis;
+use chat_raft::messages::{NewMessage, StoredMessage};
+
+use super::Cache;
+use crate::messages::{clamp_limit, MAX_PAGE};
+use crate::{Error, HistoryPage, MessageReactions, MessageStore};
+
+/// A message store with a recent-messages cache in front.
+#[derive(Clone)]
+pub struct CachedMessageStore {
+    store: Arc<dyn MessageStore>,
+    cache: Arc<dyn Cache>,
+}
+
+impl CachedMessageStore {
+    pub fn new(store: Arc<dyn MessageStore>, cache: Arc<dyn Cache>) -> Self {
+        Self { store, cache }
+    }
+}
+
+/// The newest `limit` messages of a page read with a larger limit.
+fn newest(mut page: HistoryPage, limit: usize) -> HistoryPage {
+    if page.messages.len() > limit {
+        page.messages.drain(..page.messages.len() - limit);
+        page.has_more = true;
+    }
+    page
+}
+
+#[async_trait]
+impl MessageStore for CachedMessageStore {
+    async fn append(&self, message: NewMessage) -> Result<StoredMessage, Error> {
+        let stored = self.store.append(message).await?;
+        self.cache.appended(&stored).await;
+        Ok(stored)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
+        self.store.get(id).await
+    }
+
+    async fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error> {
+        let limit = clamp_limit(limit);
+        if before.is_some() {
+            return self.store.history(room, before, limit).await;
+        }
+        if let Some(page) = self.cache.recent(room, limit).await {
+            return Ok(page);
+        }
+        match self.cache.begin_fill(room).await {
+            Some(token) => {
+                let page = self.store.history(room, None, MAX_PAGE).await?;
+                self.cache.fill(room, token, &page).await;
+                Ok(newest(page, limit))
+            }
+            None => self.store.history(room, None, limit).await,
+        }
+    }
+
+    async fn after_seq(&self, room: &str, seq: u64, limit: usize) -> Result<Vec<StoredMessage>, Error> {
+        self.store.after_seq(room, seq, limit).await
+    }
+
+    async fn mark_read(&self, user_id: &str, message_ids: &[String], at: Millis) -> Result<Vec<String>, Error> {
+        let changed = self.store.mark_read(user_id, message_ids, at).await?;
+        if !changed.is_empty() {
+            self.cache.changed(None, &changed).await;
+        }
+        Ok(changed)
+    }
+
+    async fn react(
+        &self,
+        message_id: &str,
+        emoji: &str,
+        user_id: &str,
+        add: bool,
+    ) -> Result<Option<MessageReactions>, Error> {
+        let outcome = self.store.react(message_id, emoji, user_id, add).await?;
+        if let Some(reactions) = &outcome {
+            self.cache.changed(Some(&reactions.room), &[message_id.to_owned()]).await;
+        }
+        Ok(outcome)
+    }
+
+    async fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error> {
+        self.store.count_since(room, since).await
+    }
+}
