@@ -1,5 +1,5 @@
-//! A cluster configured with MongoDB (`--mongodb-uri`, nx-27017 here): the wire-protocol
-//! conformance suite on 3 voters and 1 edge sharing ONE database (the same URI on every
+//! A cluster configured with MongoDB (`--mongodb-uri`, nx-27017 here) and Redis: the
+//! wire-protocol conformance suite on 3 voters and 1 edge sharing ONE database (the same URI on every
 //! node, so history and files are shared), and the readiness rule: a node that cannot
 //! reach MongoDB answers 503 (`reason: "mongodb"`) on `/api/health`, never falling back
 //! to the embedded stores, and turns 200 once MongoDB answers.
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chat_tests::mongo::{free_port, uri_of, TestMongo};
 use chat_tests::protocol_suite::{self, LEAVE_GRACE_MS};
+use chat_tests::redis::TestRedis;
 use chat_tests::{wait_until, NodeSpec, TestCluster};
 
 /// How long a node may take to connect to a MongoDB that is up.
@@ -31,12 +32,19 @@ async fn wait_healthy(cluster: &TestCluster) -> Result<()> {
     Ok(())
 }
 
+/// The production configuration: MongoDB for history and files, Redis for the
+/// recent-messages cache and the shared rate limits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wire_protocol_conformance_suite_passes_on_mongodb() -> Result<()> {
+async fn the_wire_protocol_conformance_suite_passes_on_mongodb_and_redis() -> Result<()> {
     protocol_suite::check_prerequisites()?;
-    let Some(mongo) = TestMongo::start("the_wire_protocol_conformance_suite_passes_on_mongodb")? else {
+    const TEST: &str = "the_wire_protocol_conformance_suite_passes_on_mongodb_and_redis";
+    let Some(mongo) = TestMongo::start(TEST)? else {
         return Ok(());
     };
+    let Some(redis) = TestRedis::start(TEST)? else {
+        return Ok(());
+    };
+    let redis_url = redis.url();
     let db = format!("chat_conformance_{:016x}", rand::random::<u64>());
     let uri = mongo.uri(&db);
     let banned = protocol_suite::banned_words()?;
@@ -49,6 +57,8 @@ async fn the_wire_protocol_conformance_suite_passes_on_mongodb() -> Result<()> {
         LEAVE_GRACE_MS,
         "--mongodb-uri",
         &uri,
+        "--redis-url",
+        &redis_url,
     ]))
     .await?;
     wait_healthy(&cluster).await?;
