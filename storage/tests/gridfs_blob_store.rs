@@ -2,13 +2,11 @@
 //! workspace's `.venv`, or `CHAT_TEST_MONGODB_URI`; see `support/mongo.rs`): the
 //! [`BlobStore`] conformance suite, and two nodes (two client pools) sharing a bucket.
 
-mod support;
-
 use anyhow::Result;
 use chat_storage::blobs::{conformance, read_all};
 use chat_storage::messages::conformance::random_id;
 use chat_storage::{BlobStore, GridFsBlobStore};
-use support::mongo::TestMongo;
+use chat_tests::mongo::TestMongo;
 
 fn database() -> String {
     format!("chat_blobs_{}", random_id())

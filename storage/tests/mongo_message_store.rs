@@ -3,17 +3,15 @@
 //! conformance suite, two nodes appending to one room at once, a lost seq counter, and
 //! reaction keys that look like field paths or operators.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chat_storage::messages::conformance::{self, random_id, text};
 use chat_storage::messages::MAX_PAGE;
 use chat_storage::{MessageStore, MongoMessageStore};
+use chat_tests::mongo::TestMongo;
 use futures::future::try_join_all;
 use mongodb::bson::doc;
-use support::mongo::TestMongo;
 
 /// A fresh database per test, so tests share nothing but the server.
 fn database() -> String {

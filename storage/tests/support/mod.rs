@@ -1,3 +1,0 @@
-//! Helpers shared by the crate tests that need external components.
-
-pub mod mongo;
