@@ -5,84 +5,25 @@
 //! and Redis found through a Sentinel (`redis-server --sentinel`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use chat_raft::{Cluster, NodeAddr, RaftSettings, StateMachineStore, TypeConfig};
 use chat_storage::messages::conformance::{self, random_id, text};
 use chat_storage::{
     Cache, CachedMessageStore, EmbeddedMessageStore, MessageStore, RedisCache, RedisTarget, SledLogStore, SledMessages,
 };
+use chat_tests::redis::TestRedis;
 
 const SECRET: &str = "test-secret-123456";
 
-/// A `redis-server` of this test, stopped (by its pid) when dropped.
-struct TestRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl TestRedis {
-    /// `None` after a loud notice when `redis-server` is missing outside CI.
-    fn start(test: &str) -> Result<Option<Self>> {
-        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
-            let why = format!("{test}: redis-server is not installed (scripts/test.sh installs it)");
-            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                bail!("{why}");
-            }
-            let _ = writeln!(std::io::stderr(), "\n!!!!!!!! SKIPPED {why} !!!!!!!!\n");
-            return Ok(None);
-        }
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
-        let mut redis = Self { port, child: None };
-        redis.restart()?;
-        Ok(Some(redis))
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Start (again) on the same port, without persistence.
-    fn restart(&mut self) -> Result<()> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server")?;
-        self.child = Some(child);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            ensure!(Instant::now() < deadline, "redis-server did not listen on {addr} within 10 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    async fn client(&self) -> Result<redis::aio::MultiplexedConnection> {
-        Ok(redis::Client::open(self.url())?.get_multiplexed_async_connection().await?)
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A client of a test's `redis-server`.
+async fn client(redis: &TestRedis) -> Result<redis::aio::MultiplexedConnection> {
+    Ok(redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?)
 }
 
 fn addr() -> NodeAddr {
@@ -143,7 +84,7 @@ async fn the_first_page_comes_from_the_cache_and_equals_the_stores() -> Result<(
         return Ok(());
     };
     let s = setup(&redis).await?;
-    let mut conn = redis.client().await?;
+    let mut conn = client(&redis).await?;
     let room = random_id();
     let mut ids = Vec::new();
     for i in 0..130 {
@@ -225,7 +166,7 @@ async fn the_store_answers_while_redis_is_down_and_the_cache_returns_with_it() -
     ensure!(s.cache.is_up());
     let page = s.cached.history(&room, None, 10).await?;
     ensure!(page == s.store.history(&room, None, 10).await?);
-    let mut conn = redis.client().await?;
+    let mut conn = client(&redis).await?;
     let filled: bool = redis::cmd("EXISTS").arg(format!("t:meta:{room}")).query_async(&mut conn).await?;
     ensure!(filled, "the room was filled again after redis returned");
     s.cached.append(text(&room, 1_000, "back")).await?;
@@ -257,9 +198,8 @@ async fn redis_is_found_through_sentinel() -> Result<()> {
     let conf = dir.path().join("sentinel.conf");
     std::fs::write(
         &conf,
-        format!("port {port}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {} 1\n", redis.port),
+        format!("port {port}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {} 1\n", redis.port()),
     )?;
-    let mut sentinel = TestRedis { port, child: None };
     let child = Command::new("redis-server")
         .arg(&conf)
         .arg("--sentinel")
@@ -268,12 +208,12 @@ async fn redis_is_found_through_sentinel() -> Result<()> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting redis-server --sentinel")?;
-    sentinel.child = Some(child);
+    let _sentinel = TestRedis::adopt(port, child);
     let target = RedisTarget::Sentinel { sentinels: vec![format!("127.0.0.1:{port}")], master: "mymaster".into() };
     let cache = RedisCache::new(target, "t:")?;
     wait_for("the sentinel to name the master", async || Ok(cache.count("rooms", "ip", 1, 60_000).await.is_some()))
         .await?;
-    let mut conn = redis.client().await?;
+    let mut conn = client(&redis).await?;
     let counted: u64 = redis::cmd("GET").arg("t:rate:rooms:1:ip").query_async(&mut conn).await?;
     ensure!(counted >= 1, "the count went to the master the sentinel names");
     Ok(())

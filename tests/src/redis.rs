@@ -33,6 +33,17 @@ impl TestRedis {
         Ok(Some(redis))
     }
 
+    /// A server the caller started itself (e.g. a Sentinel), stopped by its pid when
+    /// dropped like the others.
+    pub fn adopt(port: u16, child: Child) -> Self {
+        Self { port, child: Some(child) }
+    }
+
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `redis://127.0.0.1:<port>`, for `--redis-url`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
