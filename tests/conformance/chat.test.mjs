@@ -78,6 +78,33 @@ test('type defaults to text and blank content falls back to the legacy msg field
   }
 });
 
+test('messages sent at once from two nodes reach every member in seq order, none missing', async () => {
+  // Alice (voter 1) and Eve (the edge) send concurrently; the room's seq is allocated by
+  // the store, and every node must emit the room's messages in that order.
+  const fromAlice = Array.from({ length: 15 }, (_, i) => cleanText(`동시 a${String(i).padStart(2, '0')}`));
+  const fromEve = Array.from({ length: 15 }, (_, i) => cleanText(`동시 e${String(i).padStart(2, '0')}`));
+  const all = [...fromAlice, ...fromEve];
+  const since = marks();
+  for (let i = 0; i < 15; i++) {
+    members[0].emit('chatMessage', { room: room._id, type: 'text', content: fromAlice[i] });
+    members[2].emit('chatMessage', { room: room._id, type: 'text', content: fromEve[i] });
+  }
+  const copies = [];
+  for (const s of members) {
+    const got = await collect(s, 'message', all.length, 10_000, {
+      since: since[members.indexOf(s)],
+      where: (m) => all.includes(m?.content),
+    });
+    assert.deepEqual([...got.map((m) => m.content)].sort(), [...all].sort(), `every message once on ${s.label}`);
+    for (let i = 1; i < got.length; i++) {
+      assert.ok(got[i].seq > got[i - 1].seq, `seq order on ${s.label}: ${got[i - 1].seq} then ${got[i].seq}`);
+    }
+    copies.push(got.map((m) => m._id));
+  }
+  assert.deepEqual(copies[1], copies[0], 'node 2 emitted the same order as node 1');
+  assert.deepEqual(copies[2], copies[0], 'the edge emitted the same order as node 1');
+});
+
 test('a burst of 20 rapid messages from the edge arrives in send order on every node', async () => {
   const texts = Array.from({ length: 20 }, (_, i) => cleanText(`연속 ${String(i).padStart(2, '0')}`));
   const since = marks();
