@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::TestCluster;
+use crate::{NodeSpec, TestCluster};
 
 /// A bound on the whole Node run; it normally takes well under 2 minutes.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -61,38 +61,59 @@ fn nodes_json(cluster: &TestCluster) -> String {
     serde_json::Value::Array(nodes).to_string()
 }
 
+/// The suite's cluster: 3 voters and an edge with the options the suite relies on,
+/// plus `extra` (the stores under test).
+pub fn spec(banned: &str, extra: &[&str]) -> NodeSpec {
+    let base = ["--bcrypt-cost", "4", "--banned-words", banned, "--leave-grace-ms", LEAVE_GRACE_MS];
+    NodeSpec::voters(3).with_edges(1).with_args(&[&base[..], extra].concat())
+}
+
 /// Run the suite against `cluster` (which has an edge and was started with `banned` as
-/// `--banned-words` and [`LEAVE_GRACE_MS`]); panics, so the cluster's Drop prints the
-/// node logs, when the suite fails.
+/// `--banned-words` and [`LEAVE_GRACE_MS`], see [`spec`]); panics, so the cluster's Drop
+/// prints the node logs, when the suite fails.
 pub async fn run(cluster: &TestCluster, banned: &str) -> Result<()> {
+    run_node_tests(cluster, "tests/conformance/", Some(banned), SUITE_TIMEOUT).await
+}
+
+/// Run `node --test <target>` (a file or folder of the workspace) against `cluster`,
+/// one test file at a time, within `timeout`; panics, so the cluster's Drop prints the
+/// node logs, when it fails.
+pub async fn run_node_tests(
+    cluster: &TestCluster,
+    target: &str,
+    banned: Option<&str>,
+    timeout: Duration,
+) -> Result<()> {
     let root = workspace_root()?;
     let edge = cluster.ids().into_iter().find(|id| cluster.node(*id).edge).context("the cluster has an edge")?;
     let nodes = nodes_json(cluster);
-    eprintln!("conformance: CHAT_NODES={nodes} CHAT_EDGE_ID={edge}");
+    eprintln!("{target}: CHAT_NODES={nodes} CHAT_EDGE_ID={edge}");
 
     let started = Instant::now();
     // Output is inherited, so it streams whatever cargo's capture setting is.
-    let mut child = tokio::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "tests/conformance/"])
+    let mut command = tokio::process::Command::new("node");
+    command
+        .args(["--test", "--test-concurrency=1", target])
         .current_dir(&root)
         .env("CHAT_NODES", &nodes)
         .env("CHAT_EDGE_ID", edge.to_string())
-        .env("CHAT_BANNED_WORDS", banned)
         .env_remove("NODE_TEST_CONTEXT")
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start `node --test`")?;
-    let status = match tokio::time::timeout(SUITE_TIMEOUT, child.wait()).await {
+        .kill_on_drop(true);
+    if let Some(banned) = banned {
+        command.env("CHAT_BANNED_WORDS", banned);
+    }
+    let mut child = command.spawn().context("start `node --test`")?;
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => status.context("wait for `node --test`")?,
         Err(_) => {
             let _ = child.kill().await;
-            panic!("the conformance suite did not finish within {SUITE_TIMEOUT:?}");
+            panic!("{target} did not finish within {timeout:?}");
         }
     };
-    eprintln!("conformance: node --test finished in {:.1?} with {status}", started.elapsed());
-    assert!(status.success(), "the conformance suite failed ({status}); see its output above");
+    eprintln!("{target}: node --test finished in {:.1?} with {status}", started.elapsed());
+    assert!(status.success(), "{target} failed ({status}); see its output above");
     Ok(())
 }

@@ -5,22 +5,14 @@
 //! 20+ and `npm ci --prefix tests/conformance` (`scripts/test.sh` runs it).
 
 use anyhow::Result;
-use chat_tests::protocol_suite::{self, LEAVE_GRACE_MS};
-use chat_tests::{NodeSpec, TestCluster};
+use chat_tests::protocol_suite;
+use chat_tests::TestCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wire_protocol_conformance_suite_passes_against_a_cluster() -> Result<()> {
     protocol_suite::check_prerequisites()?;
     let banned = protocol_suite::banned_words()?;
-    let cluster = TestCluster::start(NodeSpec::voters(3).with_edges(1).with_args(&[
-        "--bcrypt-cost",
-        "4",
-        "--banned-words",
-        &banned,
-        "--leave-grace-ms",
-        LEAVE_GRACE_MS,
-    ]))
-    .await?;
+    let cluster = TestCluster::start(protocol_suite::spec(&banned, &[])).await?;
     protocol_suite::run(&cluster, &banned).await?;
     drop(cluster);
     Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chat_tests::mongo::{free_port, uri_of, TestMongo};
-use chat_tests::protocol_suite::{self, LEAVE_GRACE_MS};
+use chat_tests::protocol_suite;
 use chat_tests::redis::TestRedis;
 use chat_tests::{wait_until, NodeSpec, TestCluster};
 
@@ -48,19 +48,8 @@ async fn the_wire_protocol_conformance_suite_passes_on_mongodb_and_redis() -> Re
     let db = format!("chat_conformance_{:016x}", rand::random::<u64>());
     let uri = mongo.uri(&db);
     let banned = protocol_suite::banned_words()?;
-    let cluster = TestCluster::start(NodeSpec::voters(3).with_edges(1).with_args(&[
-        "--bcrypt-cost",
-        "4",
-        "--banned-words",
-        &banned,
-        "--leave-grace-ms",
-        LEAVE_GRACE_MS,
-        "--mongodb-uri",
-        &uri,
-        "--redis-url",
-        &redis_url,
-    ]))
-    .await?;
+    let stores = ["--mongodb-uri", uri.as_str(), "--redis-url", redis_url.as_str()];
+    let cluster = TestCluster::start(protocol_suite::spec(&banned, &stores)).await?;
     wait_healthy(&cluster).await?;
     protocol_suite::run(&cluster, &banned).await?;
     drop(cluster);

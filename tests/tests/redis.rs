@@ -4,7 +4,7 @@
 //! to its own counters and the store, and keeps serving chat.
 
 use anyhow::{ensure, Context, Result};
-use chat_tests::protocol_suite::{self, LEAVE_GRACE_MS};
+use chat_tests::protocol_suite;
 use chat_tests::redis::TestRedis;
 use chat_tests::{NodeSpec, TestCluster};
 use serde_json::json;
@@ -67,17 +67,7 @@ async fn the_wire_protocol_conformance_suite_passes_with_redis() -> Result<()> {
     };
     let banned = protocol_suite::banned_words()?;
     let url = redis.url();
-    let cluster = TestCluster::start(NodeSpec::voters(3).with_edges(1).with_args(&[
-        "--bcrypt-cost",
-        "4",
-        "--banned-words",
-        &banned,
-        "--leave-grace-ms",
-        LEAVE_GRACE_MS,
-        "--redis-url",
-        &url,
-    ]))
-    .await?;
+    let cluster = TestCluster::start(protocol_suite::spec(&banned, &["--redis-url", &url])).await?;
     protocol_suite::run(&cluster, &banned).await?;
     drop(cluster);
     Ok(())
@@ -91,17 +81,7 @@ async fn chat_keeps_working_after_redis_is_killed() -> Result<()> {
     };
     let banned = protocol_suite::banned_words()?;
     let url = redis.url();
-    let cluster = TestCluster::start(NodeSpec::voters(3).with_edges(1).with_args(&[
-        "--bcrypt-cost",
-        "4",
-        "--banned-words",
-        &banned,
-        "--leave-grace-ms",
-        LEAVE_GRACE_MS,
-        "--redis-url",
-        &url,
-    ]))
-    .await?;
+    let cluster = TestCluster::start(protocol_suite::spec(&banned, &["--redis-url", &url])).await?;
     let http = reqwest::Client::new();
     let user = register(&http, &cluster).await?;
     ensure!(rooms(&http, &cluster, 1, &user).await? == 200, "served with redis up");
