@@ -92,11 +92,13 @@ impl Fanout {
 
     async fn send(&self, node: &Node, envelope: Envelope) {
         let me = node.cluster.id();
+        // One snapshot of the membership per event, not one per peer.
+        let members = node.cluster.members();
         for peer in self.nodes_for(node, &envelope.target) {
             if peer == me {
                 continue;
             }
-            if let Some(addr) = node.cluster.members().get(&peer) {
+            if let Some(addr) = members.get(&peer) {
                 self.peers.push(peer, &addr.cluster, envelope.clone());
             }
         }
