@@ -144,8 +144,15 @@ test('password room: socket joinRoom refused for a non-participant, allowed afte
 test('leaveRoom: members on other nodes get the system message, participantsUpdate, then userLeft', async () => {
   const carol = await register(n3, { name: 'Carol' });
   const carolSocket = await connect(n3, carol);
+  const beforeJoin = mark(aliceSocket);
   await joinRoom(carolSocket, room._id);
-  await waitFor(aliceSocket, 'message', 5000, { where: (m) => m?.content === 'Carol님이 입장하였습니다.' });
+  await waitForEntry(aliceSocket, 'message', 5000, { since: beforeJoin, where: (m) => m?.content === 'Carol님이 입장하였습니다.' });
+  // The join's own participantsUpdate (with Carol) follows its system message; it must
+  // have arrived before the mark, or it would be taken for the leave's update.
+  await waitForEntry(aliceSocket, 'participantsUpdate', 5000, {
+    since: beforeJoin,
+    where: (list) => Array.isArray(list) && list.some((u) => u.id === carol.id),
+  });
 
   const since = mark(aliceSocket);
   carolSocket.emit('leaveRoom', room._id);
