@@ -79,6 +79,11 @@ pub enum Error {
     /// A value that is not a duration like `10s`, `500ms` or `2m`.
     #[error("invalid duration {input:?}: {reason} (examples: 10s, 500ms, 2m)")]
     Duration { input: String, reason: &'static str },
+
+    /// `chatctl bench` ran to the end, but something failed, was lost, duplicated or
+    /// out of order (the report above says what).
+    #[error("bench failed: {reasons}")]
+    BenchFailed { reasons: String },
 }
 
 impl Error {

@@ -23,7 +23,8 @@ use crate::{duration, raft_bench, Error};
   chatctl status --data-dir ./cluster
   chatctl local stop --data-dir ./cluster --node 2 --kill
   chatctl local restart --data-dir ./cluster --node 2
-  chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s")]
+  chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s
+  chatctl bench --data-dir ./cluster --profile compressed --json bench.json")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +45,9 @@ pub enum Command {
     RemoveNode(RemoveNodeArgs),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
+    /// Load benchmark: simulated chat users over HTTP and Socket.IO, ramped step by
+    /// step; reports delivery latency, failures and losses (see `chatctl bench --help`).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +120,14 @@ pub struct UpArgs {
     /// How long to wait for every node to answer, and then for a leader (e.g. 30s).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     pub ready_timeout: Duration,
+    /// Also run HAProxy in front of every node's public listener, with health checks on
+    /// /api/health (config DIR/haproxy.cfg, log DIR/haproxy.log, address under "lb" in
+    /// cluster.json); it stops with the cluster.
+    #[arg(long)]
+    pub lb: bool,
+    /// The haproxy executable for --lb [default: haproxy on PATH].
+    #[arg(long, value_name = "PATH", requires = "lb")]
+    pub haproxy_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
