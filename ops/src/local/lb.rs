@@ -41,8 +41,8 @@ pub struct LbEntry {
 pub fn config(layout: &ClusterLayout, lb: &LbEntry) -> String {
     let mut cfg = format!(
         "# Written by `chatctl local up --lb`; rewritten on every start.
+# No global maxconn: haproxy derives it from the open-files limit (about half of it).
 global
-    maxconn 20000
 
 defaults
     mode http
