@@ -77,8 +77,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub hold: Option<Duration>,
     /// Hard bound on the whole run, drain and shutdown included; the ramp is cut short
-    /// if it would not fit (e.g. 20m).
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration::parse)]
+    /// (and the report says so) if it would not fit. The default fits the official
+    /// profile's 15 minutes of load plus the drain and closing.
+    #[arg(long, value_name = "DURATION", default_value = "16m", value_parser = duration::parse)]
     pub max_duration: Duration,
 
     /// Members per room: users 0..K-1 share the first room, K..2K-1 the second, ...

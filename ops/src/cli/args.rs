@@ -45,8 +45,7 @@ pub enum Command {
     RemoveNode(RemoveNodeArgs),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
-    /// Load benchmark: simulated chat users over HTTP and Socket.IO, ramped step by
-    /// step; reports delivery latency, failures and losses (see `chatctl bench --help`).
+    // No doc comment here: the long help of `chatctl bench` is BenchArgs' own.
     Bench(crate::bench::BenchArgs),
 }
 
