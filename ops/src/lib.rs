@@ -8,6 +8,7 @@
 //! - [`status`]: ask every node at once and merge the answers.
 //! - [`membership`]: add-node, promote, remove-node.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
+//! - [`aws`]: `chatctl aws` (plan, up, status, drill, down on EC2; feature `aws`).
 //! - [`duration`], [`table`]: durations on the command line, plain-text tables.
 //!
 //! Starting a local cluster from a test:
@@ -22,6 +23,7 @@
 //! # let _ = status; Ok(()) }
 //! ```
 
+pub mod aws;
 pub mod cli;
 pub mod duration;
 mod error;
