@@ -333,6 +333,11 @@ async fn stop_leader_drill(moto: &Moto) -> u64 {
         serde_json::from_slice(&std::fs::read(local.dir.path().join("cluster.json")).unwrap()).unwrap();
     let secret = layout["secret"].as_str().unwrap().to_string();
 
+    // status merges in the Raft view of the same cluster.
+    let status = moto.chatctl(&["aws", "status", "--cluster", "alpha", "--via", &via, "--secret", &secret]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(stdout(&status).contains(&format!("raft view:\nleader: {leader}  term: ")), "{}", stdout(&status));
+
     let args =
         ["aws", "drill", "stop-leader", "--cluster", "alpha", "--via", &via, "--secret", &secret, "--timeout", "60s"];
     let mut drill =
@@ -407,4 +412,41 @@ async fn ec2_errors_are_clear_and_say_what_exists() {
     let err = stderr(&out);
     assert!(err.contains("credentials are missing, wrong, expired or not allowed"), "{err}");
     assert!(err.contains("this run created nothing"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_no_capacity_half_way_say_what_exists() {
+    let Some(moto) = Moto::start("throttling_and_no_capacity_half_way_say_what_exists", &[]) else { return };
+    let cases = [
+        (
+            "eps",
+            0,
+            "RequestLimitExceeded",
+            503,
+            "EC2 is throttling API requests; wait a minute and run the command again",
+        ),
+        ("zeta", 2, "InsufficientInstanceCapacity", 500, "AWS has no t3.small capacity in that zone right now"),
+    ];
+    for (cluster, pass, code, status, advice) in cases {
+        // The first `pass` RunInstances succeed: those voters exist and are named.
+        let proxy = moto::FaultProxy::start(&moto, "RunInstances", pass, status, code);
+        let up = ["aws", "up", "--cluster", cluster, "--no-join", "--ami", AMI, "--yes"];
+        let out = chatctl_at(&proxy.url(), &up, true);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(&format!("EC2 RunInstances failed: {advice}")), "{err}");
+        assert!(err.contains(&format!("({code}: injected by the test proxy)")), "{err}");
+        assert!(err.contains(&format!("what exists now on EC2 for cluster {cluster}:")), "{err}");
+        assert!(err.contains(&format!("security groups: chat-{cluster}-cluster sg-")), "{err}");
+        let made = by_key(&live(&moto.client(), cluster).await);
+        assert_eq!(made.len(), pass);
+        for (key, i) in made {
+            assert!(err.contains(&format!("{key} {}", i.instance_id().unwrap())), "{err}");
+        }
+        // Once EC2 recovers, running `up` again completes the cluster.
+        let again = moto.chatctl(&up);
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert!(stdout(&again).contains(&format!("{pass} exist, {} to create", 3 - pass)), "{}", stdout(&again));
+        assert_eq!(live(&moto.client(), cluster).await.len(), 3);
+    }
 }

@@ -44,7 +44,7 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
         println!("nothing is tagged with cluster {cluster} in {}; nothing to do", ec2.region);
         return Ok(());
     }
-    println!("cluster {cluster} in {}: {}", ec2.region, ec2::describe(&instances, &groups));
+    println!("cluster {cluster} in {}:{}", ec2.region, ec2::describe(&instances, &groups));
     confirm(
         &format!(
             "terminate {} instances and delete {} security groups of cluster {cluster}",

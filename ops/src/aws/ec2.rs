@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use aws_config::BehaviorVersion;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::ResourceType;
 use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
 use chat_raft::NodeId;
@@ -62,7 +62,10 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     move |err| {
-        let detail = DisplayErrorContext(&err).to_string();
+        let detail = match (err.code(), err.message()) {
+            (Some(code), message) => format!("{code}: {}", message.unwrap_or("no message")),
+            _ => chain(&err),
+        };
         let problem = match &err {
             SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
                 err.code().map_or(Ec2Problem::Refused, Ec2Problem::from_code)
@@ -72,6 +75,17 @@ where
         };
         Error::Ec2 { action: action.to_string(), problem, detail, exists: String::new() }
     }
+}
+
+/// The error and its sources, without the debug dump `DisplayErrorContext` appends.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 /// A filter on one tag value.
@@ -196,7 +210,7 @@ pub async fn groups(ec2: &Ec2, cluster: &str) -> Result<BTreeMap<String, Group>,
 /// One line per role and one for the groups: what the cluster has on EC2.
 pub fn describe(instances: &[Instance], groups: &BTreeMap<String, Group>) -> String {
     if instances.is_empty() && groups.is_empty() {
-        return "nothing (no instance or security group is tagged with this cluster)".into();
+        return "\n  nothing (no instance or security group is tagged with this cluster)".into();
     }
     let mut out = String::new();
     for role in Role::ALL {
@@ -218,7 +232,7 @@ pub fn describe(instances: &[Instance], groups: &BTreeMap<String, Group>) -> Str
 pub async fn what_exists(ec2: &Ec2, cluster: &str, created_this_run: &[String]) -> String {
     let listed = async { Ok::<_, Error>((instances(ec2, cluster).await?, groups(ec2, cluster).await?)) };
     match listed.await {
-        Ok((instances, groups)) => format!("\nwhat exists now on EC2 for cluster {cluster}: {}", describe(&instances, &groups)),
+        Ok((instances, groups)) => format!("\nwhat exists now on EC2 for cluster {cluster}:{}", describe(&instances, &groups)),
         Err(_) if created_this_run.is_empty() => {
             "\nthis run created nothing; what existed before could not be listed (same error)".to_string()
         }
