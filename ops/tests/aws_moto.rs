@@ -336,7 +336,12 @@ async fn stop_leader_drill(moto: &Moto) -> u64 {
     // status merges in the Raft view of the same cluster.
     let status = moto.chatctl(&["aws", "status", "--cluster", "alpha", "--via", &via, "--secret", &secret]);
     assert!(status.status.success(), "{}", stderr(&status));
-    assert!(stdout(&status).contains(&format!("raft view:\nleader: {leader}  term: ")), "{}", stdout(&status));
+    let text = stdout(&status);
+    assert!(text.contains(&format!("raft view:\nleader: {leader}  term: ")), "{text}");
+    let row =
+        |key: &str| text.lines().find(|l| l.starts_with(&format!("voter  {key} "))).unwrap_or_default().to_string();
+    assert!(row(&leader.to_string()).trim_end().ends_with("leader"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("edge   4 ") && l.trim_end().ends_with("unreachable")), "{text}");
 
     let args =
         ["aws", "drill", "stop-leader", "--cluster", "alpha", "--via", &via, "--secret", &secret, "--timeout", "60s"];

@@ -108,7 +108,7 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
     }
     start_stopped(ec2, plan, &by_key).await?;
     let running = wait_running(ec2, plan, args.ready_timeout).await?;
-    print!("{}", instances_table(&running));
+    print!("{}", instances_table(&running, None));
     if args.no_join {
         println!("--no-join: instances and groups are in place; the cluster was not bootstrapped");
         return Ok(());

@@ -13,7 +13,7 @@ use super::args::{AwsStatusArgs, ClusterArgs};
 use super::ec2::{self, Ec2, Group, Instance, TAG_CLUSTER_SECRET};
 use super::plan::Role;
 use super::security_groups::CLUSTER;
-use crate::status::{self, ClusterStatus, Probe};
+use crate::status::{self, ClusterStatus, NodeState, Probe};
 use crate::table::Table;
 use crate::target::{Seed, Target};
 use crate::Error;
@@ -30,10 +30,12 @@ pub struct InstanceReport<'a> {
     pub private_ip: Option<&'a str>,
     pub public_ip: Option<&'a str>,
     pub instance_type: &'a str,
+    /// The node's state in the Raft view (chat nodes, when the cluster answered).
+    pub raft_state: Option<NodeState>,
 }
 
-impl<'a> From<&'a Instance> for InstanceReport<'a> {
-    fn from(i: &'a Instance) -> Self {
+impl<'a> InstanceReport<'a> {
+    fn new(i: &'a Instance, raft: Option<&ClusterStatus>) -> Self {
         InstanceReport {
             role: i.role,
             key: &i.key,
@@ -43,6 +45,7 @@ impl<'a> From<&'a Instance> for InstanceReport<'a> {
             private_ip: i.private_ip.as_deref(),
             public_ip: i.public_ip.as_deref(),
             instance_type: &i.instance_type,
+            raft_state: raft_state(i, raft),
         }
     }
 }
@@ -71,7 +74,7 @@ pub async fn status(args: AwsStatusArgs) -> Result<(), Error> {
         let report = Report {
             cluster: &target.cluster,
             region: &ec2.region,
-            instances: instances.iter().map(InstanceReport::from).collect(),
+            instances: instances.iter().map(|i| InstanceReport::new(i, raft.as_ref().ok())).collect(),
             raft_error: raft.as_ref().err().cloned(),
             raft: raft.ok(),
         };
@@ -86,7 +89,7 @@ pub async fn status(args: AwsStatusArgs) -> Result<(), Error> {
             println!("  {}: {n} ({running} running)", role.as_str());
         }
     }
-    print!("{}", instances_table(&instances));
+    print!("{}", instances_table(&instances, raft.as_ref().ok()));
     match raft {
         Ok(merged) => print!("raft view:\n{}", merged.render()),
         Err(why) => println!("raft view: unavailable: {why}"),
@@ -94,11 +97,21 @@ pub async fn status(args: AwsStatusArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The instances as a table, by role then key.
-pub fn instances_table(instances: &[Instance]) -> String {
-    let mut table = Table::new(&["role", "chat:node-id", "instance", "state", "zone", "private ip", "public ip"]);
+fn raft_state(i: &Instance, raft: Option<&ClusterStatus>) -> Option<NodeState> {
+    let id = i.node_id()?;
+    Some(raft?.node(id).map_or(NodeState::Unreachable, |n| n.state))
+}
+
+/// The instances as a table, by role then key, with each chat node's Raft state
+/// when the cluster answered.
+pub fn instances_table(instances: &[Instance], raft: Option<&ClusterStatus>) -> String {
+    let mut header = vec!["role", "chat:node-id", "instance", "state", "zone", "private ip", "public ip"];
+    if raft.is_some() {
+        header.push("raft");
+    }
+    let mut table = Table::new(&header);
     for i in instances {
-        table.row(vec![
+        let mut row = vec![
             i.role.as_str().into(),
             i.key.clone(),
             i.id.clone(),
@@ -106,7 +119,11 @@ pub fn instances_table(instances: &[Instance]) -> String {
             i.zone.clone(),
             i.private_ip.clone().unwrap_or_default(),
             i.public_ip.clone().unwrap_or_default(),
-        ]);
+        ];
+        if raft.is_some() {
+            row.push(raft_state(i, raft).map_or("-", NodeState::as_str).to_string());
+        }
+        table.row(row);
     }
     table.to_string()
 }
