@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{Instance, InstanceAttributeName, SecurityGroup};
 use aws_sdk_ec2::Client;
@@ -280,6 +279,8 @@ async fn up_status_drill_and_down_on_moto() {
 struct LocalCluster {
     child: Child,
     dir: tempfile::TempDir,
+    /// Kept open: `local up` still prints when it stops.
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Drop for LocalCluster {
@@ -310,22 +311,23 @@ async fn stop_leader_drill(moto: &Moto) -> u64 {
         "the drill test runs a real cluster: build chat-node first (`cargo build -p chat-node`; scripts/test.sh does)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(chatctl)
+    let mut child = Command::new(chatctl)
         .args(["local", "up", "--nodes", "3", "--data-dir"])
         .arg(dir.path())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let local = LocalCluster { child, dir };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let view = loop {
-        if let Some(v) = local_status(local.dir.path()).filter(|v| v["leader"].is_u64()) {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "the local cluster elected no leader within 90 s");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    // Only once `local up` says "running" is its bootstrap over: a node killed
+    // before that makes it stop the whole cluster. It gives up by itself (30 s).
+    let mut line = String::new();
+    while !line.starts_with("running") {
+        line.clear();
+        assert!(output.read_line(&mut line).unwrap() > 0, "chatctl local up exited before the cluster ran");
+    }
+    let local = LocalCluster { child, dir, _stdout: output };
+    let view = local_status(local.dir.path()).expect("status of a running local cluster");
     let leader = view["leader"].as_u64().unwrap();
     let follower = view["nodes"].as_array().unwrap().iter().find(|n| n["id"] != leader).unwrap();
     let via = follower["cluster"].as_str().unwrap().to_string();
@@ -366,7 +368,18 @@ async fn stop_leader_drill(moto: &Moto) -> u64 {
     std::io::Read::read_to_string(&mut drill.stderr.take().unwrap(), &mut errors).unwrap();
     lines.push(errors);
     let text = lines.join("\n");
-    assert!(status.success(), "{text}");
+    if !status.success() {
+        let mut logs = String::new();
+        for id in 1..=3 {
+            let log = std::fs::read_to_string(local.dir.path().join(format!("node-{id}/node.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            logs += &format!(
+                "\n--- node {id} (last 40 lines) ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        panic!("the drill failed:\n{text}\nnode logs:{logs}");
+    }
     assert!(text.contains(&format!("leader: node {leader} (term")), "{text}");
     assert!(text.contains("new leader: node "), "{text}");
     assert!(!text.contains(&format!("new leader: node {leader} ")), "{text}");

@@ -43,6 +43,8 @@ pub async fn up(args: UpArgs) -> Result<(), Error> {
     let mut created = Vec::new();
     match run(&args, &plan, &ec2, &mut created).await {
         Ok(()) => Ok(()),
+        // Refused before anything changed (no confirmation, bad flag): nothing to report.
+        Err(err @ (Error::Usage(_) | Error::PlanRefused(_))) if created.is_empty() => Err(err),
         Err(err) => {
             let exists = ec2::what_exists(&ec2, &plan.spec.cluster, &created).await;
             match err {
