@@ -273,6 +273,22 @@ async fn up_status_drill_and_down_on_moto() {
     assert_eq!(beta.len(), 3);
     assert!(beta.iter().all(|i| state(i) == "running"));
     assert_eq!(groups(&ec2, "beta").await.len(), 2);
+
+    // stop-node and reboot-node act on the named node even when no cluster answers
+    // (nothing listens at --via), and say the recovery is not measured.
+    let unreachable = ["--cluster", "beta", "--via", "127.0.0.1:1", "--secret", "x"];
+    let stop = moto.chatctl(&[&["aws", "drill", "stop-node", "2"][..], &unreachable].concat());
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert!(stdout(&stop).contains("the recovery will not be measured"), "{}", stdout(&stop));
+    let reboot = moto.chatctl(&[&["aws", "drill", "reboot-node", "3"][..], &unreachable].concat());
+    assert!(reboot.status.success() && stdout(&reboot).contains("reboot requested"), "{}", stdout(&reboot));
+    let states: Vec<String> = by_key(&live(&ec2, "beta").await).values().map(|i| state(i).to_string()).collect();
+    assert_eq!(states, ["running", "stopped", "running"]);
+    // up starts the stopped instance again and creates nothing.
+    let restart = moto.chatctl(&["aws", "up", "--cluster", "beta", "--no-join", "--ami", AMI, "--yes"]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    assert!(stdout(&restart).contains("nothing to create") && stdout(&restart).contains("started stopped instance"));
+    assert!(live(&ec2, "beta").await.iter().all(|i| state(i) == "running"));
 }
 
 /// A local 3-voter cluster (`chatctl local up`), stopped with SIGINT on drop.
