@@ -12,10 +12,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use aws_sdk_ec2::types::{Instance, InstanceAttributeName, SecurityGroup};
-use aws_sdk_ec2::Client;
-use base64::Engine;
-use moto::{chatctl_at, chatctl_command, stderr, stdout, Moto};
+use aws_sdk_ec2::types::Instance;
+use moto::inspect::{by_key, groups, live, private_ip, rules, state, tag, tag_of, user_data};
+use moto::{chatctl_at, chatctl_command, stderr, stdout, FaultProxy, Moto};
 
 const AMI: &str = "ami-785db401"; // an Ubuntu image moto ships
 const URL: &str = "https://releases.example.com/chat-node";
@@ -44,74 +43,6 @@ fn plan_refuses_31_instances_and_other_types_and_prices_the_event() {
     assert!(text.contains("idle timeout: 120 s"), "{text}");
     let priced = plan(&["--cluster", "event", "--voters", "3", "--hourly-price", "0.025", "--hours", "10"]);
     assert!(stdout(&priced).contains("3 x $0.0250/h = $0.0750/h; 10 h = $0.75"), "{}", stdout(&priced));
-}
-
-async fn live(ec2: &Client, cluster: &str) -> Vec<Instance> {
-    let answer = ec2
-        .describe_instances()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:chat:cluster").values(cluster).build())
-        .send()
-        .await
-        .unwrap();
-    let all = answer.reservations().iter().flat_map(|r| r.instances().iter().cloned());
-    all.filter(|i| {
-        i.state().and_then(|s| s.name()).is_some_and(|n| !matches!(n.as_str(), "terminated" | "shutting-down"))
-    })
-    .collect()
-}
-
-fn tag(i: &Instance, key: &str) -> String {
-    i.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).unwrap_or_default().to_string()
-}
-
-fn state(i: &Instance) -> &str {
-    i.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default()
-}
-
-fn by_key(instances: &[Instance]) -> BTreeMap<String, Instance> {
-    instances.iter().map(|i| (tag(i, "chat:node-id"), i.clone())).collect()
-}
-
-async fn user_data(ec2: &Client, id: &str) -> String {
-    let answer = ec2
-        .describe_instance_attribute()
-        .instance_id(id)
-        .attribute(InstanceAttributeName::UserData)
-        .send()
-        .await
-        .unwrap();
-    let b64 = answer.user_data().and_then(|v| v.value()).unwrap_or_default();
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
-}
-
-async fn groups(ec2: &Client, cluster: &str) -> BTreeMap<String, SecurityGroup> {
-    let answer = ec2
-        .describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:chat:cluster").values(cluster).build())
-        .send()
-        .await
-        .unwrap();
-    answer.security_groups().iter().map(|g| (tag_of(g.tags(), "chat:role"), g.clone())).collect()
-}
-
-fn tag_of(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> String {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).unwrap_or_default().to_string()
-}
-
-/// (port, source) of every inbound rule: a group id or a CIDR.
-fn rules(g: &SecurityGroup) -> BTreeSet<(i32, String)> {
-    let mut out = BTreeSet::new();
-    for p in g.ip_permissions() {
-        let port = p.from_port().unwrap();
-        assert_eq!(p.to_port(), Some(port));
-        out.extend(p.user_id_group_pairs().iter().map(|u| (port, u.group_id().unwrap().to_string())));
-        out.extend(p.ip_ranges().iter().map(|r| (port, r.cidr_ip().unwrap().to_string())));
-    }
-    out
-}
-
-fn private_ip(i: &Instance) -> String {
-    i.private_ip_address().unwrap().to_string()
 }
 
 const ALPHA: &[&str] = &[
@@ -463,7 +394,7 @@ async fn throttling_and_no_capacity_half_way_say_what_exists() {
     ];
     for (cluster, pass, code, status, advice) in cases {
         // The first `pass` RunInstances succeed: those voters exist and are named.
-        let proxy = moto::FaultProxy::start(&moto, "RunInstances", pass, status, code);
+        let proxy = FaultProxy::start(&moto, "RunInstances", pass, status, code);
         let up = ["aws", "up", "--cluster", cluster, "--no-join", "--ami", AMI, "--yes"];
         let out = chatctl_at(&proxy.url(), &up, true);
         assert!(!out.status.success());
