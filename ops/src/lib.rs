@@ -9,6 +9,7 @@
 //! - [`status`]: ask every node at once and merge the answers.
 //! - [`membership`]: add-node, promote, remove-node.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
+//! - [`aws`]: `chatctl aws` (plan, up, status, drill, down on EC2; feature `aws`).
 //! - [`duration`], [`table`]: durations on the command line, plain-text tables.
 //!
 //! Starting a local cluster from a test:
@@ -23,6 +24,7 @@
 //! # let _ = status; Ok(()) }
 //! ```
 
+pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod duration;

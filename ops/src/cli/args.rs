@@ -44,6 +44,10 @@ pub enum Command {
     RemoveNode(RemoveNodeArgs),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
+    /// Plan, create, inspect, drill and tear down a cluster on AWS EC2 (needs a
+    /// chatctl built with `--features aws`).
+    #[command(subcommand)]
+    Aws(crate::aws::AwsCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,6 +40,7 @@ async fn run_once(command: Command) -> Result<(), Error> {
         }
         Command::RemoveNode(args) => remove_node(args).await,
         Command::RaftBench(args) => bench(args).await,
+        Command::Aws(command) => crate::aws::run(command).await,
     }
 }
 
