@@ -84,6 +84,18 @@ pub enum Error {
     /// out of order (the report above says what).
     #[error("bench failed: {reasons}")]
     BenchFailed { reasons: String },
+
+    /// `chatctl aws` in a chatctl built without the `aws` feature.
+    #[error("`chatctl aws` is not in this build; build chatctl with `cargo build -p chat-ops --features aws` (add --release for a release build)")]
+    AwsNotBuilt,
+
+    /// An AWS plan that breaks the rules (instance cap, type, counts, zones).
+    #[error("plan refused: {0}")]
+    PlanRefused(String),
+
+    /// An EC2 call failed; `exists` says what the cluster has on EC2 now.
+    #[error("EC2 {action} failed: {problem}\n  ({detail}){exists}")]
+    Ec2 { action: String, problem: crate::aws::Ec2Problem, detail: String, exists: String },
 }
 
 impl Error {

@@ -47,6 +47,10 @@ pub enum Command {
     RaftBench(RaftBenchArgs),
     // No doc comment here: the long help of `chatctl bench` is BenchArgs' own.
     Bench(crate::bench::BenchArgs),
+    /// Plan, create, inspect, drill and tear down a cluster on AWS EC2 (needs a
+    /// chatctl built with `--features aws`).
+    #[command(subcommand)]
+    Aws(crate::aws::AwsCommand),
 }
 
 #[derive(Debug, Subcommand)]

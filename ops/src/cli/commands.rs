@@ -43,6 +43,7 @@ async fn run_once(command: Command) -> Result<(), Error> {
         Command::RemoveNode(args) => remove_node(args).await,
         Command::RaftBench(args) => bench(args).await,
         Command::Bench(_) => unreachable!("bench is run with the shutdown signal"),
+        Command::Aws(command) => crate::aws::run(command).await,
     }
 }
 

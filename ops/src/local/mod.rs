@@ -11,7 +11,7 @@
 //! - [`lb`]: `local up --lb`, an HAProxy with health checks in front of the nodes.
 
 pub mod add_edge;
-mod bootstrap;
+pub(crate) mod bootstrap;
 pub mod layout;
 pub mod lb;
 pub mod ports;
