@@ -2,6 +2,7 @@
 //! and reused by the whole-system tests.
 //!
 //! - [`cli`]: the command line (clap) and its dispatch, [`cli::Cli::run`].
+//! - [`client`]: a chat user's REST and Socket.IO client (bench and drill load).
 //! - [`local`]: a cluster of `chat-node` processes on this machine, recorded in
 //!   `DIR/cluster.json` ([`local::LocalCluster`], restart, stop, add an edge).
 //! - [`target`]: which cluster a command talks to (`--data-dir` or `--cluster`).
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod cli;
+pub mod client;
 pub mod duration;
 mod error;
 pub mod local;
