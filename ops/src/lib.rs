@@ -9,6 +9,7 @@
 //! - [`status`]: ask every node at once and merge the answers.
 //! - [`membership`]: add-node, promote, remove-node.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
+//! - [`drill`]: failover drills with a history checker (`chatctl drill`).
 //! - [`duration`], [`table`]: durations on the command line, plain-text tables.
 //!
 //! Starting a local cluster from a test:
@@ -25,6 +26,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod drill;
 pub mod duration;
 mod error;
 pub mod local;

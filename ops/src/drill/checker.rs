@@ -217,10 +217,9 @@ fn check_deliveries(history: &[Entry], verdict: &mut Verdict) {
         let key = (e.client.as_str(), *conn, room.as_str());
         if let Some((prev, prev_nonce)) = last.get(&key) {
             if seq == prev {
-                verdict.duplicated.push(format!(
-                    "{} connection {conn} room {room}: seq {seq} ({nonce}) delivered twice",
-                    e.client
-                ));
+                verdict
+                    .duplicated
+                    .push(format!("{} connection {conn} room {room}: seq {seq} ({nonce}) delivered twice", e.client));
             } else if seq < prev {
                 verdict.out_of_order.push(format!(
                     "{} connection {conn} room {room}: seq {seq} ({nonce}) arrived after seq {prev} ({prev_nonce})",
@@ -377,9 +376,9 @@ fn check_participants(
     for (client, user, room) in members {
         for (node, rooms) in views {
             if !rooms.get(room).is_some_and(|users| users.contains(user)) {
-                verdict
-                    .participants_diverged
-                    .push(format!("room {room}: node {node} does not list {user} ({client}, connected) as participant"));
+                verdict.participants_diverged.push(format!(
+                    "room {room}: node {node} does not list {user} ({client}, connected) as participant"
+                ));
             }
         }
     }

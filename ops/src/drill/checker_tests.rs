@@ -51,7 +51,16 @@ impl Build {
         self.ok(client, at, at + 5, op(None), op(Some(seq)))
     }
 
-    fn receive(&mut self, client: &str, user: &str, conn: u64, room: &str, nonce: &str, seq: u64, at: u64) -> &mut Self {
+    fn receive(
+        &mut self,
+        client: &str,
+        user: &str,
+        conn: u64,
+        room: &str,
+        nonce: &str,
+        seq: u64,
+        at: u64,
+    ) -> &mut Self {
         let op = Op::Receive { user: user.into(), room: room.into(), conn, nonce: nonce.into(), seq };
         self.seen(client, at, op)
     }

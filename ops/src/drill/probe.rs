@@ -1,11 +1,10 @@
 //! The drill's own measurements, independent of the chat load: every node's
 //! `/cluster/status` polled every few tens of milliseconds, and a stream of small
 //! probe writes (an empty `TouchSessions`, which changes nothing) through the nodes
-//! not under a fault. From these and the fault windows come `leaderless_ms`,
+//! in the balancer's rotation. From these and the fault windows come `leaderless_ms`,
 //! `write_recovery_ms` and `node_catch_up_ms`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chat_raft::api::ServerState;
@@ -14,6 +13,8 @@ use chat_raft::{Command, NodeId};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use super::balancer::Balancer;
 
 /// How often each node's status is asked for.
 const STATUS_EVERY: Duration = Duration::from_millis(25);
@@ -59,9 +60,6 @@ pub struct FaultWindow {
     pub to_ms: Option<u64>,
 }
 
-/// Nodes the probe writes must not go through right now (killed, paused, isolated).
-pub type Excluded = Arc<Mutex<BTreeSet<NodeId>>>;
-
 /// The running probes; [`Probes::finish`] stops them and hands back the samples.
 pub struct Probes {
     stop: watch::Sender<bool>,
@@ -84,13 +82,13 @@ pub struct Samples {
 
 impl Probes {
     /// Start polling `nodes` (id, cluster address) and writing through them.
-    pub fn start(client: &ClusterClient, nodes: &[(NodeId, String)], start: Instant, excluded: Excluded) -> Self {
+    pub fn start(client: &ClusterClient, nodes: &[(NodeId, String)], start: Instant, balancer: Balancer) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let mut status = JoinSet::new();
         for (id, addr) in nodes {
             status.spawn(poll_status(client.clone(), *id, addr.clone(), start, stop_rx.clone()));
         }
-        let writes = tokio::spawn(write_stream(client.clone(), nodes.to_vec(), start, excluded, stop_rx));
+        let writes = tokio::spawn(write_stream(client.clone(), nodes.to_vec(), start, balancer, stop_rx));
         Self { stop, status, writes }
     }
 
@@ -141,7 +139,7 @@ async fn write_stream(
     client: ClusterClient,
     nodes: Vec<(NodeId, String)>,
     start: Instant,
-    excluded: Excluded,
+    balancer: Balancer,
     mut stop: watch::Receiver<bool>,
 ) -> Vec<WriteSample> {
     let mut running = JoinSet::new();
@@ -157,8 +155,7 @@ async fn write_stream(
         while let Some(Some(done)) = running.try_join_next().map(Result::ok) {
             samples.push(done);
         }
-        let out = excluded.lock().expect("excluded lock").clone();
-        let usable: Vec<&(NodeId, String)> = nodes.iter().filter(|(id, _)| !out.contains(id)).collect();
+        let usable: Vec<&(NodeId, String)> = nodes.iter().filter(|(id, _)| !balancer.is_out(*id)).collect();
         if usable.is_empty() {
             continue;
         }
@@ -221,13 +218,7 @@ fn under_fault(faults: &[FaultWindow], node: NodeId, at_ms: u64) -> bool {
 pub fn write_recovery_ms(writes: &[WriteSample], faults: &[FaultWindow]) -> Option<u64> {
     faults
         .iter()
-        .map(|f| {
-            writes
-                .iter()
-                .filter(|w| w.ok && w.invoked_ms >= f.from_ms)
-                .map(|w| w.done_ms - f.from_ms)
-                .min()
-        })
+        .map(|f| writes.iter().filter(|w| w.ok && w.invoked_ms >= f.from_ms).map(|w| w.done_ms - f.from_ms).min())
         .try_fold(0, |worst, recovery| recovery.map(|r| worst.max(r)))
 }
 
