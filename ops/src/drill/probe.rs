@@ -223,19 +223,25 @@ pub fn write_recovery_ms(writes: &[WriteSample], faults: &[FaultWindow]) -> Opti
 }
 
 /// The longest time, over every fault that ended, from its end until the node had
-/// applied everything the leader had applied at that moment and was fresh again.
+/// applied everything the leader had applied at that moment and was fresh again
+/// (faults the samples cannot measure are skipped).
 pub fn node_catch_up_ms(status: &[StatusSample], faults: &[FaultWindow]) -> Option<u64> {
     let mut worst = None;
     for f in faults {
         let Some(back) = f.to_ms else { continue };
-        let leader_applied = status
-            .iter()
-            .filter(|s| s.at_ms >= back && s.node != f.node)
-            .find_map(|s| s.state.filter(|v| v.leader).map(|v| v.applied))?;
-        let caught_up = status
+        // The leader at the return may be the returning node itself (a healed partition).
+        let Some(leader_applied) =
+            status.iter().filter(|s| s.at_ms >= back).find_map(|s| s.state.filter(|v| v.leader).map(|v| v.applied))
+        else {
+            continue;
+        };
+        let Some(caught_up) = status
             .iter()
             .filter(|s| s.at_ms >= back && s.node == f.node)
-            .find(|s| s.state.is_some_and(|v| v.fresh && v.applied >= leader_applied))?;
+            .find(|s| s.state.is_some_and(|v| v.fresh && v.applied >= leader_applied))
+        else {
+            continue;
+        };
         let took = caught_up.at_ms - back;
         worst = Some(worst.map_or(took, |w: u64| w.max(took)));
     }
@@ -301,5 +307,6 @@ mod tests {
         ];
         assert_eq!(node_catch_up_ms(&status, &[kill(1, 0, Some(1000))]), Some(200));
         assert_eq!(node_catch_up_ms(&status, &[kill(1, 0, None)]), None);
+        assert_eq!(node_catch_up_ms(&status, &[kill(1, 0, Some(1000)), kill(1, 0, Some(5000))]), Some(200));
     }
 }
