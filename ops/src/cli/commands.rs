@@ -181,7 +181,7 @@ async fn bench(args: RaftBenchArgs) -> Result<(), Error> {
 }
 
 async fn drill(args: DrillArgs) -> Result<(), Error> {
-    let load = (!args.no_load).then(|| crate::drill::load::LoadOptions {
+    let load = (!args.no_load).then_some(crate::drill::load::LoadOptions {
         users_per_node: args.users_per_node,
         rooms: args.rooms,
         churn_users: args.churn_users,

@@ -57,8 +57,7 @@ impl Build {
         user: &str,
         conn: u64,
         room: &str,
-        nonce: &str,
-        seq: u64,
+        (nonce, seq): (&str, u64),
         at: u64,
     ) -> &mut Self {
         let op = Op::Receive { user: user.into(), room: room.into(), conn, nonce: nonce.into(), seq };
@@ -92,7 +91,7 @@ fn healthy() -> Build {
     b.connect("a", "ua", 0).connect("b", "ub", 0).join("a", "ua", "r", 10).join("b", "ub", "r", 10);
     b.send("a", "ua", "r", "m1", 100, 1).send("a", "ua", "r", "m2", 200, 2);
     for (client, user) in [("a", "ua"), ("b", "ub")] {
-        b.receive(client, user, 1, "r", "m1", 1, 104).receive(client, user, 1, "r", "m2", 2, 204);
+        b.receive(client, user, 1, "r", ("m1", 1), 104).receive(client, user, 1, "r", ("m2", 2), 204);
     }
     for node in ["1", "2", "3"] {
         b.stored(node, "r", &[(1, "m1"), (2, "m2")]).members(node, "r", &["ua", "ub"]);
@@ -152,14 +151,14 @@ fn histories_out_of_seq_order_and_wrong_acknowledged_seqs_are_caught() {
 #[test]
 fn deliveries_twice_or_backwards_on_one_connection_are_caught() {
     let mut b = healthy();
-    b.receive("b", "ub", 1, "r", "m2", 2, 250);
+    b.receive("b", "ub", 1, "r", ("m2", 2), 250);
     let verdict = b.check();
     assert!(verdict.duplicated.iter().any(|e| e.contains("delivered twice")), "{verdict:?}");
-    b.receive("b", "ub", 1, "r", "m1", 1, 260);
+    b.receive("b", "ub", 1, "r", ("m1", 1), 260);
     assert!(b.check().out_of_order.iter().any(|e| e.contains("arrived after seq 2")));
     // A new connection starts its own order: the same seq again there is fine.
     let mut b = healthy();
-    b.receive("b", "ub", 2, "r", "m2", 2, 250);
+    b.receive("b", "ub", 2, "r", ("m2", 2), 250);
     assert!(b.check().passed());
 }
 
@@ -170,7 +169,7 @@ fn a_connected_member_must_see_every_message_live_or_by_catch_up() {
     for node in ["1", "2", "3"] {
         b.stored(node, "r", &[(1, "m1"), (2, "m2"), (3, "m3")]);
     }
-    b.receive("a", "ua", 1, "r", "m3", 3, 304);
+    b.receive("a", "ua", 1, "r", ("m3", 3), 304);
     let verdict = b.check();
     assert_eq!(verdict.missed, vec!["b in room r never saw m3".to_string()]);
     // b was disconnected, reconnected, and read m3 back: fine.

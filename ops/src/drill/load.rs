@@ -160,9 +160,9 @@ impl Load {
         let (stop_sending, stop_rx) = watch::channel(false);
         let (quit, quit_rx) = watch::channel(false);
         let mut clients = JoinSet::new();
-        for home in 0..nodes.len() {
+        for (home, node) in nodes.iter().enumerate() {
             for u in 0..opts.users_per_node {
-                let name = format!("chat-{}-{u}", nodes[home].id);
+                let name = format!("chat-{}-{u}", node.id);
                 let login = setup(|| async { api(home).register(&name, &email(&run, &name), PASSWORD).await }).await?;
                 let chatter = Chatter {
                     name,

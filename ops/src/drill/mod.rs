@@ -159,9 +159,8 @@ pub async fn run(opts: &DrillOptions) -> Result<Report, Error> {
         participants_diverged: count(&verdict.participants_diverged),
         stale_session_refusals: stats.map_or(0, |s| s.stale_session_refusals),
         checker_errors,
-        failures: stats.map_or_else(Vec::new, |s| {
-            s.failed.iter().chain(s.unacknowledged.iter().map(|n| n)).take(20).cloned().collect()
-        }),
+        failures: stats
+            .map_or_else(Vec::new, |s| s.failed.iter().chain(s.unacknowledged.iter()).take(20).cloned().collect()),
         faults,
         recoveries: stats.map_or_else(Vec::new, |s| s.recoveries.clone()),
     };
