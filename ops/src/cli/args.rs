@@ -309,6 +309,17 @@ mod tests {
     }
 
     #[test]
+    fn drill_takes_a_scenario_and_a_directory() {
+        let cli = parse(&["drill", "partition-leader", "--data-dir", "/c", "--no-load", "--hold", "5s"]).unwrap();
+        let Command::Drill(args) = cli.command else { panic!("drill") };
+        assert_eq!(args.scenario, crate::drill::Scenario::PartitionLeader);
+        assert!(args.no_load);
+        assert_eq!(args.hold, Duration::from_secs(5));
+        assert!(parse(&["drill", "kill-leader"]).is_err());
+        assert!(parse(&["drill", "unplug-everything", "--data-dir", "/c"]).is_err());
+    }
+
+    #[test]
     fn durations_parse_on_the_command_line() {
         let cli = parse(&["raft-bench", "--data-dir", "/c", "--duration", "500ms"]).unwrap();
         let Command::RaftBench(args) = cli.command else { panic!("raft-bench") };

@@ -64,7 +64,7 @@ impl Report {
             ("scenario", self.scenario.name().to_string()),
             ("leaderless", ms(self.leaderless_ms)),
             ("write recovery", ms(self.write_recovery_ms)),
-            ("clients caught up", ms(self.catch_up_ms)),
+            (if self.load { "clients caught up" } else { "caught up (node; no load)" }, ms(self.catch_up_ms)),
             ("clients reconnected", ms(self.reconnect_ms)),
             ("node caught up", ms(self.node_catch_up_ms)),
             ("failed requests", self.failed_requests.to_string()),
