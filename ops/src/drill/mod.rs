@@ -139,6 +139,7 @@ pub async fn run(opts: &DrillOptions) -> Result<Report, Error> {
         load: finished.is_some(),
         duration_ms: end_ms,
         leaderless_ms: probe::leaderless_ms(&samples.status, &faults, end_ms),
+        leaderless_by_fault_ms: probe::leaderless_by_fault_ms(&samples.status, &faults, end_ms),
         write_recovery_ms: probe::write_recovery_ms(&samples.writes, &faults),
         catch_up_ms: if finished.is_some() { client_catch_up } else { node_catch_up_ms },
         node_catch_up_ms,

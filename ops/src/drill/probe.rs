@@ -179,11 +179,39 @@ async fn write_stream(
 /// fault window reported itself leader in the newest term seen so far.
 pub fn leaderless_ms(status: &[StatusSample], faults: &[FaultWindow], end_ms: u64) -> Option<u64> {
     let first = faults.iter().map(|f| f.from_ms).min()?;
+    Some(leaderless_between(status, faults, first, end_ms))
+}
+
+/// [`leaderless_ms`] split by fault: each fault's share runs from its start to the
+/// next fault's start (the last one's to `end_ms`).
+pub fn leaderless_by_fault_ms(status: &[StatusSample], faults: &[FaultWindow], end_ms: u64) -> Vec<u64> {
+    (0..faults.len())
+        .map(|i| {
+            let to = faults.get(i + 1).map_or(end_ms, |next| next.from_ms);
+            leaderless_between(status, faults, faults[i].from_ms, to)
+        })
+        .collect()
+}
+
+fn leaderless_between(status: &[StatusSample], faults: &[FaultWindow], first: u64, end_ms: u64) -> u64 {
     let mut latest: BTreeMap<NodeId, Option<NodeView>> = BTreeMap::new();
     let mut max_term = 0;
+    let has_leader = |latest: &BTreeMap<NodeId, Option<NodeView>>, max_term: u64, at_ms: u64| {
+        latest.iter().any(|(node, view)| {
+            view.is_some_and(|v| v.leader && v.term == max_term) && !under_fault(faults, *node, at_ms)
+        })
+    };
     let mut leaderless = 0;
     let mut gap_since: Option<u64> = None;
+    let mut started = false;
     for sample in status.iter().filter(|s| s.at_ms <= end_ms) {
+        if !started && sample.at_ms >= first {
+            // As the window opens: the leader known just before may be the one the fault hit.
+            started = true;
+            if !has_leader(&latest, max_term, first) {
+                gap_since = Some(first);
+            }
+        }
         latest.insert(sample.node, sample.state);
         if let Some(view) = sample.state {
             max_term = max_term.max(view.term);
@@ -191,10 +219,7 @@ pub fn leaderless_ms(status: &[StatusSample], faults: &[FaultWindow], end_ms: u6
         if sample.at_ms < first {
             continue;
         }
-        let has_leader = latest.iter().any(|(node, view)| {
-            view.is_some_and(|v| v.leader && v.term == max_term) && !under_fault(faults, *node, sample.at_ms)
-        });
-        match (has_leader, gap_since) {
+        match (has_leader(&latest, max_term, sample.at_ms), gap_since) {
             (false, None) => gap_since = Some(sample.at_ms),
             (true, Some(since)) => {
                 leaderless += sample.at_ms - since;
@@ -206,7 +231,7 @@ pub fn leaderless_ms(status: &[StatusSample], faults: &[FaultWindow], end_ms: u6
     if let Some(since) = gap_since {
         leaderless += end_ms.saturating_sub(since);
     }
-    Some(leaderless)
+    leaderless
 }
 
 fn under_fault(faults: &[FaultWindow], node: NodeId, at_ms: u64) -> bool {
@@ -275,12 +300,17 @@ mod tests {
             sample(450, 2, true, 2, 11),
             sample(500, 2, true, 2, 12),
         ];
-        // Node 1 killed at 80: the leader is gone from 100 (first sample after) until 450.
-        assert_eq!(leaderless_ms(&status, &[kill(1, 80, None)], 600), Some(350));
+        // Node 1, the leader, killed at 80: no usable leader from then until 450.
+        assert_eq!(leaderless_ms(&status, &[kill(1, 80, None)], 600), Some(370));
         // A faulted node that still claims to lead (an isolated old leader) does not count.
         let isolated = vec![sample(100, 1, true, 1, 10), sample(100, 2, false, 1, 10), sample(200, 2, true, 2, 11)];
-        assert_eq!(leaderless_ms(&isolated, &[kill(1, 50, Some(1000))], 300), Some(100));
+        assert_eq!(leaderless_ms(&isolated, &[kill(1, 50, Some(1000))], 300), Some(150));
+        // A follower's fault leaves the leader in place: nothing is counted.
+        assert_eq!(leaderless_ms(&status, &[kill(3, 20, Some(60))], 90), Some(0));
         assert_eq!(leaderless_ms(&status, &[], 600), None);
+        // Split by fault: the second fault's share starts at its own start.
+        let two = [kill(1, 80, None), kill(3, 400, None)];
+        assert_eq!(leaderless_by_fault_ms(&status, &two, 600), vec![320, 50]);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Report {
     pub duration_ms: u64,
     /// Time after the fault during which no reachable node led in the newest term.
     pub leaderless_ms: Option<u64>,
+    /// `leaderless_ms` split by fault (each from its start to the next fault's).
+    pub leaderless_by_fault_ms: Vec<u64>,
     /// From each fault to the first probe write begun after it that committed (worst).
     pub write_recovery_ms: Option<u64>,
     /// Clients' worst time from losing their connection (or from the fault that cut
@@ -84,9 +86,11 @@ impl Report {
             table.row(vec![name.to_string(), value]);
         }
         let mut out = table.to_string();
-        for f in &self.faults {
+        for (i, f) in self.faults.iter().enumerate() {
             let to = f.to_ms.map_or_else(|| "-".into(), |t| t.to_string());
-            out.push_str(&format!("fault: node {} {} from {} ms to {to} ms\n", f.node, f.what, f.from_ms));
+            let leaderless =
+                self.leaderless_by_fault_ms.get(i).map_or_else(String::new, |l| format!(", leaderless {l} ms"));
+            out.push_str(&format!("fault: node {} {} from {} ms to {to} ms{leaderless}\n", f.node, f.what, f.from_ms));
         }
         for failure in self.failures.iter().take(10) {
             out.push_str(&format!("failed: {failure}\n"));
