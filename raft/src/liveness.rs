@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::command::Command;
+use crate::command::{Command, Proposal, Request};
 use crate::Cluster;
 
 pub(crate) async fn run(cluster: Cluster) {
@@ -40,7 +40,12 @@ pub(crate) async fn run(cluster: Cluster) {
                 _ => continue,
             };
             tracing::info!(node = id, ?command, "liveness change");
-            if let Err(e) = cluster.propose(command).await {
+            // Committed here or not at all: through the proposer, a decision taken by a
+            // leader that was cut off would be retried via the next leader once the
+            // partition healed, and mark a healthy node down (its sockets then leave the
+            // presence state while their clients stay connected).
+            let proposal = Proposal { requests: vec![Request::new(command)] };
+            if let Err(e) = cluster.commit_as_leader(proposal).await {
                 tracing::warn!(node = id, error = %e, "could not record liveness change");
             }
         }
