@@ -226,9 +226,9 @@ impl Load {
         }
     }
 
-    /// Stop sending, give disconnected clients up to `settle` to come back and catch
-    /// up (and deliveries a moment to land), then close every client.
-    pub async fn finish(mut self, settle: Duration) -> LoadResult {
+    /// Stop sending, and give disconnected clients up to `settle` to come back and
+    /// catch up (and deliveries a moment to land). Clients stay connected.
+    pub async fn settle(&self, settle: Duration) {
         let _ = self.stop_sending.send(true);
         let deadline = Instant::now() + settle;
         // Every chat client connected again (the balancer counts them), then a moment
@@ -241,6 +241,16 @@ impl Load {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_secs(1).min(settle)).await;
+    }
+
+    /// The load's rooms.
+    pub fn rooms(&self) -> &[String] {
+        &self.shared.rooms
+    }
+
+    /// Close every client and hand back the counters. Closed sockets leave their rooms
+    /// after the node's leave grace, so participants must be read before this.
+    pub async fn close(mut self) -> LoadResult {
         let _ = self.quit.send(true);
         while self.clients.join_next().await.is_some() {}
         let stats = std::mem::take(&mut *self.shared.stats.lock().expect("stats"));

@@ -103,8 +103,15 @@ pub async fn run(opts: &DrillOptions) -> Result<Report, Error> {
     if faults.is_ok() {
         tokio::time::sleep(opts.after).await;
     }
+    // Participants are read while the clients are still connected: a closed socket
+    // leaves its rooms after the node's leave grace.
     let finished = match load {
-        Some(load) => Some(load.finish(opts.settle).await),
+        Some(load) => {
+            load.settle(opts.settle).await;
+            let participants =
+                readback::participants(&client, &cluster_nodes, load.rooms(), Duration::from_secs(10)).await;
+            Some((load.close().await, participants))
+        }
         None => None,
     };
     let end_ms = history.now_ms();
@@ -112,11 +119,9 @@ pub async fn run(opts: &DrillOptions) -> Result<Report, Error> {
     let faults = faults?;
 
     let (verdict, read_errors, stats) = match &finished {
-        Some(result) => {
+        Some((result, participants)) => {
             let (store, read_errors) = readback::histories(result).await;
-            let participants =
-                readback::participants(&client, &cluster_nodes, result.rooms(), Duration::from_secs(10)).await;
-            let observed = Observed { history: history.entries(), store, participants };
+            let observed = Observed { history: history.entries(), store, participants: participants.clone() };
             (checker::check(&observed), read_errors, Some(&result.stats))
         }
         None => (Verdict::default(), Vec::new(), None),
