@@ -22,6 +22,11 @@ step "install nx-27017 into .venv (the MongoDB wire-protocol server of the Mongo
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check nx-27017==0.8.1
 
+step "install moto[server] into .venv (the EC2 emulator of the chatctl aws tests)"
+# Pinned like nx-27017; ops/tests/aws_moto.rs starts and stops moto_server itself on a
+# free loopback port with MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION=true.
+.venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+
 step "install redis-server (the Redis cache and shared rate-limit tests)"
 # Debian's package (ARCHITECTURE 7). The tests start and stop their own servers on free
 # loopback ports without persistence; the package's own service is not needed.
@@ -34,6 +39,11 @@ redis-server --version
 
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
+
+step "chatctl aws (feature aws: aws-sdk-ec2): clippy, and the tests against moto"
+# The default build never compiles aws-sdk-ec2 (ARCHITECTURE 5); these two steps do, once each.
+cargo clippy -p chat-ops --features aws --all-targets --locked -- -D warnings
+cargo test -p chat-ops --features aws --locked
 
 step "install the conformance suite's npm packages (socket.io-client)"
 npm ci --prefix tests/conformance --no-audit --no-fund

@@ -83,6 +83,18 @@ pub enum Error {
     /// A value that is not a duration like `10s`, `500ms` or `2m`.
     #[error("invalid duration {input:?}: {reason} (examples: 10s, 500ms, 2m)")]
     Duration { input: String, reason: &'static str },
+
+    /// `chatctl aws` in a chatctl built without the `aws` feature.
+    #[error("`chatctl aws` is not in this build; build chatctl with `cargo build -p chat-ops --features aws` (add --release for a release build)")]
+    AwsNotBuilt,
+
+    /// An AWS plan that breaks the rules (instance cap, type, counts, zones).
+    #[error("plan refused: {0}")]
+    PlanRefused(String),
+
+    /// An EC2 call failed; `exists` says what the cluster has on EC2 now.
+    #[error("EC2 {action} failed: {problem}\n  ({detail}){exists}")]
+    Ec2 { action: String, problem: crate::aws::Ec2Problem, detail: String, exists: String },
 }
 
 impl Error {

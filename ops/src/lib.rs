@@ -10,6 +10,7 @@
 //! - [`membership`]: add-node, promote, remove-node.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
 //! - [`drill`]: failover drills with a history checker (`chatctl drill`).
+//! - [`aws`]: `chatctl aws` (plan, up, status, drill, down on EC2; feature `aws`).
 //! - [`duration`], [`table`]: durations on the command line, plain-text tables.
 //!
 //! Starting a local cluster from a test:
@@ -24,6 +25,7 @@
 //! # let _ = status; Ok(()) }
 //! ```
 
+pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod drill;

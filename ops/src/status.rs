@@ -58,7 +58,7 @@ impl NodeState {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             NodeState::Leader => "leader",
             NodeState::Follower => "follower",

@@ -1,6 +1,13 @@
 //! bcrypt for user and room passwords. Hashing is the dominant CPU cost of a login
 //! storm (ARCHITECTURE 4), so it always runs on the blocking pool, never on the
-//! async workers that carry sockets and Raft traffic.
+//! async workers that carry sockets and Raft traffic, and at most `cores - 1` (at
+//! least one) hashes run at once: the blocking pool alone (512 threads) would let a
+//! storm take every core, and Raft heartbeats that miss their deadline turn a slow
+//! login storm into elections and failed writes.
+
+use std::sync::OnceLock;
+
+use tokio::sync::Semaphore;
 
 /// bcrypt reads at most this many bytes; longer passwords are refused rather than
 /// silently truncated (PROTOCOL 2.5).
@@ -19,15 +26,23 @@ pub(crate) fn is_too_long(password: &str) -> bool {
     password.len() > MAX_PASSWORD_BYTES
 }
 
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Semaphore::new(cores.saturating_sub(1).max(1))
+    });
+    let _slot = slots.acquire().await.map_err(|e| PasswordError::Failed(e.to_string()))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| PasswordError::Failed(e.to_string()))
+}
+
 /// Hash `password` with `cost` (4..=31, validated with the configuration).
 pub(crate) async fn hash(password: String, cost: u32) -> Result<String, PasswordError> {
     if is_too_long(&password) {
         return Err(PasswordError::TooLong);
     }
-    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
-        .await
-        .map_err(|e| PasswordError::Failed(e.to_string()))?
-        .map_err(|e| PasswordError::Failed(e.to_string()))
+    bounded(move || bcrypt::hash(password, cost)).await?.map_err(|e| PasswordError::Failed(e.to_string()))
 }
 
 /// Whether `password` matches `hash`. A password bcrypt could not have hashed whole
@@ -36,10 +51,7 @@ pub(crate) async fn verify(password: String, hash: String) -> Result<bool, Passw
     if is_too_long(&password) {
         return Ok(false);
     }
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-        .await
-        .map_err(|e| PasswordError::Failed(e.to_string()))?
-        .map_err(|e| PasswordError::Failed(e.to_string()))
+    bounded(move || bcrypt::verify(password, &hash)).await?.map_err(|e| PasswordError::Failed(e.to_string()))
 }
 
 #[cfg(test)]

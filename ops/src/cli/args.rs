@@ -47,6 +47,10 @@ pub enum Command {
     /// Run a failover drill against a local cluster: break it under a small load,
     /// repair it, check the recorded history, report timings (exit 1 on a violation).
     Drill(DrillArgs),
+    /// Plan, create, inspect, drill and tear down a cluster on AWS EC2 (needs a
+    /// chatctl built with `--features aws`).
+    #[command(subcommand)]
+    Aws(crate::aws::AwsCommand),
 }
 
 #[derive(Debug, Subcommand)]

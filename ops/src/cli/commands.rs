@@ -41,6 +41,7 @@ async fn run_once(command: Command) -> Result<(), Error> {
         Command::RemoveNode(args) => remove_node(args).await,
         Command::RaftBench(args) => bench(args).await,
         Command::Drill(args) => drill(args).await,
+        Command::Aws(command) => crate::aws::run(command).await,
     }
 }
 

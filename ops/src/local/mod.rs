@@ -10,7 +10,7 @@
 //! - [`add_edge`]: record and start a new edge for `add-node`.
 
 pub mod add_edge;
-mod bootstrap;
+pub(crate) mod bootstrap;
 pub mod layout;
 pub mod ports;
 pub mod process;

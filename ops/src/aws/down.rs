@@ -1,0 +1,127 @@
+//! `chatctl aws down`: terminate exactly the instances tagged `chat:cluster` = NAME,
+//! wait until they are gone, then delete the cluster's security groups (the
+//! instances' group first: it names the load balancer's). Nothing of another
+//! cluster is touched: every call names instance or group ids found by the tag.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::args::DownArgs;
+use super::confirm::confirm;
+use super::ec2::{self, failed, filter, tag_filter, Ec2, TAG_CLUSTER};
+use super::security_groups::CLUSTER;
+use crate::Error;
+
+const POLL: Duration = Duration::from_secs(2);
+
+pub async fn down(args: DownArgs) -> Result<(), Error> {
+    let ec2 = Ec2::connect(&args.ec2).await?;
+    let mut done = Vec::new();
+    match run(&args, &ec2, &mut done).await {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let exists = ec2::what_exists(&ec2, &args.cluster, &[]).await;
+            if !done.is_empty() {
+                println!("done before the failure: {}", done.join(", "));
+            }
+            match err {
+                Error::Ec2 { .. } => Err(ec2::with_exists(err, exists)),
+                other => {
+                    println!("{}", exists.trim_start());
+                    Err(other)
+                }
+            }
+        }
+    }
+}
+
+async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), Error> {
+    let cluster = &args.cluster;
+    let instances = ec2::instances(ec2, cluster).await?;
+    let groups = ec2::groups(ec2, cluster).await?;
+    if instances.is_empty() && groups.is_empty() {
+        println!("nothing is tagged with cluster {cluster} in {}; nothing to do", ec2.region);
+        return Ok(());
+    }
+    println!("cluster {cluster} in {}:{}", ec2.region, ec2::describe(&instances, &groups));
+    confirm(
+        &format!(
+            "terminate {} instances and delete {} security groups of cluster {cluster}",
+            instances.len(),
+            groups.len()
+        ),
+        args.yes,
+    )?;
+    if !instances.is_empty() {
+        let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+        ec2.client
+            .terminate_instances()
+            .set_instance_ids(Some(ids.clone()))
+            .send()
+            .await
+            .map_err(failed("TerminateInstances"))?;
+        println!("terminating {} instances: {}", ids.len(), ids.join(", "));
+        done.push(format!("termination of {} requested", ids.join(", ")));
+        wait_terminated(ec2, cluster, ids.len(), args.timeout).await?;
+    }
+    // The instances' group names the load balancer's group in a rule: delete it first.
+    let mut ordered: Vec<_> = groups.into_iter().collect();
+    ordered.sort_by_key(|(role, _)| role != CLUSTER);
+    for (_, group) in ordered {
+        delete_group(ec2, &group.id, &group.name, args.timeout).await?;
+        done.push(format!("security group {} deleted", group.name));
+    }
+    println!("cluster {cluster} is gone");
+    Ok(())
+}
+
+/// Wait until no instance of the cluster is pending, running, stopping, stopped
+/// or shutting down.
+async fn wait_terminated(ec2: &Ec2, cluster: &str, total: usize, timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        let answer = ec2
+            .client
+            .describe_instances()
+            .filters(tag_filter(TAG_CLUSTER, cluster))
+            .filters(filter("instance-state-name", &["pending", "running", "stopping", "stopped", "shutting-down"]))
+            .send()
+            .await
+            .map_err(failed("DescribeInstances"))?;
+        let left = answer.reservations().iter().map(|r| r.instances().len()).sum::<usize>();
+        let terminated = total.saturating_sub(left);
+        if last != Some(terminated) {
+            println!("terminated: {terminated}/{total}");
+            last = Some(terminated);
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout { what: format!("{total} instances to terminate"), after: timeout });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Delete a group; EC2 refuses while a just-terminated instance still holds it
+/// (DependencyViolation), so that is retried until `timeout`.
+async fn delete_group(ec2: &Ec2, id: &str, name: &str, timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match ec2.client.delete_security_group().group_id(id).send().await.map_err(failed("DeleteSecurityGroup")) {
+            Ok(_) => {
+                println!("deleted security group {name} ({id})");
+                return Ok(());
+            }
+            Err(Error::Ec2 { ref detail, .. })
+                if detail.contains("DependencyViolation") && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(POLL * 2).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

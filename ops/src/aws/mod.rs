@@ -1,0 +1,68 @@
+//! `chatctl aws`: a cluster on EC2 (t3.small only, at most 30 instances), behind
+//! the cargo feature `aws` so that the normal build never compiles aws-sdk-ec2.
+//!
+//! Always compiled (pure, unit-tested without the feature):
+//! - [`args`]: the subcommands and flags.
+//! - [`plan`]: roles, counts, node ids, the rules, zone spread, cost.
+//! - [`lb_guidance`]: the load balancer settings printed with the plan.
+//! - [`user_data`]: the first-boot scripts of nodes, MongoDB and Redis instances.
+//! - [`failure`]: EC2 error codes classified into what the operator does next.
+//!
+//! With the feature (aws-sdk-ec2, aws-config):
+//! - `ec2`: the client (standard AWS chain, `--endpoint-url`), the cluster's
+//!   instances and groups found by tag, "what exists" for error reports.
+//! - `network`: default VPC, one default subnet per zone, the Ubuntu image.
+//! - `security_groups`: the load balancer's and the cluster's groups, rules, secrets.
+//! - `provision`: `up`. `status`: `status`. `drill`: `drill`. `down`: `down`.
+//! - `confirm`: the y/N question (or `--yes`).
+
+pub mod args;
+pub mod failure;
+pub mod lb_guidance;
+pub mod plan;
+pub mod user_data;
+
+#[cfg(feature = "aws")]
+mod confirm;
+#[cfg(feature = "aws")]
+mod down;
+#[cfg(feature = "aws")]
+mod drill;
+#[cfg(feature = "aws")]
+mod ec2;
+#[cfg(feature = "aws")]
+mod network;
+#[cfg(feature = "aws")]
+mod provision;
+#[cfg(feature = "aws")]
+mod security_groups;
+#[cfg(feature = "aws")]
+mod status;
+
+pub use args::AwsCommand;
+pub use failure::Ec2Problem;
+
+use crate::Error;
+
+/// Carry out `chatctl aws ...`.
+#[cfg(feature = "aws")]
+pub async fn run(command: AwsCommand) -> Result<(), Error> {
+    match command {
+        AwsCommand::Plan(args) => {
+            let plan = plan::Plan::new(args.spec())?;
+            print!("{}", plan.render());
+            print!("{}", lb_guidance::render(&plan));
+            Ok(())
+        }
+        AwsCommand::Up(args) => provision::up(args).await,
+        AwsCommand::Status(args) => status::status(args).await,
+        AwsCommand::Drill(args) => drill::drill(args.fault).await,
+        AwsCommand::Down(args) => down::down(args).await,
+    }
+}
+
+/// Without the feature every `aws` subcommand says how to get it.
+#[cfg(not(feature = "aws"))]
+pub async fn run(_command: AwsCommand) -> Result<(), Error> {
+    Err(Error::AwsNotBuilt)
+}

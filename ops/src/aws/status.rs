@@ -1,0 +1,181 @@
+//! `chatctl aws status`: the cluster's instances by role with their EC2 state,
+//! and the Raft view `chatctl status` gives, asked from the nodes' cluster
+//! listeners (their private addresses, or `--via` a tunnel) with the secret `up`
+//! stored on the cluster's security group.
+
+use std::collections::BTreeMap;
+
+use chat_raft::api::MemberRole;
+use chat_raft::client::ClusterClient;
+use serde::Serialize;
+
+use super::args::{AwsStatusArgs, ClusterArgs};
+use super::ec2::{self, Ec2, Group, Instance, TAG_CLUSTER_SECRET};
+use super::plan::Role;
+use super::security_groups::CLUSTER;
+use crate::status::{self, ClusterStatus, NodeState, Probe};
+use crate::table::Table;
+use crate::target::{Seed, Target};
+use crate::Error;
+
+/// One instance in `status --json`.
+#[derive(Debug, Serialize)]
+pub struct InstanceReport<'a> {
+    pub role: Role,
+    /// `chat:node-id`.
+    pub key: &'a str,
+    pub instance_id: &'a str,
+    pub state: &'a str,
+    pub zone: &'a str,
+    pub private_ip: Option<&'a str>,
+    pub public_ip: Option<&'a str>,
+    pub instance_type: &'a str,
+    /// The node's state in the Raft view (chat nodes, when the cluster answered).
+    pub raft_state: Option<NodeState>,
+}
+
+impl<'a> InstanceReport<'a> {
+    fn new(i: &'a Instance, raft: Option<&ClusterStatus>) -> Self {
+        InstanceReport {
+            role: i.role,
+            key: &i.key,
+            instance_id: &i.id,
+            state: &i.state,
+            zone: &i.zone,
+            private_ip: i.private_ip.as_deref(),
+            public_ip: i.public_ip.as_deref(),
+            instance_type: &i.instance_type,
+            raft_state: raft_state(i, raft),
+        }
+    }
+}
+
+/// `status --json`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    cluster: &'a str,
+    region: &'a str,
+    instances: Vec<InstanceReport<'a>>,
+    raft: Option<ClusterStatus>,
+    raft_error: Option<String>,
+}
+
+pub async fn status(args: AwsStatusArgs) -> Result<(), Error> {
+    let target = &args.target;
+    let ec2 = Ec2::connect(&target.ec2).await?;
+    let instances = ec2::instances(&ec2, &target.cluster).await?;
+    let groups = ec2::groups(&ec2, &target.cluster).await?;
+    let raft = if args.ec2_only {
+        Err("not asked (--ec2-only)".to_string())
+    } else {
+        raft_view(target, &instances, &groups).await.map(|(_, _, merged)| merged).map_err(|e| e.to_string())
+    };
+    if args.json {
+        let report = Report {
+            cluster: &target.cluster,
+            region: &ec2.region,
+            instances: instances.iter().map(|i| InstanceReport::new(i, raft.as_ref().ok())).collect(),
+            raft_error: raft.as_ref().err().cloned(),
+            raft: raft.ok(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report).expect("the report always serializes"));
+        return Ok(());
+    }
+    println!("cluster {} in {}: {} instances", target.cluster, ec2.region, instances.len());
+    for role in Role::ALL {
+        let n = instances.iter().filter(|i| i.role == role).count();
+        if n > 0 {
+            let running = instances.iter().filter(|i| i.role == role && i.state == "running").count();
+            println!("  {}: {n} ({running} running)", role.as_str());
+        }
+    }
+    print!("{}", instances_table(&instances, raft.as_ref().ok()));
+    match raft {
+        Ok(merged) => print!("raft view:\n{}", merged.render()),
+        Err(why) => println!("raft view: unavailable: {why}"),
+    }
+    Ok(())
+}
+
+fn raft_state(i: &Instance, raft: Option<&ClusterStatus>) -> Option<NodeState> {
+    let id = i.node_id()?;
+    Some(raft?.node(id).map_or(NodeState::Unreachable, |n| n.state))
+}
+
+/// The instances as a table, by role then key, with each chat node's Raft state
+/// when the cluster answered.
+pub fn instances_table(instances: &[Instance], raft: Option<&ClusterStatus>) -> String {
+    let mut header = vec!["role", "chat:node-id", "instance", "state", "zone", "private ip", "public ip"];
+    if raft.is_some() {
+        header.push("raft");
+    }
+    let mut table = Table::new(&header);
+    for i in instances {
+        let mut row = vec![
+            i.role.as_str().into(),
+            i.key.clone(),
+            i.id.clone(),
+            i.state.clone(),
+            i.zone.clone(),
+            i.private_ip.clone().unwrap_or_default(),
+            i.public_ip.clone().unwrap_or_default(),
+        ];
+        if raft.is_some() {
+            row.push(raft_state(i, raft).map_or("-", NodeState::as_str).to_string());
+        }
+        table.row(row);
+    }
+    table.to_string()
+}
+
+/// The cluster secret: `--secret`, else the tag `up` put on the cluster group.
+fn secret(target: &ClusterArgs, groups: &BTreeMap<String, Group>) -> Result<String, Error> {
+    if let Some(secret) = &target.secret {
+        return Ok(secret.clone());
+    }
+    groups.get(CLUSTER).and_then(|g| g.tags.get(TAG_CLUSTER_SECRET)).cloned().ok_or_else(|| {
+        Error::Usage(format!(
+            "no cluster secret: cluster {} has no security group carrying {TAG_CLUSTER_SECRET}; pass --secret",
+            target.cluster
+        ))
+    })
+}
+
+/// Ask the cluster listeners (through `--via`, else at the chat nodes' private
+/// addresses) and merge the answers like `chatctl status`.
+pub async fn raft_view(
+    target: &ClusterArgs,
+    instances: &[Instance],
+    groups: &BTreeMap<String, Group>,
+) -> Result<(ClusterClient, Vec<Probe>, ClusterStatus), Error> {
+    let secret = secret(target, groups)?;
+    if let Some(via) = &target.via {
+        return status::gather(&Target::Remote { addr: via.clone(), secret }).await;
+    }
+    let seeds: Vec<Seed> = instances
+        .iter()
+        .filter(|i| i.state == "running")
+        .filter_map(|i| {
+            Some(Seed {
+                id: Some(i.node_id()?),
+                public: i.private_ip.as_ref().map(|ip| format!("{ip}:{}", super::lb_guidance::PUBLIC_PORT)),
+                cluster: i.cluster_addr()?,
+                role: Some(if i.role == Role::Voter { MemberRole::Voter } else { MemberRole::Learner }),
+            })
+        })
+        .collect();
+    let tried = seeds.iter().map(|s| s.cluster.clone()).collect::<Vec<_>>().join(", ");
+    if seeds.is_empty() {
+        return Err(Error::Unreachable { tried: "no running chat node instance".into() });
+    }
+    let client = ClusterClient::new(secret);
+    let probes = status::probe(&client, seeds).await;
+    if probes.iter().all(|p| p.status.is_none()) {
+        return Err(Error::Usage(format!(
+            "no node answered on its cluster listener (tried {tried}); it is reachable only from the cluster's \
+             security group and --admin-cidr: run chatctl there, or through a tunnel with --via ADDR"
+        )));
+    }
+    let merged = status::merge(&probes);
+    Ok((client, probes, merged))
+}

@@ -1,0 +1,264 @@
+//! The user data (a shell script cloud-init runs once, as root, at first boot) of
+//! each kind of instance, on Ubuntu 22.04:
+//!
+//! - chat nodes download chat-node from `--binary-url` and run it as the systemd
+//!   unit `chat-node` with its id, role, addresses and stores as flags and the
+//!   secrets in `/etc/chat/node.env` (mode 600: not visible in `ps`). chatctl then
+//!   bootstraps the voters and joins the edges through the cluster admin API.
+//! - MongoDB instances install `mongodb-org` 7.0 from MongoDB's apt repository with
+//!   replica set `chat`; the initiator (`mongo-1`, created last, so it knows the
+//!   others' addresses) waits for its peers and runs `rs.initiate`.
+//! - Redis instances run `redis-server` (the first as master, the others replicas
+//!   of it) and `redis-sentinel` monitoring the master as `mymaster`.
+//!
+//! Each node advertises its private address (from the instance metadata service):
+//! security-group rules that name a group match only private-address traffic.
+//! Anyone allowed `ec2:DescribeInstanceAttribute` can read user data, secrets included.
+
+use std::fmt::Write;
+
+use chat_raft::NodeId;
+
+use super::plan::Role;
+
+pub const CLUSTER_PORT: u16 = 7001;
+pub const MONGO_PORT: u16 = 27017;
+pub const REDIS_PORT: u16 = 6379;
+pub const SENTINEL_PORT: u16 = 26379;
+/// MongoDB replica set name.
+pub const REPLICA_SET: &str = "chat";
+/// Redis master name at the Sentinels (chat-node's `--redis-master` default).
+pub const REDIS_MASTER: &str = "mymaster";
+const MONGO_SERIES: &str = "7.0";
+
+/// Everything a chat node's script needs.
+#[derive(Debug, Clone)]
+pub struct NodeBoot<'a> {
+    pub cluster: &'a str,
+    pub node_id: NodeId,
+    pub role: Role,
+    /// Where to download chat-node from; `None`: the AMI already has /usr/local/bin/chat-node.
+    pub binary_url: Option<&'a str>,
+    pub cluster_secret: &'a str,
+    pub jwt_secret: &'a str,
+    /// Private addresses of the MongoDB instances (replica set members).
+    pub mongo_hosts: Vec<String>,
+    /// Private addresses of the Redis instances (each runs a Sentinel).
+    pub redis_hosts: Vec<String>,
+}
+
+/// Single-quote `s` for the shell.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+const PRELUDE: &str = r#"#!/bin/bash
+set -euo pipefail
+exec >>/var/log/chat-user-data.log 2>&1
+export DEBIAN_FRONTEND=noninteractive
+TOKEN=$(curl -sS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+PRIVATE_IP=$(curl -sS -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/local-ipv4)
+"#;
+
+/// MongoDB connection string of the replica set, for `--mongodb-uri`.
+pub fn mongodb_uri(hosts: &[String]) -> Option<String> {
+    if hosts.is_empty() {
+        return None;
+    }
+    let members: Vec<String> = hosts.iter().map(|h| format!("{h}:{MONGO_PORT}")).collect();
+    Some(format!("mongodb://{}/chat?replicaSet={REPLICA_SET}", members.join(",")))
+}
+
+/// The script of voter or edge `boot.node_id`.
+pub fn node_script(boot: &NodeBoot<'_>) -> String {
+    let mut flags = format!(
+        "--id {} --role {} --public-addr 0.0.0.0:5001 --cluster-addr 0.0.0.0:{CLUSTER_PORT} \
+         --advertise-host ${{PRIVATE_IP}} --data-dir /var/lib/chat/data",
+        boot.node_id,
+        boot.role.as_str()
+    );
+    if !boot.redis_hosts.is_empty() {
+        let sentinels: Vec<String> = boot.redis_hosts.iter().map(|h| format!("{h}:{SENTINEL_PORT}")).collect();
+        let _ = write!(flags, " --redis-sentinels {} --redis-master {REDIS_MASTER}", sentinels.join(","));
+    }
+    let mut env = format!("CHAT_CLUSTER_SECRET={}\nCHAT_JWT_SECRET={}\n", boot.cluster_secret, boot.jwt_secret);
+    if let Some(uri) = mongodb_uri(&boot.mongo_hosts) {
+        let _ = writeln!(env, "CHAT_MONGODB_URI={uri}");
+    }
+    let mut s = String::from(PRELUDE);
+    let _ = write!(
+        s,
+        r#"# chat-node {id} ({role}) of cluster {cluster}, written by `chatctl aws up`
+{download}id chat >/dev/null 2>&1 || useradd --system --home-dir /var/lib/chat --create-home --shell /usr/sbin/nologin chat
+install -d -o chat -g chat -m 700 /var/lib/chat/data
+install -d -m 700 /etc/chat
+umask 077
+cat >/etc/chat/node.env <<'ENV'
+{env}ENV
+cat >/etc/systemd/system/chat-node.service <<UNIT
+[Unit]
+Description=chat-node {id} ({role}) of cluster {cluster}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+User=chat
+EnvironmentFile=/etc/chat/node.env
+ExecStart=/usr/local/bin/chat-node {flags}
+Restart=always
+RestartSec=2
+LimitNOFILE=1048576
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+chmod 644 /etc/systemd/system/chat-node.service
+systemctl daemon-reload
+systemctl enable --now chat-node
+"#,
+        id = boot.node_id,
+        role = boot.role.as_str(),
+        cluster = boot.cluster,
+        download = boot.binary_url.map_or_else(String::new, |url| format!(
+            "curl -fsSL --retry 10 --retry-delay 3 -o /usr/local/bin/chat-node {}\nchmod 755 /usr/local/bin/chat-node\n",
+            sh_quote(url)
+        )),
+    );
+    s
+}
+
+/// The script of MongoDB instance `index`. `initiate_with`: the other members'
+/// private addresses, for the initiator only.
+pub fn mongo_script(cluster: &str, index: u32, initiate_with: Option<&[String]>) -> String {
+    let mut s = String::from(PRELUDE);
+    let _ = write!(
+        s,
+        r#"# MongoDB {index} (replica set {REPLICA_SET}) of cluster {cluster}, written by `chatctl aws up`
+apt-get update -q
+apt-get install -y -q gnupg curl
+curl -fsSL https://www.mongodb.org/static/pgp/server-{MONGO_SERIES}.asc | gpg --dearmor --yes -o /usr/share/keyrings/mongodb-server-{MONGO_SERIES}.gpg
+echo "deb [ arch=amd64,arm64 signed-by=/usr/share/keyrings/mongodb-server-{MONGO_SERIES}.gpg ] https://repo.mongodb.org/apt/ubuntu jammy/mongodb-org/{MONGO_SERIES} multiverse" >/etc/apt/sources.list.d/mongodb-org-{MONGO_SERIES}.list
+apt-get update -q
+apt-get install -y -q mongodb-org
+sed -i 's/^  bindIp: .*/  bindIp: 0.0.0.0/' /etc/mongod.conf
+grep -q '^replication:' /etc/mongod.conf || printf 'replication:\n  replSetName: {REPLICA_SET}\n' >>/etc/mongod.conf
+systemctl enable mongod
+systemctl restart mongod
+until mongosh --quiet --eval 'db.adminCommand({{ping: 1}}).ok' >/dev/null 2>&1; do sleep 2; done
+"#
+    );
+    if let Some(peers) = initiate_with {
+        let mut members = vec![format!("{{_id: 0, host: \"${{PRIVATE_IP}}:{MONGO_PORT}\"}}")];
+        for (i, peer) in peers.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "until mongosh --quiet --host {peer} --eval 'db.adminCommand({{ping: 1}}).ok' >/dev/null 2>&1; do sleep 5; done"
+            );
+            members.push(format!("{{_id: {}, host: \"{peer}:{MONGO_PORT}\"}}", i + 1));
+        }
+        let _ = writeln!(
+            s,
+            "mongosh --quiet --eval \"try {{ rs.status().ok }} catch (e) {{ rs.initiate({{_id: '{REPLICA_SET}', members: [{}]}}) }}\"",
+            members.join(", ")
+        );
+    }
+    s
+}
+
+/// The script of Redis instance `index`: `master` is `None` on the master itself.
+/// Every Redis instance also runs a Sentinel; `quorum` Sentinels must agree on a failover.
+pub fn redis_script(cluster: &str, index: u32, master: Option<&str>, quorum: u32) -> String {
+    let mut s = String::from(PRELUDE);
+    let master_ip = master.map_or_else(|| "${PRIVATE_IP}".to_string(), str::to_string);
+    let _ = write!(
+        s,
+        r#"# Redis {index} with Sentinel of cluster {cluster}, written by `chatctl aws up`
+apt-get update -q
+apt-get install -y -q redis-server redis-sentinel
+sed -i -e 's/^bind .*/bind 0.0.0.0/' -e 's/^protected-mode yes/protected-mode no/' /etc/redis/redis.conf
+"#
+    );
+    if master.is_some() {
+        let _ = writeln!(
+            s,
+            "grep -q '^replicaof ' /etc/redis/redis.conf || echo 'replicaof {master_ip} {REDIS_PORT}' >>/etc/redis/redis.conf"
+        );
+    }
+    let _ = write!(
+        s,
+        r#"systemctl restart redis-server
+sed -i -e 's/^bind .*/bind 0.0.0.0/' -e 's/^protected-mode yes/protected-mode no/' -e '/^sentinel monitor /d' /etc/redis/sentinel.conf
+grep -q '^bind ' /etc/redis/sentinel.conf || echo 'bind 0.0.0.0' >>/etc/redis/sentinel.conf
+echo "sentinel monitor {REDIS_MASTER} {master_ip} {REDIS_PORT} {quorum}" >>/etc/redis/sentinel.conf
+systemctl enable redis-sentinel
+systemctl restart redis-sentinel
+"#
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot() -> NodeBoot<'static> {
+        NodeBoot {
+            cluster: "event",
+            node_id: 4,
+            role: Role::Edge,
+            binary_url: Some("https://example.com/chat-node?a=1&b='x'"),
+            cluster_secret: "s3cr3tS3CR3Ts3cr3t",
+            jwt_secret: "jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt",
+            mongo_hosts: vec!["10.0.1.5".into(), "10.0.2.6".into()],
+            redis_hosts: vec!["10.0.1.7".into()],
+        }
+    }
+
+    #[test]
+    fn node_script_runs_chat_node_with_its_real_flags() {
+        let s = node_script(&boot());
+        assert!(s.starts_with("#!/bin/bash\n"));
+        assert!(s.contains("-o /usr/local/bin/chat-node 'https://example.com/chat-node?a=1&b='\\''x'\\'''"), "{s}");
+        assert!(s.contains(
+            "ExecStart=/usr/local/bin/chat-node --id 4 --role edge --public-addr 0.0.0.0:5001 \
+             --cluster-addr 0.0.0.0:7001 --advertise-host ${PRIVATE_IP} --data-dir /var/lib/chat/data \
+             --redis-sentinels 10.0.1.7:26379 --redis-master mymaster\n"
+        ));
+        assert!(s.contains("CHAT_CLUSTER_SECRET=s3cr3tS3CR3Ts3cr3t\n"));
+        assert!(s.contains("CHAT_JWT_SECRET=jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt\n"));
+        assert!(s.contains("CHAT_MONGODB_URI=mongodb://10.0.1.5:27017,10.0.2.6:27017/chat?replicaSet=chat\n"));
+        assert!(s.contains("systemctl enable --now chat-node"));
+    }
+
+    #[test]
+    fn embedded_stores_without_mongo_or_redis() {
+        let s = node_script(&NodeBoot { mongo_hosts: vec![], redis_hosts: vec![], binary_url: None, ..boot() });
+        assert!(!s.contains("MONGODB") && !s.contains("--redis"), "{s}");
+        assert!(!s.contains("curl -fsSL") && s.contains("ExecStart=/usr/local/bin/chat-node --id 4"), "{s}");
+        assert_eq!(mongodb_uri(&[]), None);
+    }
+
+    #[test]
+    fn mongo_initiator_waits_for_its_peers_and_initiates_once() {
+        let peers = vec!["10.0.2.6".to_string(), "10.0.3.7".to_string()];
+        let s = mongo_script("event", 1, Some(&peers));
+        assert!(s.contains("https://repo.mongodb.org/apt/ubuntu jammy/mongodb-org/7.0 multiverse"), "{s}");
+        assert!(s.contains("replSetName: chat"));
+        assert!(s.contains("--host 10.0.3.7 --eval"));
+        assert!(s.contains(
+            "rs.initiate({_id: 'chat', members: [{_id: 0, host: \"${PRIVATE_IP}:27017\"}, \
+             {_id: 1, host: \"10.0.2.6:27017\"}, {_id: 2, host: \"10.0.3.7:27017\"}]})"
+        ));
+        assert!(!mongo_script("event", 2, None).contains("rs.initiate"));
+    }
+
+    #[test]
+    fn redis_master_and_replicas_all_run_a_sentinel() {
+        let master = redis_script("event", 1, None, 2);
+        assert!(!master.contains("replicaof"));
+        assert!(master.contains("sentinel monitor mymaster ${PRIVATE_IP} 6379 2"), "{master}");
+        let replica = redis_script("event", 2, Some("10.0.1.7"), 2);
+        assert!(replica.contains("replicaof 10.0.1.7 6379"));
+        assert!(replica.contains("sentinel monitor mymaster 10.0.1.7 6379 2"));
+    }
+}

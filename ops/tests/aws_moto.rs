@@ -1,0 +1,417 @@
+//! `chatctl aws` end to end against the moto EC2 emulator: the real `chatctl`
+//! binary run as an operator would, and what it did checked through the SDK
+//! (instances, tags, user data, security-group rules). The stop-leader drill asks
+//! a real local Raft cluster (`chatctl local up`, reached with `--via`) which node
+//! leads, since nothing boots in moto.
+#![cfg(feature = "aws")]
+
+mod moto;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use aws_sdk_ec2::types::Instance;
+use moto::inspect::{by_key, groups, live, private_ip, rules, state, tag, tag_of, user_data};
+use moto::{chatctl_at, chatctl_command, stderr, stdout, FaultProxy, Moto};
+
+const AMI: &str = "ami-785db401"; // an Ubuntu image moto ships
+const URL: &str = "https://releases.example.com/chat-node";
+
+fn plan(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_chatctl")).args(["aws", "plan"]).args(args).output().unwrap();
+    eprintln!("$ chatctl aws plan {}\n{}{}", args.join(" "), stdout(&out), stderr(&out));
+    out
+}
+
+#[test]
+fn plan_refuses_31_instances_and_other_types_and_prices_the_event() {
+    let out = plan(&["--cluster", "event", "--voters", "5", "--edges", "22", "--mongo", "3", "--redis", "1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("plan refused: 31 instances"), "{}", stderr(&out));
+    let out = plan(&["--cluster", "event", "--voters", "3", "--instance-type", "t3.medium"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("only t3.small is allowed"), "{}", stderr(&out));
+
+    let out = plan(&["--cluster", "event", "--voters", "5", "--edges", "21", "--mongo", "3", "--redis", "1"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("30 instances (at most 30)"), "{text}");
+    assert!(text.contains("30 x $0.0208/h = $0.6240/h; 96 h = $59.90"), "{text}");
+    assert!(text.contains("health check: HTTP GET /api/health"), "{text}");
+    assert!(text.contains("idle timeout: 120 s"), "{text}");
+    let priced = plan(&["--cluster", "event", "--voters", "3", "--hourly-price", "0.025", "--hours", "10"]);
+    assert!(stdout(&priced).contains("3 x $0.0250/h = $0.0750/h; 10 h = $0.75"), "{}", stdout(&priced));
+}
+
+const ALPHA: &[&str] = &[
+    "aws",
+    "up",
+    "--cluster",
+    "alpha",
+    "--voters",
+    "3",
+    "--edges",
+    "2",
+    "--mongo",
+    "3",
+    "--redis",
+    "1",
+    "--no-join",
+    "--binary-url",
+    URL,
+    "--ami",
+    AMI,
+    "--admin-cidr",
+    "10.9.0.0/16",
+    "--yes",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_status_drill_and_down_on_moto() {
+    let Some(moto) = Moto::start("up_status_drill_and_down_on_moto", &[]) else { return };
+    let ec2 = moto.client();
+
+    // up creates exactly the plan, showing progress.
+    let out = moto.chatctl(ALPHA);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "9 instances planned, 0 exist, 9 to create",
+        "created voter 1: i-",
+        "created mongo mongo-1",
+        "waiting for instances to run: 9/9",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let alpha = by_key(&live(&ec2, "alpha").await);
+    let keys: Vec<&str> = alpha.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["1", "2", "3", "4", "5", "mongo-1", "mongo-2", "mongo-3", "redis-1"]);
+    for (key, i) in &alpha {
+        assert_eq!(i.instance_type().unwrap().as_str(), "t3.small");
+        let role = match key.as_str() {
+            "1" | "2" | "3" => "voter",
+            "4" | "5" => "edge",
+            k => k.split('-').next().unwrap(),
+        };
+        assert_eq!(tag(i, "chat:role"), role, "{key}");
+        assert_eq!(tag(i, "chat:cluster"), "alpha");
+    }
+    let voter_zones: BTreeSet<&str> =
+        ["1", "2", "3"].iter().map(|k| alpha[*k].placement().unwrap().availability_zone().unwrap()).collect();
+    assert_eq!(voter_zones.len(), 3, "one voter per zone: {voter_zones:?}");
+
+    // Security groups: public listener only from the LB group, the rest only inside.
+    let sgs = groups(&ec2, "alpha").await;
+    let (lb, cluster) = (&sgs["lb"], &sgs["cluster"]);
+    let (lb_id, cl_id) = (lb.group_id().unwrap().to_string(), cluster.group_id().unwrap().to_string());
+    let expected: BTreeSet<(i32, String)> = [
+        (5001, lb_id.clone()),
+        (7001, cl_id.clone()),
+        (7001, "10.9.0.0/16".into()),
+        (27017, cl_id.clone()),
+        (6379, cl_id.clone()),
+        (26379, cl_id.clone()),
+    ]
+    .into();
+    assert_eq!(rules(cluster), expected);
+    assert_eq!(rules(lb), [(80, "0.0.0.0/0".to_string()), (443, "0.0.0.0/0".to_string())].into());
+    for i in alpha.values() {
+        let ids: Vec<&str> = i.security_groups().iter().filter_map(|g| g.group_id()).collect();
+        assert_eq!(ids, [cl_id.as_str()]);
+    }
+
+    // User data: the node runs its id, role, secrets and stores; MongoDB forms one set.
+    let secret = tag_of(cluster.tags(), "chat:cluster-secret");
+    assert_eq!(secret.len(), 48);
+    let mongo_ips: Vec<String> = ["mongo-1", "mongo-2", "mongo-3"].iter().map(|k| private_ip(&alpha[*k])).collect();
+    let node4 = user_data(&ec2, alpha["4"].instance_id().unwrap()).await;
+    assert!(node4.contains(&format!("-o /usr/local/bin/chat-node '{URL}'")), "{node4}");
+    assert!(
+        node4.contains("ExecStart=/usr/local/bin/chat-node --id 4 --role edge --public-addr 0.0.0.0:5001"),
+        "{node4}"
+    );
+    assert!(node4.contains(&format!("CHAT_CLUSTER_SECRET={secret}\n")), "{node4}");
+    let uri = format!(
+        "CHAT_MONGODB_URI=mongodb://{}:27017,{}:27017,{}:27017/chat?replicaSet=chat",
+        mongo_ips[0], mongo_ips[1], mongo_ips[2]
+    );
+    assert!(node4.contains(&uri), "{node4}");
+    assert!(node4.contains(&format!("--redis-sentinels {}:26379", private_ip(&alpha["redis-1"]))), "{node4}");
+    assert!(user_data(&ec2, alpha["1"].instance_id().unwrap()).await.contains("--id 1 --role voter"));
+    let initiator = user_data(&ec2, alpha["mongo-1"].instance_id().unwrap()).await;
+    assert!(initiator.contains("repo.mongodb.org/apt/ubuntu jammy/mongodb-org/7.0"), "{initiator}");
+    assert!(initiator.contains(&format!("host: \"{}:27017\"", mongo_ips[2])), "{initiator}");
+    assert!(!user_data(&ec2, alpha["mongo-2"].instance_id().unwrap()).await.contains("rs.initiate"));
+    assert!(user_data(&ec2, alpha["redis-1"].instance_id().unwrap()).await.contains("sentinel monitor mymaster"));
+
+    // A second up creates nothing.
+    let again = moto.chatctl(ALPHA);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("9 exist, 0 to create") && stdout(&again).contains("nothing to create"));
+    let ids = |m: &BTreeMap<String, Instance>| {
+        m.values().map(|i| i.instance_id().unwrap().to_string()).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(ids(&by_key(&live(&ec2, "alpha").await)), ids(&alpha));
+    assert_eq!(groups(&ec2, "alpha").await.len(), 2);
+
+    // Without --yes and without a terminal nothing is created.
+    let refused = moto.chatctl(&["aws", "up", "--cluster", "gamma", "--no-join", "--ami", AMI]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("stdin is not a terminal; pass --yes"), "{}", stderr(&refused));
+    assert!(live(&ec2, "gamma").await.is_empty() && groups(&ec2, "gamma").await.is_empty());
+
+    // A second cluster, which down of the first must leave alone.
+    let beta = moto.chatctl(&["aws", "up", "--cluster", "beta", "--no-join", "--ami", AMI, "--yes"]);
+    assert!(beta.status.success(), "{}", stderr(&beta));
+
+    // status lists the instances by role.
+    let status = moto.chatctl(&["aws", "status", "--cluster", "alpha", "--ec2-only"]);
+    assert!(status.status.success());
+    let text = stdout(&status);
+    assert!(text.contains("cluster alpha in us-east-1: 9 instances"), "{text}");
+    for line in ["voter: 3 (3 running)", "edge: 2 (2 running)", "mongo: 3 (3 running)", "redis: 1 (1 running)"] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    let json = moto.chatctl(&["aws", "status", "--cluster", "alpha", "--ec2-only", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["instances"].as_array().unwrap().len(), 9);
+    assert_eq!(json["instances"][0]["role"], "voter");
+    assert_eq!(json["raft"], serde_json::Value::Null);
+
+    // stop-leader with no cluster to ask stops nothing and says why.
+    let blind = moto.chatctl(&["aws", "drill", "stop-leader", "--cluster", "alpha", "--via", "127.0.0.1:1"]);
+    assert!(!blind.status.success());
+    assert!(stderr(&blind).contains("cannot tell which node leads, so nothing was stopped"), "{}", stderr(&blind));
+    assert!(live(&ec2, "alpha").await.iter().all(|i| state(i) == "running"));
+
+    // stop-leader asks a real cluster which node leads and stops that node's instance.
+    let leader = stop_leader_drill(&moto).await;
+    let after = by_key(&live(&ec2, "alpha").await);
+    for (key, i) in &after {
+        let expected = if *key == leader.to_string() { "stopped" } else { "running" };
+        assert_eq!(state(i), expected, "instance of {key}");
+    }
+
+    // down terminates exactly alpha's instances and groups.
+    let down = moto.chatctl(&["aws", "down", "--cluster", "alpha", "--yes"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(stdout(&down).contains("terminated: 9/9"), "{}", stdout(&down));
+    assert!(live(&ec2, "alpha").await.is_empty());
+    assert!(groups(&ec2, "alpha").await.is_empty());
+    let beta = live(&ec2, "beta").await;
+    assert_eq!(beta.len(), 3);
+    assert!(beta.iter().all(|i| state(i) == "running"));
+    assert_eq!(groups(&ec2, "beta").await.len(), 2);
+
+    // stop-node and reboot-node act on the named node even when no cluster answers
+    // (nothing listens at --via), and say the recovery is not measured.
+    let unreachable = ["--cluster", "beta", "--via", "127.0.0.1:1", "--secret", "x"];
+    let stop = moto.chatctl(&[&["aws", "drill", "stop-node", "2"][..], &unreachable].concat());
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert!(stdout(&stop).contains("the recovery will not be measured"), "{}", stdout(&stop));
+    let reboot = moto.chatctl(&[&["aws", "drill", "reboot-node", "3"][..], &unreachable].concat());
+    assert!(reboot.status.success() && stdout(&reboot).contains("reboot requested"), "{}", stdout(&reboot));
+    let states: Vec<String> = by_key(&live(&ec2, "beta").await).values().map(|i| state(i).to_string()).collect();
+    assert_eq!(states, ["running", "stopped", "running"]);
+    // up starts the stopped instance again and creates nothing.
+    let restart = moto.chatctl(&["aws", "up", "--cluster", "beta", "--no-join", "--ami", AMI, "--yes"]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    assert!(stdout(&restart).contains("nothing to create") && stdout(&restart).contains("started stopped instance"));
+    assert!(live(&ec2, "beta").await.iter().all(|i| state(i) == "running"));
+}
+
+/// A local 3-voter cluster (`chatctl local up`), stopped with SIGINT on drop.
+struct LocalCluster {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// Kept open: `local up` still prints when it stops.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let _ = self.child.wait();
+    }
+}
+
+fn local_status(dir: &Path) -> Option<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_chatctl"))
+        .args(["status", "--json", "--data-dir"])
+        .arg(dir)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Runs `aws drill stop-leader` with `--via` a follower of a real local cluster;
+/// when chatctl reports the stop, kills that leader's process, as EC2 would.
+/// Returns the leader's id.
+async fn stop_leader_drill(moto: &Moto) -> u64 {
+    let chatctl = Path::new(env!("CARGO_BIN_EXE_chatctl"));
+    assert!(
+        chatctl.with_file_name("chat-node").exists(),
+        "the drill test runs a real cluster: build chat-node first (`cargo build -p chat-node`; scripts/test.sh does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(chatctl)
+        .args(["local", "up", "--nodes", "3", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    // Only once `local up` says "running" is its bootstrap over: a node killed
+    // before that makes it stop the whole cluster. It gives up by itself (30 s).
+    let mut line = String::new();
+    while !line.starts_with("running") {
+        line.clear();
+        assert!(output.read_line(&mut line).unwrap() > 0, "chatctl local up exited before the cluster ran");
+    }
+    let local = LocalCluster { child, dir, _stdout: output };
+    let view = local_status(local.dir.path()).expect("status of a running local cluster");
+    let leader = view["leader"].as_u64().unwrap();
+    let follower = view["nodes"].as_array().unwrap().iter().find(|n| n["id"] != leader).unwrap();
+    let via = follower["cluster"].as_str().unwrap().to_string();
+    let layout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local.dir.path().join("cluster.json")).unwrap()).unwrap();
+    let secret = layout["secret"].as_str().unwrap().to_string();
+
+    // status merges in the Raft view of the same cluster.
+    let status = moto.chatctl(&["aws", "status", "--cluster", "alpha", "--via", &via, "--secret", &secret]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let text = stdout(&status);
+    assert!(text.contains(&format!("raft view:\nleader: {leader}  term: ")), "{text}");
+    let row =
+        |key: &str| text.lines().find(|l| l.starts_with(&format!("voter  {key} "))).unwrap_or_default().to_string();
+    assert!(row(&leader.to_string()).trim_end().ends_with("leader"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("edge   4 ") && l.trim_end().ends_with("unreachable")), "{text}");
+
+    let args =
+        ["aws", "drill", "stop-leader", "--cluster", "alpha", "--via", &via, "--secret", &secret, "--timeout", "60s"];
+    let mut drill =
+        chatctl_command(&moto.url(), &args, true).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(drill.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        eprintln!("drill: {line}");
+        if line.starts_with("stop requested") {
+            let kill = Command::new(chatctl)
+                .args(["local", "stop", "--kill", "--node", &leader.to_string(), "--data-dir"])
+                .arg(local.dir.path())
+                .output()
+                .unwrap();
+            assert!(kill.status.success(), "{}", stderr(&kill));
+        }
+        lines.push(line);
+    }
+    let status = drill.wait().unwrap();
+    let mut errors = String::new();
+    std::io::Read::read_to_string(&mut drill.stderr.take().unwrap(), &mut errors).unwrap();
+    lines.push(errors);
+    let text = lines.join("\n");
+    if !status.success() {
+        let mut logs = String::new();
+        for id in 1..=3 {
+            let log = std::fs::read_to_string(local.dir.path().join(format!("node-{id}/node.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            logs += &format!(
+                "\n--- node {id} (last 40 lines) ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        panic!("the drill failed:\n{text}\nnode logs:{logs}");
+    }
+    assert!(text.contains(&format!("leader: node {leader} (term")), "{text}");
+    assert!(text.contains("new leader: node "), "{text}");
+    assert!(!text.contains(&format!("new leader: node {leader} ")), "{text}");
+    assert!(text.contains("stopped") && text.contains("s after the request"), "{text}");
+    leader
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_errors_are_clear_and_say_what_exists() {
+    let Some(moto) = Moto::start("ec2_errors_are_clear_and_say_what_exists", &[]) else { return };
+
+    // Nothing listens: the endpoint is unreachable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let up = ["aws", "up", "--cluster", "delta", "--no-join", "--ami", AMI, "--yes"];
+    let out = chatctl_at(&format!("http://127.0.0.1:{closed}"), &up, true);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("EC2 DescribeVpcs failed: the EC2 endpoint could not be reached"), "{err}");
+    assert!(err.contains("this run created nothing"), "{err}");
+
+    // No credentials anywhere in the chain.
+    let out = chatctl_at(&moto.url(), &up, false);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("credentials are missing, wrong, expired"), "{}", stderr(&out));
+    assert!(live(&moto.client(), "delta").await.is_empty());
+
+    // A failure half-way (EC2 refuses the admin CIDR after the groups were made)
+    // names what exists.
+    let ok = moto.chatctl(&up);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let bad = [&up[..], &["--edges", "1", "--admin-cidr", "not-a-cidr"]].concat();
+    let out = moto.chatctl(&bad);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("EC2 AuthorizeSecurityGroupIngress failed"), "{err}");
+    assert!(err.contains("what exists now on EC2 for cluster delta:"), "{err}");
+    assert!(err.contains("voter: 1 i-") && err.contains("chat-delta-cluster sg-"), "{err}");
+    assert_eq!(live(&moto.client(), "delta").await.len(), 3, "the edge was not created");
+
+    // Wrong credentials: an emulator that checks them (IAM auth from the first request).
+    let Some(strict) =
+        Moto::start("ec2_errors_are_clear_and_say_what_exists", &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    else {
+        return;
+    };
+    let out = strict.chatctl(&up);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("credentials are missing, wrong, expired or not allowed"), "{err}");
+    assert!(err.contains("this run created nothing"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_no_capacity_half_way_say_what_exists() {
+    let Some(moto) = Moto::start("throttling_and_no_capacity_half_way_say_what_exists", &[]) else { return };
+    let cases = [
+        (
+            "eps",
+            0,
+            "RequestLimitExceeded",
+            503,
+            "EC2 is throttling API requests; wait a minute and run the command again",
+        ),
+        ("zeta", 2, "InsufficientInstanceCapacity", 500, "AWS has no t3.small capacity in that zone right now"),
+    ];
+    for (cluster, pass, code, status, advice) in cases {
+        // The first `pass` RunInstances succeed: those voters exist and are named.
+        let proxy = FaultProxy::start(&moto, "RunInstances", pass, status, code);
+        let up = ["aws", "up", "--cluster", cluster, "--no-join", "--ami", AMI, "--yes"];
+        let out = chatctl_at(&proxy.url(), &up, true);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(&format!("EC2 RunInstances failed: {advice}")), "{err}");
+        assert!(err.contains(&format!("({code}: injected by the test proxy)")), "{err}");
+        assert!(err.contains(&format!("what exists now on EC2 for cluster {cluster}:")), "{err}");
+        assert!(err.contains(&format!("security groups: chat-{cluster}-cluster sg-")), "{err}");
+        let made = by_key(&live(&moto.client(), cluster).await);
+        assert_eq!(made.len(), pass);
+        for (key, i) in made {
+            assert!(err.contains(&format!("{key} {}", i.instance_id().unwrap())), "{err}");
+        }
+        // Once EC2 recovers, running `up` again completes the cluster.
+        let again = moto.chatctl(&up);
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert!(stdout(&again).contains(&format!("{pass} exist, {} to create", 3 - pass)), "{}", stdout(&again));
+        assert_eq!(live(&moto.client(), cluster).await.len(), 3);
+    }
+}
