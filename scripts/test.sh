@@ -37,6 +37,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 redis-server --version
 
+step "install haproxy (the load balancer of \`chatctl local up --lb\` and the bench test through it)"
+if ! command -v haproxy >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq haproxy >/dev/null
+fi
+haproxy -v | head -n 1
+
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
 

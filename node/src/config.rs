@@ -57,6 +57,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR")]
     pub data_dir: PathBuf,
 
+    /// Page cache of each of the node's sled databases (Raft log, embedded messages),
+    /// in MiB. sled's own default (1 GiB each) lets a busy node's memory grow far past
+    /// what it reads back.
+    #[arg(long, env = "CHAT_SLED_CACHE_MB", default_value_t = chat_storage::sled_db::DEFAULT_CACHE_BYTES >> 20)]
+    pub sled_cache_mb: u64,
+
     /// Shared secret every cluster-listener request must carry.
     #[arg(long, env = "CHAT_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: String,
@@ -192,6 +198,12 @@ impl Config {
                 return Err(Error::Config("--jwt-secret must be at least 32 bytes (HS256 key)".into()));
             }
         }
+        if !(1..=65_536).contains(&self.sled_cache_mb) {
+            return Err(Error::Config(format!(
+                "--sled-cache-mb must be between 1 and 65536 (got {})",
+                self.sled_cache_mb
+            )));
+        }
         if !(4..=31).contains(&self.bcrypt_cost) {
             return Err(Error::Config(format!("--bcrypt-cost must be between 4 and 31 (got {})", self.bcrypt_cost)));
         }
@@ -260,6 +272,11 @@ impl Config {
             return Err(Error::Config("--ai-model must not be empty".into()));
         }
         Ok(())
+    }
+
+    /// `--sled-cache-mb` in bytes.
+    pub fn sled_cache_bytes(&self) -> u64 {
+        self.sled_cache_mb << 20
     }
 
     pub fn raft_settings(&self) -> RaftSettings {

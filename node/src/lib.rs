@@ -89,7 +89,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     };
     write_listening(&config.data_dir, &addr, socket_public.as_deref())?;
 
-    let log_store = SledLogStore::<TypeConfig>::open(&config.data_dir.join("raft-log"))
+    let log_store = chat_storage::sled_db::open(&config.data_dir.join("raft-log"), config.sled_cache_bytes())
+        .and_then(|db| SledLogStore::<TypeConfig>::from_db(&db))
         .map_err(|e| Error::Storage(e.to_string()))?;
     let plan = stores::Plan::from_config(&config)?;
     let state_machine = StateMachineStore::open_with(&config.data_dir.join("state"), plan.applier())?;

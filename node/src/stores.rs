@@ -67,8 +67,9 @@ impl Plan {
                 Ok(Self::Mongo(Mongo::new(uri.clone())))
             }
             None => {
-                let data =
-                    SledMessages::open(&config.data_dir.join("messages")).map_err(|e| Error::Storage(e.to_string()))?;
+                let db = chat_storage::sled_db::open(&config.data_dir.join("messages"), config.sled_cache_bytes())
+                    .map_err(|e| Error::Storage(e.to_string()))?;
+                let data = SledMessages::from_db(&db).map_err(|e| Error::Storage(e.to_string()))?;
                 Ok(Self::Embedded(data))
             }
         }

@@ -84,6 +84,11 @@ pub enum Error {
     #[error("invalid duration {input:?}: {reason} (examples: 10s, 500ms, 2m)")]
     Duration { input: String, reason: &'static str },
 
+    /// `chatctl bench` ran to the end, but something failed, was lost, duplicated or
+    /// out of order (the report above says what).
+    #[error("bench failed: {reasons}")]
+    BenchFailed { reasons: String },
+
     /// `chatctl aws` in a chatctl built without the `aws` feature.
     #[error("`chatctl aws` is not in this build; build chatctl with `cargo build -p chat-ops --features aws` (add --release for a release build)")]
     AwsNotBuilt,

@@ -10,6 +10,8 @@
 //!   ([`EmbeddedBlobStore`]), the production one in MongoDB's GridFS layout
 //!   ([`GridFsBlobStore`]), and its conformance suite.
 //!
+//! - [`sled_db`]: how those sled databases are opened (a bounded page cache).
+//!
 //! The control-plane state machine and its snapshots live in `chat-raft`.
 
 pub mod blobs;
@@ -17,6 +19,7 @@ pub mod cache;
 mod error;
 mod log_store;
 pub mod messages;
+pub mod sled_db;
 
 pub use blobs::{BlobError, BlobName, BlobStore, DirBlobStore, EmbeddedBlobStore, GridFsBlobStore};
 pub use cache::{Cache, CachedMessageStore, NoCache, RedisCache, RedisTarget};

@@ -58,7 +58,7 @@ where
 {
     /// Open (or create) a sled database at `path` holding only this log.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        Self::from_db(&sled::open(path)?)
+        Self::from_db(&crate::sled_db::open(path, crate::sled_db::DEFAULT_CACHE_BYTES)?)
     }
 
     /// Keep the log in the `raft_log` and `raft_meta` trees of an already open database.

@@ -70,4 +70,21 @@ mod tests {
         assert!(!verify("x".repeat(73), hashed).await.unwrap());
         assert!(verify("a".into(), "not a hash".into()).await.is_err());
     }
+
+    #[tokio::test]
+    async fn hashes_of_other_costs_still_verify() {
+        // The cost is part of each hash, so changing --bcrypt-cost only affects new
+        // hashes. Fixtures made by another implementation (libxcrypt) at cost 10 (the
+        // default) and 6, one as `$2y$` (PHP's and htpasswd's spelling).
+        let cost_10 = "$2b$10$Zo4e4O8c4LF.k2ypbY6jT.Om2wSrrDh9LCF2Oxefbxqers/.l/8m.";
+        let cost_6 = "$2b$06$vxnPN9UFSyaRIqUDPyCgWuASDo3gxt5OlbWxZaLHjNN0NHaDcKVJS";
+        for stored in [cost_10.to_string(), cost_6.to_string(), cost_6.replacen("$2b$", "$2y$", 1)] {
+            assert!(verify("secret-pw-1".into(), stored.clone()).await.unwrap(), "{stored}");
+            assert!(!verify("secret-pw-2".into(), stored.clone()).await.unwrap(), "{stored}");
+        }
+        for cost in [4, 5] {
+            let hashed = hash("secret-pw-1".into(), cost).await.unwrap();
+            assert_eq!(&hashed[4..7], format!("{cost:02}$"), "{hashed}");
+        }
+    }
 }

@@ -282,7 +282,8 @@ async fn join(running: &[Instance], groups: &ClusterGroups, timeout: Duration) -
             })
         })
         .collect();
-    let layout = ClusterLayout { secret: groups.cluster_secret.clone(), jwt_secret: groups.jwt_secret.clone(), nodes };
+    let layout =
+        ClusterLayout { secret: groups.cluster_secret.clone(), jwt_secret: groups.jwt_secret.clone(), nodes, lb: None };
     println!(
         "bootstrapping: waiting for {} nodes to answer on their cluster listener (first boot installs chat-node), \
          then initializing the voters and adding the edges",

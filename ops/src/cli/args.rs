@@ -23,7 +23,8 @@ use crate::{duration, raft_bench, Error};
   chatctl status --data-dir ./cluster
   chatctl local stop --data-dir ./cluster --node 2 --kill
   chatctl local restart --data-dir ./cluster --node 2
-  chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s")]
+  chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s
+  chatctl bench --data-dir ./cluster --profile compressed --json bench.json")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +48,8 @@ pub enum Command {
     /// Run a failover drill against a local cluster: break it under a small load,
     /// repair it, check the recorded history, report timings (exit 1 on a violation).
     Drill(DrillArgs),
+    // No doc comment here: the long help of `chatctl bench` is BenchArgs' own.
+    Bench(crate::bench::BenchArgs),
     /// Plan, create, inspect, drill and tear down a cluster on AWS EC2 (needs a
     /// chatctl built with `--features aws`).
     #[command(subcommand)]
@@ -123,6 +126,14 @@ pub struct UpArgs {
     /// How long to wait for every node to answer, and then for a leader (e.g. 30s).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     pub ready_timeout: Duration,
+    /// Also run HAProxy in front of every node's public listener, with health checks on
+    /// /api/health (config DIR/haproxy.cfg, log DIR/haproxy.log, address under "lb" in
+    /// cluster.json); it stops with the cluster.
+    #[arg(long)]
+    pub lb: bool,
+    /// The haproxy executable for --lb [default: haproxy on PATH].
+    #[arg(long, value_name = "PATH", requires = "lb")]
+    pub haproxy_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,8 @@ impl Cli {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let command = match self.command {
             Command::Local(LocalCommand::Up(args)) => return up(args, shutdown).await,
+            // The bench reports what it measured even when interrupted.
+            Command::Bench(args) => return crate::bench::run(args, shutdown).await.map(drop),
             command => command,
         };
         tokio::select! {
@@ -41,6 +43,7 @@ async fn run_once(command: Command) -> Result<(), Error> {
         Command::RemoveNode(args) => remove_node(args).await,
         Command::RaftBench(args) => bench(args).await,
         Command::Drill(args) => drill(args).await,
+        Command::Bench(_) => unreachable!("bench is run with the shutdown signal"),
         Command::Aws(command) => crate::aws::run(command).await,
     }
 }
@@ -72,8 +75,22 @@ async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), Erro
             return cluster.stop().await;
         }
     };
+    let mut cluster = cluster;
+    let lb = match args.lb {
+        true => match cluster.start_lb(args.haproxy_bin.as_deref(), args.ready_timeout).await {
+            Ok(lb) => Some(lb),
+            Err(e) => {
+                cluster.stop().await?;
+                return Err(e);
+            }
+        },
+        false => None,
+    };
     let layout = cluster.layout()?;
     print!("{}", local::up::nodes_table(&layout));
+    if let Some(lb) = lb {
+        println!("load balancer: http://{} (haproxy, stats http://{}/)", lb.public, lb.stats);
+    }
     println!("leader: node {leader}");
     println!("cluster file: {}", ClusterLayout::path(cluster.dir()).display());
     println!("node logs: {}/node-<id>/node.log", cluster.dir().display());

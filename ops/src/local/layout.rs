@@ -71,6 +71,9 @@ pub struct ClusterLayout {
     /// JWT signing key (`CHAT_JWT_SECRET` of every node).
     pub jwt_secret: String,
     pub nodes: Vec<NodeEntry>,
+    /// The HAProxy of `local up --lb`, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb: Option<super::lb::LbEntry>,
 }
 
 impl ClusterLayout {
@@ -180,6 +183,7 @@ mod tests {
                 entry(2, LocalRole::Voter, None),
                 entry(3, LocalRole::Edge, Some(300)),
             ],
+            lb: None,
         }
     }
 

@@ -8,10 +8,12 @@
 //! - [`restart`]: `local restart` — start one recorded node again, detached.
 //! - [`stop`]: `local stop`, and stopping every node of a cluster.
 //! - [`add_edge`]: record and start a new edge for `add-node`.
+//! - [`lb`]: `local up --lb`, an HAProxy with health checks in front of the nodes.
 
 pub mod add_edge;
 pub(crate) mod bootstrap;
 pub mod layout;
+pub mod lb;
 pub mod ports;
 pub mod process;
 pub mod restart;

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::bootstrap::bootstrap;
 use super::layout::{ClusterLayout, LocalRole, NodeEntry};
+use super::lb::{Balancer, LbEntry};
 use super::{ports, process, stop};
 use crate::table::Table;
 use crate::Error;
@@ -76,6 +77,8 @@ pub struct LocalCluster {
     children: SharedChildren,
     stopping: Arc<AtomicBool>,
     stopped: bool,
+    /// HAProxy in front of the nodes (`local up --lb`); stopped before them.
+    lb: Option<Balancer>,
 }
 
 impl std::fmt::Debug for LocalCluster {
@@ -110,6 +113,7 @@ impl LocalCluster {
             children: Arc::default(),
             stopping: Arc::default(),
             stopped: false,
+            lb: None,
         };
         for node in layout.active() {
             let child = process::spawn_child(&binary, &layout, node)?;
@@ -154,6 +158,15 @@ impl LocalCluster {
         &self.client
     }
 
+    /// Start HAProxy in front of every node's public listener (see [`super::lb`]);
+    /// it is stopped with the cluster. Returns its recorded addresses.
+    pub async fn start_lb(&mut self, haproxy: Option<&Path>, timeout: Duration) -> Result<LbEntry, Error> {
+        let balancer = Balancer::start(&self.dir, haproxy, timeout).await?;
+        let entry = balancer.entry.clone();
+        self.lb = Some(balancer);
+        Ok(entry)
+    }
+
     /// Keep the cluster running until `shutdown` completes, then stop it.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         shutdown.await;
@@ -169,6 +182,9 @@ impl LocalCluster {
     }
 
     async fn stop_nodes(&mut self) {
+        if let Some(lb) = self.lb.take() {
+            lb.stop().await;
+        }
         self.stopping.store(true, Ordering::SeqCst);
         let running = self.children.lock().expect("children lock").running.clone();
         if let Err(e) = stop::stop_all_with(&self.dir, &running).await {
@@ -272,7 +288,7 @@ fn fresh_layout(dir: &Path, opts: &UpOptions) -> Result<ClusterLayout, Error> {
             })
         })
         .collect::<Result<_, Error>>()?;
-    Ok(ClusterLayout { secret: random_secret(), jwt_secret: random_secret(), nodes })
+    Ok(ClusterLayout { secret: random_secret(), jwt_secret: random_secret(), nodes, lb: None })
 }
 
 /// 32 random bytes as 64 hex digits.

@@ -72,7 +72,7 @@ impl fmt::Debug for SledMessages {
 impl SledMessages {
     /// Open (or create) a sled database at `path` holding only the messages.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        Self::from_db(&sled::open(path)?)
+        Self::from_db(&crate::sled_db::open(path, crate::sled_db::DEFAULT_CACHE_BYTES)?)
     }
 
     /// Keep the messages in the `messages` tree of an already open database.

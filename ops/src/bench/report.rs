@@ -1,0 +1,381 @@
+//! What a bench run reports: the JSON document (`--json`), the human table printed at
+//! the end, the live progress line, and the verdict (which counts make it fail).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::checker::LossCheck;
+use super::histogram::{Histogram, LatencyMs};
+use super::stats::Tally;
+use super::usage::{round1, ProcessSample};
+use crate::table::Table;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// True when nothing failed, was lost, duplicated or out of order.
+    pub ok: bool,
+    /// Why `ok` is false, one line per reason.
+    pub failures: Vec<String>,
+    pub targets: Vec<String>,
+    pub profile: ProfileJson,
+    pub duration_s: f64,
+    /// Most users connected and in their room at the same time.
+    pub users_max: usize,
+    pub connections: Connections,
+    pub requests: Requests,
+    pub messages: Messages,
+    /// Delivery latency: send until received by another member.
+    pub latency_ms: LatencyMs,
+    /// Send until the sender's own echo arrived.
+    pub ack_latency_ms: LatencyMs,
+    /// Setup to close, per user.
+    pub session_s: Sessions,
+    pub server_errors: ServerErrors,
+    pub generator: Generator,
+    /// Local nodes (with --data-dir): CPU % of one core and RSS.
+    pub nodes: Vec<NodeUsage>,
+    pub steps: Vec<StepRow>,
+    pub timeline: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileJson {
+    pub start: usize,
+    pub step: usize,
+    pub every_s: f64,
+    pub max: usize,
+    pub hold_s: f64,
+    pub max_duration_s: f64,
+    pub room_size: usize,
+    pub rate_per_user: f64,
+    pub mark_read: bool,
+    /// The ramp was cut short to fit --max-duration.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Connections {
+    pub attempted: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub unexpected_disconnects: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Requests {
+    pub total: u64,
+    pub failed: u64,
+    pub latency_ms: RestLatency,
+    pub by_endpoint: BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RestLatency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Endpoint {
+    pub total: u64,
+    pub failed: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Messages {
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub unacknowledged: u64,
+    pub delivered: u64,
+    pub expected: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub reads_marked: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sessions {
+    pub count: u64,
+    pub p50: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerErrors {
+    pub total: u64,
+    pub users_failed: u64,
+    pub samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Generator {
+    pub cpu_s: f64,
+    /// Average over the run, percent of one core.
+    pub cpu_pct: f64,
+    pub cpu_pct_peak: f64,
+    pub max_rss_mb: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeUsage {
+    pub name: String,
+    pub pid: u32,
+    pub cpu_pct: f64,
+    pub cpu_pct_peak: f64,
+    pub rss_mb: f64,
+    pub rss_mb_peak: f64,
+}
+
+/// One step of the ramp, measured over its own span.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub step: usize,
+    pub at_s: f64,
+    pub span_s: f64,
+    pub users_target: usize,
+    pub users_in_room: usize,
+    pub connections_attempted: u64,
+    pub connections_failed: u64,
+    pub requests: u64,
+    pub requests_failed: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub sent_per_s: f64,
+    pub delivered_per_s: f64,
+    pub latency_ms: LatencyMs,
+    pub server_errors: u64,
+    pub generator_cpu_pct: f64,
+    pub nodes: Vec<ProcessSample>,
+}
+
+/// One progress tick, for the plot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub t_s: f64,
+    pub users: usize,
+    pub sent_per_s: f64,
+    pub delivered_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub generator_cpu_pct: f64,
+}
+
+impl Connections {
+    pub fn from(t: &Tally) -> Self {
+        Self {
+            attempted: t.connections_attempted,
+            succeeded: t.connections_succeeded,
+            failed: t.connections_failed,
+            unexpected_disconnects: t.disconnects,
+        }
+    }
+}
+
+impl Requests {
+    pub fn from(t: &Tally) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let all = t.rest_latency();
+        Self {
+            total: t.requests_total(),
+            failed: t.requests_failed(),
+            latency_ms: RestLatency { p50: ms(all.quantile(0.5)), p99: ms(all.quantile(0.99)), max: ms(all.max()) },
+            by_endpoint: t
+                .requests
+                .iter()
+                .map(|(name, e)| {
+                    let row = Endpoint {
+                        total: e.total,
+                        failed: e.failed,
+                        p50_ms: ms(e.latency.quantile(0.5)),
+                        p99_ms: ms(e.latency.quantile(0.99)),
+                    };
+                    (name.to_string(), row)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Messages {
+    pub fn from(t: &Tally, loss: &LossCheck) -> Self {
+        Self {
+            sent: t.sent,
+            acknowledged: t.acked,
+            unacknowledged: loss.unacknowledged,
+            delivered: t.delivered,
+            expected: loss.expected,
+            lost: loss.lost,
+            duplicated: t.duplicated,
+            out_of_order: t.out_of_order,
+            reads_marked: t.reads_marked,
+        }
+    }
+}
+
+impl Sessions {
+    pub fn from(h: &Histogram) -> Self {
+        let s = |us: u64| round1(us as f64 / 1e6);
+        Self { count: h.count(), p50: s(h.quantile(0.5)), max: s(h.max()) }
+    }
+}
+
+/// Every reason the run fails; empty means it passed.
+pub fn verdict(r: &Report) -> Vec<String> {
+    let checks = [
+        (r.connections.failed, "connections failed"),
+        (r.connections.unexpected_disconnects, "sockets disconnected unexpectedly"),
+        (r.requests.failed, "REST requests failed"),
+        (r.server_errors.total, "server errors (error/joinRoomError events, setup timeouts)"),
+        (r.server_errors.users_failed, "users failed their setup"),
+        (r.messages.lost, "deliveries lost"),
+        (r.messages.duplicated, "deliveries duplicated"),
+        (r.messages.out_of_order, "deliveries out of order"),
+        (r.messages.unacknowledged, "messages never echoed to their sender"),
+    ];
+    let mut out: Vec<String> = checks.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();
+    if r.messages.delivered == 0 {
+        out.push("no message was delivered".into());
+    }
+    out
+}
+
+fn f1(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+impl Report {
+    /// The human report printed at the end of a run.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut steps = Table::new(&[
+            "step",
+            "at s",
+            "users",
+            "in room",
+            "conn fail",
+            "req",
+            "req fail",
+            "sent/s",
+            "deliv/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "gen cpu%",
+        ]);
+        for s in &self.steps {
+            steps.row(vec![
+                s.step.to_string(),
+                f1(s.at_s),
+                s.users_target.to_string(),
+                s.users_in_room.to_string(),
+                s.connections_failed.to_string(),
+                s.requests.to_string(),
+                s.requests_failed.to_string(),
+                f1(s.sent_per_s),
+                f1(s.delivered_per_s),
+                f1(s.latency_ms.p50),
+                f1(s.latency_ms.p99),
+                f1(s.latency_ms.max),
+                s.server_errors.to_string(),
+                f1(s.generator_cpu_pct),
+            ]);
+        }
+        out.push_str(&steps.to_string());
+        let m = &self.messages;
+        let l = &self.latency_ms;
+        let mut summary = Table::new(&["measure", "value"]);
+        let rows = [
+            ("users max (in room)", self.users_max.to_string()),
+            ("duration", format!("{:.1} s", self.duration_s)),
+            (
+                "connections attempted / failed / dropped",
+                format!(
+                    "{} / {} / {}",
+                    self.connections.attempted, self.connections.failed, self.connections.unexpected_disconnects
+                ),
+            ),
+            ("requests total / failed", format!("{} / {}", self.requests.total, self.requests.failed)),
+            (
+                "REST latency p50 / p99 / max ms",
+                format!(
+                    "{} / {} / {}",
+                    f1(self.requests.latency_ms.p50),
+                    f1(self.requests.latency_ms.p99),
+                    f1(self.requests.latency_ms.max)
+                ),
+            ),
+            ("messages sent / acknowledged", format!("{} / {}", m.sent, m.acknowledged)),
+            ("deliveries done / owed", format!("{} / {}", m.delivered, m.expected)),
+            ("lost / duplicated / out of order", format!("{} / {} / {}", m.lost, m.duplicated, m.out_of_order)),
+            ("reads marked", m.reads_marked.to_string()),
+            (
+                "delivery latency p50 / p95 / p99 / max ms",
+                format!("{} / {} / {} / {}", f1(l.p50), f1(l.p95), f1(l.p99), f1(l.max)),
+            ),
+            ("session length p50 / max s", format!("{} / {}", self.session_s.p50, self.session_s.max)),
+            ("server errors", self.server_errors.total.to_string()),
+            (
+                "generator CPU (avg / peak % of a core), RSS",
+                format!(
+                    "{} / {} %, {} MB",
+                    f1(self.generator.cpu_pct),
+                    f1(self.generator.cpu_pct_peak),
+                    f1(self.generator.max_rss_mb)
+                ),
+            ),
+        ];
+        for (k, v) in rows {
+            summary.row(vec![k.into(), v]);
+        }
+        for n in &self.nodes {
+            summary.row(vec![
+                format!("{} (pid {}) CPU avg / peak %, RSS end / peak MB", n.name, n.pid),
+                format!("{} / {} %, {} / {} MB", f1(n.cpu_pct), f1(n.cpu_pct_peak), f1(n.rss_mb), f1(n.rss_mb_peak)),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&summary.to_string());
+        if !self.requests.by_endpoint.is_empty() {
+            let mut eps = Table::new(&["endpoint", "requests", "failed", "p50 ms", "p99 ms"]);
+            for (name, e) in &self.requests.by_endpoint {
+                eps.row(vec![name.clone(), e.total.to_string(), e.failed.to_string(), f1(e.p50_ms), f1(e.p99_ms)]);
+            }
+            out.push('\n');
+            out.push_str(&eps.to_string());
+        }
+        for s in &self.server_errors.samples {
+            out.push_str(&format!("error sample: {s}\n"));
+        }
+        match self.ok {
+            true => out.push_str("\nresult: PASS (nothing failed, lost, duplicated or out of order)\n"),
+            false => out.push_str(&format!("\nresult: FAIL: {}\n", self.failures.join("; "))),
+        }
+        out
+    }
+}
+
+/// The live line: `[  35.0s] step 2/30  users 300/300  sent 30.1/s  deliv 571/s  p99 12.3 ms  ...`.
+pub fn progress_line(t_s: f64, step: usize, steps: usize, p: &Point, target: usize, run: &Tally) -> String {
+    format!(
+        "[{t_s:7.1}s] step {}/{steps}  users {}/{target}  sent {:.1}/s  deliv {:.0}/s  p50 {:.1} ms  p99 {:.1} ms  \
+         conn fail {}  req fail {}  errors {}  dup {}  ooo {}  gen cpu {:.0}%",
+        step + 1,
+        p.users,
+        p.sent_per_s,
+        p.delivered_per_s,
+        p.p50_ms,
+        p.p99_ms,
+        run.connections_failed,
+        run.requests_failed(),
+        run.server_errors,
+        run.duplicated,
+        run.out_of_order,
+        p.generator_cpu_pct
+    )
+}
