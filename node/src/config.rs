@@ -175,6 +175,14 @@ pub struct Config {
     /// The master's name at the Sentinels.
     #[arg(long, env = "CHAT_REDIS_MASTER", default_value = "mymaster")]
     pub redis_master: String,
+
+    /// TEST ONLY — a deliberately broken build for `chatctl drill`'s own test: echo
+    /// every chat message to its sender (the acknowledgement clients rely on) *before*
+    /// it is stored, and store it a second later. A node killed in between loses
+    /// acknowledged messages, which the drill's checker must report. Off by default,
+    /// hidden from `--help`; never set it anywhere else.
+    #[arg(long, env = "CHAT_UNSAFE_ACK_BEFORE_COMMIT", hide = true)]
+    pub unsafe_ack_before_commit: bool,
 }
 
 impl Config {

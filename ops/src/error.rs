@@ -76,6 +76,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A failover drill found guarantees violated (its report lists them).
+    #[error("drill {scenario}: {count} guarantee violation(s); see the report above")]
+    DrillFailed { scenario: String, count: usize },
+
     /// A value that is not a duration like `10s`, `500ms` or `2m`.
     #[error("invalid duration {input:?}: {reason} (examples: 10s, 500ms, 2m)")]
     Duration { input: String, reason: &'static str },

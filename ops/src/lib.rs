@@ -9,6 +9,7 @@
 //! - [`status`]: ask every node at once and merge the answers.
 //! - [`membership`]: add-node, promote, remove-node.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
+//! - [`drill`]: failover drills with a history checker (`chatctl drill`).
 //! - [`bench`]: `chatctl bench`, the load benchmark of simulated chat users.
 //! - [`aws`]: `chatctl aws` (plan, up, status, drill, down on EC2; feature `aws`).
 //! - [`duration`], [`table`]: durations on the command line, plain-text tables.
@@ -29,6 +30,7 @@ pub mod aws;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod drill;
 pub mod duration;
 mod error;
 pub mod local;

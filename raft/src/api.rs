@@ -131,7 +131,8 @@ pub struct ProposeResponse {
 
 /// Network fault injection on one node. `isolated: true` drops every Raft RPC and
 /// forwarded write between this node and its peers, in both directions, until it is
-/// set back to false. With `clients: true` the public listener also refuses clients.
+/// set back to false. With `clients: true` the public listeners also refuse every client
+/// request (503) and the node closes its open sockets.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct FaultRequest {
     pub isolated: bool,

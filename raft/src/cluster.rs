@@ -213,7 +213,17 @@ impl Cluster {
         let addr = self.member_addr(leader).ok_or(Error::NoLeader)?;
         self.inner.forwarded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let timeout = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-        let ack = self.inner.client.write(&addr.cluster, proposal, timeout).await?;
+        // A leader that stopped answering (paused, cut off) holds the forwarded batch
+        // until it resumes; once this node learns of another leader, retry there at
+        // once (same request ids, so nothing applies twice) instead of waiting for it.
+        let mut metrics = self.inner.raft.metrics();
+        let replaced = async move {
+            let _ = metrics.wait_for(|m| m.current_leader != Some(leader)).await;
+        };
+        let ack = tokio::select! {
+            ack = self.inner.client.write(&addr.cluster, proposal, timeout) => ack?,
+            () = replaced => return Err(Error::NotLeader { leader: None }),
+        };
         // The leader waited for every live node, this one included; make sure this
         // node's own reads reflect the write before answering.
         self.wait_applied(ack.index, Duration::from_millis(self.inner.settings.lease_ms * 4)).await;

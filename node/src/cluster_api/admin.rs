@@ -121,6 +121,11 @@ pub(super) async fn state(
 pub(super) async fn fault(State(node): State<Arc<Node>>, Json(req): Json<FaultRequest>) -> Json<AdminOk> {
     node.cluster.contact().set_isolated(req.isolated, req.clients);
     tracing::warn!(node = node.cluster.id(), isolated = req.isolated, clients = req.clients, "fault injection changed");
+    if req.isolated && req.clients {
+        // Cut off from clients too: the public listeners now refuse every request
+        // (`public::refuse_when_cut_off`), and the open sockets are closed.
+        node.fanout.disconnect_all().await;
+    }
     ok(if req.isolated { "isolated" } else { "healed" })
 }
 

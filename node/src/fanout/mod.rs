@@ -78,6 +78,14 @@ impl Fanout {
         Self { io, peers: peers::PeerQueues::new(client, metrics), sequencer: sequencer::Sequencer::default() }
     }
 
+    /// Disconnect every client socket of this node (fault injection cutting the node
+    /// off from its clients); the server keeps accepting connections afterwards.
+    pub(crate) async fn disconnect_all(&self) {
+        if let Err(e) = self.io.disconnect().await {
+            tracing::warn!(error = ?e, "disconnecting every socket");
+        }
+    }
+
     /// Emit `event` with `payload` (the event's only argument) to `target`.
     pub(crate) async fn emit(&self, node: &Node, target: Target, event: &str, payload: Value) {
         self.send(node, Envelope { target, event: event.to_owned(), payload, seq: None }).await;

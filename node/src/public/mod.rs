@@ -2,12 +2,16 @@
 //! lives here; the rest of `/api` is the REST API (`rest`), and Socket.IO is served at
 //! `/socket.io/`. The REST edge (CORS, token guard) wraps all of it, because a stale
 //! token must get 401 on `/api/health` too and polling clients need CORS as well.
+//! Fault injection can cut the listeners off from every client (`refuse_when_cut_off`).
 
 mod health;
 
 use std::sync::Arc;
 
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use socketioxide::layer::SocketIoLayer;
@@ -21,7 +25,7 @@ pub(crate) fn router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router {
         .with_state(node.clone())
         .merge(rest::router(node.clone()))
         .layer(socket_io);
-    rest::edge(api, node)
+    rest::edge(api, node.clone()).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
 }
 
 /// The optional second listener (PROTOCOL 1.1, default port 5002): Socket.IO and
@@ -30,7 +34,18 @@ pub(crate) fn socket_router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router
     let routes = Router::new()
         .route("/api/health", get(health::health))
         .fallback(|| async { StatusCode::BAD_REQUEST })
-        .with_state(node)
+        .with_state(node.clone())
         .layer(socket_io);
-    rest::cors_only(routes)
+    rest::cors_only(routes).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
+}
+
+/// Fault injection (`/admin/fault` with `clients: true`, cluster secret only): while
+/// the node is cut off from its clients, every request, Socket.IO handshakes included,
+/// gets 503, as if the network in front of the node dropped them.
+async fn refuse_when_cut_off(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    if node.cluster.contact().clients_blocked() {
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "unavailable" })))
+            .into_response();
+    }
+    next.run(req).await
 }

@@ -87,6 +87,9 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         ai_type: None,
         at: now_ms(),
     };
+    if node.config.unsafe_ack_before_commit {
+        unsafe_early_ack(&s, &message).await;
+    }
     let began = std::time::Instant::now();
     let stored = node.messages.append(message).await;
     node.metrics.store_latency.observe(began.elapsed());
@@ -107,6 +110,18 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     crate::ai::start_replies(&node, &stored).await;
     crate::mentions::notify(&node, &stored, &user.user_id).await;
     session::record_activity(&node, &user.user_id, &user.session_id);
+}
+
+/// TEST ONLY (`--unsafe-ack-before-commit`, see config.rs): acknowledge the message
+/// to its sender before it is stored, then hold it back for a second, as a write-behind
+/// buffer would. The drill test kills the node meanwhile and expects the loss reported.
+async fn unsafe_early_ack(s: &SocketRef, message: &NewMessage) {
+    let early = serde_json::json!({
+        "_id": message.id, "room": message.room, "content": message.content,
+        "type": "text", "timestamp": message.at,
+    });
+    let _ = s.emit("message", &early);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
 /// Checks 9 and 10 of PROTOCOL 6.5.3 for a file message: `fileData._id` names a chat

@@ -45,6 +45,9 @@ pub enum Command {
     RemoveNode(RemoveNodeArgs),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
+    /// Run a failover drill against a local cluster: break it under a small load,
+    /// repair it, check the recorded history, report timings (exit 1 on a violation).
+    Drill(DrillArgs),
     // No doc comment here: the long help of `chatctl bench` is BenchArgs' own.
     Bench(crate::bench::BenchArgs),
     /// Plan, create, inspect, drill and tear down a cluster on AWS EC2 (needs a
@@ -231,6 +234,63 @@ pub struct RaftBenchArgs {
     pub json: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = "Scenarios: kill-leader (SIGKILL), kill-follower, kill-edge (needs `local up --edges 1`), \
+partition-leader (fault injection cuts the leader off from peers and clients), rolling-restart (every node in turn: \
+drain, SIGTERM, start, wait healthy), pause-node (SIGSTOP / SIGCONT, the leader unless --node).
+
+Example: chatctl drill kill-leader --data-dir ./cluster --json kill-leader.json")]
+pub struct DrillArgs {
+    /// What to break.
+    #[arg(value_enum)]
+    pub scenario: crate::drill::Scenario,
+    /// Local cluster directory (started with `chatctl local up`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// No load of the drill's own (an external `chatctl bench` provides it).
+    #[arg(long)]
+    pub no_load: bool,
+    /// Chat users per node in the drill's load.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub users_per_node: usize,
+    /// Rooms every chat user is in.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub rooms: usize,
+    /// Users logging in and out from two devices each.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub churn_users: usize,
+    /// Pause between one chat user's messages.
+    #[arg(long, value_name = "DURATION", default_value = "150ms", value_parser = duration::parse)]
+    pub send_every: Duration,
+    /// How long the fault lasts: a killed node stays down, a partition or pause lasts.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration::parse)]
+    pub hold: Duration,
+    /// Load before the fault.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration::parse)]
+    pub warmup: Duration,
+    /// Load after the cluster is healthy again.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration::parse)]
+    pub after: Duration,
+    /// How long clients get to reconnect and catch up once the load stops.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = duration::parse)]
+    pub settle: Duration,
+    /// The node to break instead of the scenario's default (kill-follower, kill-edge, pause-node).
+    #[arg(long, value_name = "ID")]
+    pub node: Option<NodeId>,
+    /// How long the cluster may take to be healthy (before, and after the repair).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
+    pub ready_timeout: Duration,
+    /// The chat-node executable for restarts [default: next to chatctl, else on PATH].
+    #[arg(long, value_name = "PATH", env = "CHATCTL_NODE_BIN")]
+    pub node_bin: Option<PathBuf>,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the recorded history to FILE (one JSON entry per line).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +321,17 @@ mod tests {
         let ok =
             ["add-node", "--cluster", "h:1", "--secret", "s", "--id", "6", "--public", "h:2", "--cluster-addr", "h:3"];
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn drill_takes_a_scenario_and_a_directory() {
+        let cli = parse(&["drill", "partition-leader", "--data-dir", "/c", "--no-load", "--hold", "5s"]).unwrap();
+        let Command::Drill(args) = cli.command else { panic!("drill") };
+        assert_eq!(args.scenario, crate::drill::Scenario::PartitionLeader);
+        assert!(args.no_load);
+        assert_eq!(args.hold, Duration::from_secs(5));
+        assert!(parse(&["drill", "kill-leader"]).is_err());
+        assert!(parse(&["drill", "unplug-everything", "--data-dir", "/c"]).is_err());
     }
 
     #[test]

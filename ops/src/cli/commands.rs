@@ -42,6 +42,7 @@ async fn run_once(command: Command) -> Result<(), Error> {
         }
         Command::RemoveNode(args) => remove_node(args).await,
         Command::RaftBench(args) => bench(args).await,
+        Command::Drill(args) => drill(args).await,
         Command::Bench(_) => unreachable!("bench is run with the shutdown signal"),
         Command::Aws(command) => crate::aws::run(command).await,
     }
@@ -195,6 +196,41 @@ async fn bench(args: RaftBenchArgs) -> Result<(), Error> {
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+async fn drill(args: DrillArgs) -> Result<(), Error> {
+    let load = (!args.no_load).then_some(crate::drill::load::LoadOptions {
+        users_per_node: args.users_per_node,
+        rooms: args.rooms,
+        churn_users: args.churn_users,
+        send_every: args.send_every,
+    });
+    let opts = crate::drill::DrillOptions {
+        scenario: args.scenario,
+        data_dir: args.data_dir,
+        node_bin: args.node_bin,
+        load,
+        hold: args.hold,
+        warmup: args.warmup,
+        after: args.after,
+        settle: args.settle,
+        node: args.node,
+        ready_timeout: args.ready_timeout,
+        history: args.history,
+    };
+    let report = crate::drill::run(&opts).await?;
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        let mut json = serde_json::to_vec_pretty(&report).expect("the report always serializes");
+        json.push(b'\n');
+        std::fs::write(path, json).map_err(Error::io(path))?;
+        println!("report written to {}", path.display());
+    }
+    if report.passed {
+        Ok(())
+    } else {
+        Err(Error::DrillFailed { scenario: report.scenario.name().into(), count: report.checker_errors.len() })
+    }
 }
 
 fn detail(ok: &AdminOk) -> String {
