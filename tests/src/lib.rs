@@ -6,10 +6,12 @@
 //! waits for conditions with timeouts instead of sleeping and hoping. [`mongo`] starts
 //! a MongoDB-compatible server for clusters configured with one; [`protocol_suite`]
 //! runs the JS wire-protocol conformance suite against a running cluster; [`redis`]
-//! starts a `redis-server` for clusters configured with one.
+//! starts a `redis-server` for clusters configured with one; [`local_up`] runs the
+//! real `chatctl local up` for the tests of chatctl's own commands.
 
 mod cluster;
 pub mod fixtures;
+pub mod local_up;
 pub mod mongo;
 pub mod protocol_suite;
 pub mod redis;

@@ -6,96 +6,38 @@
 //! taken out of the pool by the health check while requests keep succeeding. One
 //! cluster for both keeps the test to about a minute and one cluster's CPU.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
+use chat_tests::local_up::{chatctl, LocalUp};
 use chat_tests::wait_until;
 use serde_json::Value;
 
-fn chatctl() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(Path::parent).context("test path")?.join("chatctl");
-    ensure!(bin.exists(), "{} not found: build it first (cargo build -p chat-ops)", bin.display());
-    Ok(bin)
-}
-
-/// `chatctl local up` in the foreground, stopped with SIGINT (by its pid) on drop.
-struct LocalUp {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl LocalUp {
-    /// Three voters with cheap password hashes (registration is bcrypt-bound and this
-    /// is a debug build) and the default Raft timing: a run that fails here because the
-    /// cluster stalled is a finding, not noise to tune away. `extra` adds flags such as
-    /// `--lb`.
-    async fn start(extra: &[&str]) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let mut child = Command::new(chatctl()?)
-            .args(["local", "up", "--nodes", "3", "--data-dir"])
-            .arg(dir.path())
-            .args(extra)
-            .env("CHAT_BCRYPT_COST", "4")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let up = LocalUp { child, dir };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(90), async {
-            while let Some(line) = rx.recv().await {
-                if line.starts_with("running") {
-                    return Ok(());
-                }
-            }
-            bail!("chatctl local up ended before the cluster was ready")
-        })
-        .await
-        .context("chatctl local up did not get ready in 90 s")??;
-        Ok(up)
-    }
-
-    /// The last warnings and errors of every node's log, to say why a run failed.
-    fn print_node_warnings(&self) {
-        for id in 1..=3 {
-            let log = std::fs::read_to_string(self.dir.path().join(format!("node-{id}/node.log"))).unwrap_or_default();
-            let bad: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
-            eprintln!("--- node {id}: last warnings and errors of {} ---", bad.len());
-            for line in &bad[bad.len().saturating_sub(15)..] {
-                eprintln!("{line}");
-            }
+/// The last warnings and errors of every node's log, to say why a run failed.
+fn print_node_warnings(up: &LocalUp) {
+    for id in 1..=3 {
+        let log = std::fs::read_to_string(up.dir().join(format!("node-{id}/node.log"))).unwrap_or_default();
+        let bad: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+        eprintln!("--- node {id}: last warnings and errors of {} ---", bad.len());
+        for line in &bad[bad.len().saturating_sub(15)..] {
+            eprintln!("{line}");
         }
     }
-
-    fn layout(&self) -> Result<Value> {
-        Ok(serde_json::from_slice(&std::fs::read(self.dir.path().join("cluster.json"))?)?)
-    }
 }
 
-impl Drop for LocalUp {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
+fn layout(up: &LocalUp) -> Result<Value> {
+    Ok(serde_json::from_slice(&std::fs::read(up.dir().join("cluster.json"))?)?)
 }
 
 /// Run `chatctl bench` to the end (it bounds itself with --max-duration) and return
 /// its exit success and JSON report.
 fn bench(up: &LocalUp, extra: &[&str]) -> Result<(bool, Value)> {
-    let json = up.dir.path().join(format!("bench-{}.json", rand::random::<u32>()));
+    let json = up.dir().join(format!("bench-{}.json", rand::random::<u32>()));
     let out = Command::new(chatctl()?)
         .args(["bench", "--data-dir"])
-        .arg(up.dir.path())
+        .arg(up.dir())
         .args(extra)
         .args(["--max-duration", "2m", "--json"])
         .arg(&json)
@@ -106,7 +48,7 @@ fn bench(up: &LocalUp, extra: &[&str]) -> Result<(bool, Value)> {
     let _ = std::io::stderr().write_all(&out.stdout);
     let report: Value = serde_json::from_slice(&std::fs::read(&json).context("the JSON report")?)?;
     if !out.status.success() {
-        up.print_node_warnings();
+        print_node_warnings(up);
     }
     Ok((out.status.success(), report))
 }
@@ -157,7 +99,7 @@ async fn lb_servers(http: &reqwest::Client, stats: &str) -> Result<Vec<(String, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compressed_ramp_loses_nothing_direct_and_through_haproxy() -> Result<()> {
     let lb = haproxy_installed()?;
-    let up = LocalUp::start(if lb { &["--lb"] } else { &[] }).await?;
+    let up = LocalUp::start(if lb { &["--lb"] } else { &[] }, &[]).await?;
 
     // 300 users straight to the three nodes' public listeners.
     let profile = ["--start", "100", "--step", "100", "--every", "5s", "--max", "300", "--hold", "10s"];
@@ -179,7 +121,7 @@ async fn a_compressed_ramp_loses_nothing_direct_and_through_haproxy() -> Result<
 /// A bench run through the balancer, then node 1 is killed: the health check takes
 /// it out and requests through the balancer keep succeeding.
 async fn through_haproxy(up: &LocalUp) -> Result<()> {
-    let layout = up.layout()?;
+    let layout = layout(up)?;
     let lb = layout["lb"]["public"].as_str().context("cluster.json records lb.public")?.to_string();
     let stats = layout["lb"]["stats"].as_str().context("lb.stats")?.to_string();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
@@ -197,7 +139,7 @@ async fn through_haproxy(up: &LocalUp) -> Result<()> {
 
     let killed = Command::new(chatctl()?)
         .args(["local", "stop", "--kill", "--node", "1", "--data-dir"])
-        .arg(up.dir.path())
+        .arg(up.dir())
         .status()?;
     assert!(killed.success());
     wait_until("haproxy to mark node1 DOWN", Duration::from_secs(30), || async {

@@ -3,22 +3,14 @@
 //! drive one node, and SIGINT stops every node and exits 0.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use chat_tests::local_up::chatctl;
 use chat_tests::wait_until;
 use serde_json::Value;
-
-fn chatctl() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(Path::parent).context("test path")?.join("chatctl");
-    if !bin.exists() {
-        bail!("{} not found: build it first (cargo build -p chat-ops)", bin.display());
-    }
-    Ok(bin)
-}
 
 fn status(dir: &Path) -> Option<Value> {
     let out = Command::new(chatctl().ok()?).args(["status", "--json", "--data-dir"]).arg(dir).output().ok()?;

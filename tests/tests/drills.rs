@@ -8,96 +8,32 @@
 //!
 //! The drills run one at a time (a lock), so two clusters never share the 2 cores.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use chat_tests::local_up::{chatctl, LocalUp};
 use serde_json::Value;
-use tempfile::TempDir;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn chatctl() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(Path::parent).context("test path")?.join("chatctl");
-    if !bin.exists() {
-        bail!("{} not found: build it first (cargo build -p chat-ops -p chat-node)", bin.display());
-    }
-    Ok(bin)
-}
-
-/// A `chatctl local up` cluster in the foreground; SIGINT stops it on drop.
-struct LocalUp {
-    up: Child,
-    dir: TempDir,
-}
-
-impl LocalUp {
-    /// Three voters; `env` goes to chatctl and from there to every node.
-    async fn start(env: &[(&str, &str)]) -> Result<LocalUp> {
-        let dir = tempfile::tempdir()?;
-        let mut command = Command::new(chatctl()?);
-        command
-            .args(["local", "up", "--nodes", "3", "--data-dir"])
-            .arg(dir.path())
-            // bcrypt at cost 10 takes about a second per login in a debug build.
-            .env("CHAT_BCRYPT_COST", "4")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut up = command.spawn()?;
-        let stdout = up.stdout.take().context("stdout")?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let cluster = LocalUp { up, dir };
-        tokio::time::timeout(Duration::from_secs(90), async {
-            while let Some(line) = rx.recv().await {
-                if line.starts_with("running") {
-                    return Ok(());
-                }
-            }
-            bail!("chatctl local up ended before the cluster was ready")
-        })
-        .await
-        .context("chatctl local up: no ready cluster within 90 s")??;
-        Ok(cluster)
-    }
-
-    /// `chatctl drill SCENARIO` with a small load; its output and JSON report.
-    async fn drill(&self, scenario: &str) -> Result<(Output, Value)> {
-        let json = self.dir.path().join(format!("{scenario}.json"));
-        let mut command = Command::new(chatctl()?);
-        command
-            .args(["drill", scenario, "--data-dir"])
-            .arg(self.dir.path())
-            .args(["--users-per-node", "2", "--rooms", "2", "--churn-users", "2"])
-            .args(["--warmup", "2s", "--hold", "2s", "--after", "2s", "--settle", "20s"])
-            .arg("--json")
-            .arg(&json)
-            .env("RUST_LOG", "warn,chat_ops=info");
-        let output = tokio::task::spawn_blocking(move || command.output()).await??;
-        println!("--- chatctl drill {scenario} ({})", output.status);
-        println!("{}", String::from_utf8_lossy(&output.stdout));
-        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-        let report = std::fs::read(&json).with_context(|| format!("{} not written", json.display()))?;
-        Ok((output, serde_json::from_slice(&report)?))
-    }
-}
-
-impl Drop for LocalUp {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.up.id().to_string()]).status();
-        let _ = self.up.wait();
-    }
+/// `chatctl drill SCENARIO` with a small load; its output and JSON report.
+async fn drill(cluster: &LocalUp, scenario: &str) -> Result<(Output, Value)> {
+    let json = cluster.dir().join(format!("{scenario}.json"));
+    let mut command = Command::new(chatctl()?);
+    command
+        .args(["drill", scenario, "--data-dir"])
+        .arg(cluster.dir())
+        .args(["--users-per-node", "2", "--rooms", "2", "--churn-users", "2"])
+        .args(["--warmup", "2s", "--hold", "2s", "--after", "2s", "--settle", "20s"])
+        .arg("--json")
+        .arg(&json)
+        .env("RUST_LOG", "warn,chat_ops=info");
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
+    println!("--- chatctl drill {scenario} ({})", output.status);
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let report = std::fs::read(&json).with_context(|| format!("{} not written", json.display()))?;
+    Ok((output, serde_json::from_slice(&report)?))
 }
 
 fn number(report: &Value, field: &str) -> u64 {
@@ -123,9 +59,9 @@ fn assert_passed(scenario: &str, output: &Output, report: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_leader_partition_leader_and_rolling_restart_keep_every_guarantee() -> Result<()> {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = LocalUp::start(&[]).await?;
+    let cluster = LocalUp::start(&[], &[]).await?;
     for scenario in ["kill-leader", "partition-leader", "rolling-restart"] {
-        let (output, report) = cluster.drill(scenario).await?;
+        let (output, report) = drill(&cluster, scenario).await?;
         assert_passed(scenario, &output, &report);
         println!(
             "{scenario}: leaderless {} ms, write recovery {} ms, clients caught up {} ms, failed requests {}",
@@ -138,8 +74,8 @@ async fn kill_leader_partition_leader_and_rolling_restart_keep_every_guarantee()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checker_catches_a_node_that_acknowledges_before_storing() -> Result<()> {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = LocalUp::start(&[("CHAT_UNSAFE_ACK_BEFORE_COMMIT", "true")]).await?;
-    let (output, report) = cluster.drill("kill-leader").await?;
+    let cluster = LocalUp::start(&[], &[("CHAT_UNSAFE_ACK_BEFORE_COMMIT", "true")]).await?;
+    let (output, report) = drill(&cluster, "kill-leader").await?;
     assert_eq!(output.status.code(), Some(1), "the drill must fail: {report}");
     assert_eq!(report["passed"], false, "{report}");
     assert!(number(&report, "lost") > 0, "no lost message reported: {report}");
