@@ -33,6 +33,7 @@ pub mod client;
 pub mod drill;
 pub mod duration;
 mod error;
+mod json_report;
 pub mod local;
 pub mod membership;
 pub mod raft_bench;

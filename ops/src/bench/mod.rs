@@ -59,10 +59,7 @@ pub async fn run(args: BenchArgs, shutdown: impl Future<Output = ()>) -> Result<
     let report = build_report(&args, &shape, targets, &outcome);
     print!("{}", report.render());
     if let Some(path) = &args.json {
-        let mut json = serde_json::to_vec_pretty(&report).expect("the report always serializes");
-        json.push(b'\n');
-        std::fs::write(path, json).map_err(Error::io(path))?;
-        println!("report written to {}", path.display());
+        crate::json_report::write(path, &report)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(

@@ -190,10 +190,7 @@ async fn bench(args: RaftBenchArgs) -> Result<(), Error> {
     let result = raft_bench::run(&args.target.target()?, args.proposers, args.duration).await?;
     print!("{}", result.render());
     if let Some(path) = &args.json {
-        let mut json = serde_json::to_vec_pretty(&result).expect("the report always serializes");
-        json.push(b'\n');
-        std::fs::write(path, json).map_err(Error::io(path))?;
-        println!("report written to {}", path.display());
+        crate::json_report::write(path, &result)?;
     }
     Ok(())
 }
@@ -221,10 +218,7 @@ async fn drill(args: DrillArgs) -> Result<(), Error> {
     let report = crate::drill::run(&opts).await?;
     print!("{}", report.render());
     if let Some(path) = &args.json {
-        let mut json = serde_json::to_vec_pretty(&report).expect("the report always serializes");
-        json.push(b'\n');
-        std::fs::write(path, json).map_err(Error::io(path))?;
-        println!("report written to {}", path.display());
+        crate::json_report::write(path, &report)?;
     }
     if report.passed {
         Ok(())
