@@ -201,10 +201,12 @@ fn io_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let (control, last_log_id, last_membership) = {
+        // Only a copy is taken under the lock: applies wait for it, and serializing the
+        // whole state there (the dedup window alone holds 100,000 outcomes) stalled every
+        // write for the length of a snapshot.
+        let (state, last_log_id, last_membership) = {
             let applied = self.inner.applied.read().expect("state lock poisoned");
-            let control = serde_json::to_vec(&applied.state).map_err(|e| StorageIOError::read_state_machine(&e))?;
-            (control, applied.last_applied, applied.membership.clone())
+            (applied.state.clone(), applied.last_applied, applied.membership.clone())
         };
         let snapshot_id = match last_log_id {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, rand::random::<u32>()),
@@ -219,6 +221,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 // purge the log entries it covers.
                 messages.flush()?;
             }
+            let control = serde_json::to_vec(&state)?;
+            drop(state);
             let data_path = dir.join(&written.data_file);
             write_atomically(&data_path, |out| {
                 out.write_all(&(control.len() as u64).to_be_bytes())?;
