@@ -43,7 +43,9 @@ if ! command -v haproxy >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq haproxy >/dev/null
 fi
-haproxy -v | head -n 1
+# Not `haproxy -v | head`: with pipefail, haproxy writing after head exits fails the run (SIGPIPE).
+haproxy_version=$(haproxy -v)
+echo "${haproxy_version%%$'\n'*}"
 
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
