@@ -10,35 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use chat_raft::messages::{MessageApplier, MessageCommand, StoredMessage};
-use chat_raft::{Cluster, Command, NodeAddr, Outcome, Proposal, RaftSettings, Request, StateMachineStore, TypeConfig};
+use chat_raft::{Command, Outcome, Proposal, Request, StateMachineStore, TypeConfig};
 use chat_storage::messages::conformance::{self, random_id, text};
-use chat_storage::{EmbeddedMessageStore, MessageStore, SledLogStore, SledMessages};
+use chat_storage::{EmbeddedMessageStore, MessageStore, SledMessages};
 use openraft::storage::RaftStateMachine;
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload, RaftSnapshotBuilder};
 
-const SECRET: &str = "test-secret-123456";
-
-fn addr() -> NodeAddr {
-    NodeAddr { public: "127.0.0.1:1".into(), cluster: "127.0.0.1:1".into() }
-}
-
-/// Start node 1 on the stores under `dir`; a single voter elects itself.
-async fn start_node(dir: &Path, initialize: bool) -> Result<EmbeddedMessageStore> {
-    let log_store = SledLogStore::<TypeConfig>::open(&dir.join("log"))?;
-    let messages = SledMessages::open(&dir.join("messages"))?;
-    let sm = StateMachineStore::open_with(&dir.join("sm"), Some(Arc::new(messages.clone())))?;
-    let cluster = Cluster::start(1, addr(), SECRET, RaftSettings::default(), log_store, sm).await?;
-    if initialize {
-        cluster.initialize(BTreeMap::from([(1, addr())])).await?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cluster.is_fresh() {
-        ensure!(Instant::now() < deadline, "the single voter did not become a fresh leader within 10 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(EmbeddedMessageStore::new(cluster, messages))
-}
+mod single_node;
 
 /// Every message of `rooms`, in seq order.
 fn dump(messages: &SledMessages, rooms: &[String]) -> Result<Vec<StoredMessage>> {
@@ -52,7 +31,7 @@ fn dump(messages: &SledMessages, rooms: &[String]) -> Result<Vec<StoredMessage>>
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_store_passes_the_conformance_suite() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = start_node(dir.path(), true).await?;
+    let store = single_node::start(dir.path(), true).await?;
     let shared: Arc<dyn MessageStore> = Arc::new(store.clone());
     conformance::run_all(shared.as_ref()).await?;
     store.data().flush()?;
@@ -64,7 +43,7 @@ async fn a_restarted_node_replays_its_log_without_changing_messages() -> Result<
     let dir = tempfile::tempdir()?;
     let rooms = vec![random_id(), random_id()];
     let (before, applied) = {
-        let store = start_node(dir.path(), true).await?;
+        let store = single_node::start(dir.path(), true).await?;
         for (i, room) in rooms.iter().cycle().take(12).enumerate() {
             let id = store.append(text(room, 1_000, &format!("m{i}"))).await?.id;
             store.react(&id, "👍", "u1", true).await?;
@@ -92,7 +71,7 @@ async fn a_restarted_node_replays_its_log_without_changing_messages() -> Result<
 async fn reopen(dir: &Path) -> Result<EmbeddedMessageStore> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match start_node(dir, false).await {
+        match single_node::start(dir, false).await {
             Ok(store) => return Ok(store),
             Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(e) => return Err(e).context("reopening the node's stores"),

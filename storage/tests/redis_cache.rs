@@ -4,45 +4,21 @@
 //! store answers meanwhile, the cache is used again once Redis is back), shared counters,
 //! and Redis found through a Sentinel (`redis-server --sentinel`).
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use chat_raft::{Cluster, NodeAddr, RaftSettings, StateMachineStore, TypeConfig};
 use chat_storage::messages::conformance::{self, random_id, text};
-use chat_storage::{
-    Cache, CachedMessageStore, EmbeddedMessageStore, MessageStore, RedisCache, RedisTarget, SledLogStore, SledMessages,
-};
+use chat_storage::{Cache, CachedMessageStore, MessageStore, RedisCache, RedisTarget};
 use chat_tests::redis::TestRedis;
 
-const SECRET: &str = "test-secret-123456";
+mod single_node;
 
 /// A client of a test's `redis-server`.
 async fn client(redis: &TestRedis) -> Result<redis::aio::MultiplexedConnection> {
     Ok(redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?)
-}
-
-fn addr() -> NodeAddr {
-    NodeAddr { public: "127.0.0.1:1".into(), cluster: "127.0.0.1:1".into() }
-}
-
-/// A single-voter cluster's embedded store under `dir`.
-async fn embedded(dir: &Path) -> Result<EmbeddedMessageStore> {
-    let log_store = SledLogStore::<TypeConfig>::open(&dir.join("log"))?;
-    let messages = SledMessages::open(&dir.join("messages"))?;
-    let sm = StateMachineStore::open_with(&dir.join("sm"), Some(Arc::new(messages.clone())))?;
-    let cluster = Cluster::start(1, addr(), SECRET, RaftSettings::default(), log_store, sm).await?;
-    cluster.initialize(BTreeMap::from([(1, addr())])).await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cluster.is_fresh() {
-        ensure!(Instant::now() < deadline, "the single voter did not become a fresh leader within 10 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(EmbeddedMessageStore::new(cluster, messages))
 }
 
 struct Setup {
@@ -54,7 +30,7 @@ struct Setup {
 
 async fn setup(redis: &TestRedis) -> Result<Setup> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn MessageStore> = Arc::new(embedded(dir.path()).await?);
+    let store: Arc<dyn MessageStore> = Arc::new(single_node::start(dir.path(), true).await?);
     let cache = Arc::new(RedisCache::new(RedisTarget::Url(redis.url()), "t:")?);
     let cached = CachedMessageStore::new(store.clone(), cache.clone() as Arc<dyn Cache>);
     Ok(Setup { _dir: dir, store, cache, cached })
