@@ -11,6 +11,8 @@ pub enum Error {
     Storage(String),
     #[error("raft: {0}")]
     Raft(#[from] chat_raft::Error),
+    #[error("consensus runtime: {0}")]
+    Consensus(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -11,6 +11,7 @@ mod ai;
 mod auth;
 mod cluster_api;
 pub mod config;
+mod consensus;
 mod error;
 mod fanout;
 mod mentions;
@@ -18,6 +19,7 @@ mod metrics;
 mod moderation;
 mod public;
 mod ratelimit;
+mod read_marks;
 mod rest;
 mod socket;
 mod stores;
@@ -51,6 +53,8 @@ pub(crate) struct Node {
     pub activity: auth::activity::Activity,
     /// Message history, read receipts and reactions.
     pub messages: Arc<dyn MessageStore>,
+    /// Read marks seen here and not yet written (coalesced, `read_marks.rs`).
+    pub read_marks: read_marks::ReadMarks,
     /// Bytes of uploaded files and profile images, readable from any node.
     pub blobs: Arc<dyn BlobStore>,
     /// This node's own copies (`<data_dir>/blobs`), which `blobs` fills and which the
@@ -63,6 +67,9 @@ pub(crate) struct Node {
     /// The banned-word filter; `None` when no list is configured.
     pub banned_words: Option<moderation::BannedWords>,
     pub metrics: Arc<metrics::Metrics>,
+    /// The runtime of client work (sockets, REST): handlers on the cluster listener,
+    /// which runs on the consensus thread, hand such work back to it.
+    pub clients: tokio::runtime::Handle,
     /// Per-node request counters of PROTOCOL 6.10.
     pub rate_limits: ratelimit::RateLimits,
     /// AI replies: the provider and the replies being streamed.
@@ -94,15 +101,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         .map_err(|e| Error::Storage(e.to_string()))?;
     let plan = stores::Plan::from_config(&config)?;
     let state_machine = StateMachineStore::open_with(&config.data_dir.join("state"), plan.applier())?;
-    let cluster = Cluster::start(
-        config.id,
-        addr.clone(),
-        &config.cluster_secret,
-        config.raft_settings(),
-        log_store,
-        state_machine,
-    )
-    .await?;
+    let consensus = consensus::Consensus::start()?;
+    let (id, raft_addr, secret, settings) =
+        (config.id, addr.clone(), config.cluster_secret.clone(), config.raft_settings());
+    let cluster = consensus
+        .run(async move { Cluster::start(id, raft_addr, &secret, settings, log_store, state_machine).await })
+        .await??;
     tracing::info!(node = config.id, role = ?config.role, public = %addr.public, cluster = %addr.cluster, "node started");
 
     let jwt = auth::jwt::JwtKeys::from_config(config.jwt_secret.as_deref());
@@ -116,12 +120,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let ai = ai::Ai::from_config(&config);
     let node = Arc::new(Node {
         cluster: cluster.clone(),
-        fanout: fanout::Fanout::new(io.clone(), cluster.client().clone(), metrics.clone()),
+        // A client of its own: its connections are driven by the client runtime, not by
+        // the consensus thread that drives Raft's.
+        fanout: fanout::Fanout::new(
+            io.clone(),
+            chat_raft::client::ClusterClient::for_node(config.cluster_secret.clone(), config.id),
+            metrics.clone(),
+        ),
         metrics,
+        clients: tokio::runtime::Handle::current(),
         config,
         jwt,
         activity: auth::activity::Activity::default(),
         messages,
+        read_marks: read_marks::ReadMarks::default(),
         blobs,
         blob_copies,
         mongo,
@@ -132,11 +144,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     socket::register(&io, node.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let activity = tokio::spawn(auth::activity::run(node.clone(), stop_rx.clone()));
+    let read_marks = tokio::spawn(read_marks::run(node.clone(), stop_rx.clone()));
     let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
+    // The cluster listener is served by the consensus thread (a listener belongs to
+    // the runtime that registers it, hence the round trip through std).
+    let cluster_std = cluster_listener.into_std()?;
+    let cluster_router = cluster_api::router(node.clone());
+    let cluster_stop = stop_rx.clone();
     let mut servers = vec![
         tokio::spawn(serve(public, public::router(node.clone(), io_layer.clone()), stop_rx.clone())),
-        tokio::spawn(serve(cluster_listener, cluster_api::router(node.clone()), stop_rx.clone())),
+        consensus.handle().spawn(async move {
+            match TcpListener::from_std(cluster_std) {
+                Ok(listener) => serve(listener, cluster_router, cluster_stop).await,
+                Err(e) => tracing::error!(error = %e, "cluster listener failed"),
+            }
+        }),
     ];
     if let Some(listener) = socket_listener {
         tracing::info!(addr = %listener.local_addr()?, "Socket.IO listener");
@@ -154,6 +177,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     }
     // Commits the last session activity, so it must finish before Raft stops.
     let _ = activity.await;
+    let _ = read_marks.await;
     notices.abort();
     if let Some(mongo) = mongo {
         let _ = mongo.await;
@@ -161,6 +185,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     node.ai.shutdown().await;
     node.fanout.stop();
     cluster.shutdown().await;
+    consensus.stop();
     tracing::info!(node = node.config.id, "stopped");
     Ok(())
 }

@@ -72,6 +72,8 @@ pub(crate) struct Metrics {
     pub sockets_connected: AtomicU64,
     pub messages_accepted: AtomicU64,
     pub messages_delivered: AtomicU64,
+    /// Read watermarks written (after coalescing: one per member and room per window).
+    pub read_marks_written: AtomicU64,
     rejected: [AtomicU64; REJECTIONS.len()],
     pub store_latency: Histogram,
     pub fanout_latency: Histogram,
@@ -103,6 +105,12 @@ impl Metrics {
             "chat_messages_delivered_total",
             "Chat messages emitted to this node's room sockets.",
             load(&self.messages_delivered),
+        );
+        counter(
+            &mut out,
+            "chat_read_marks_written_total",
+            "Read watermarks written, after coalescing per member and room.",
+            load(&self.read_marks_written),
         );
         let _ = writeln!(out, "# HELP chat_messages_rejected_total Chat messages refused, by reason.");
         let _ = writeln!(out, "# TYPE chat_messages_rejected_total counter");

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_raft::command::Millis;
-use chat_raft::messages::{MessageApplier, NewMessage, StoredMessage};
+use chat_raft::messages::{MessageApplier, NewMessage, ReadMark, StoredMessage};
 use chat_raft::Cluster;
 use chat_storage::blobs::{Blob, Placement};
 use chat_storage::{
@@ -205,8 +205,12 @@ impl MessageStore for MongoMessages {
         self.0.message_store()?.after_seq(room, seq, limit).await
     }
 
-    async fn mark_read(&self, user_id: &str, ids: &[String], at: Millis) -> Result<Vec<String>, chat_storage::Error> {
-        self.0.message_store()?.mark_read(user_id, ids, at).await
+    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), chat_storage::Error> {
+        self.0.message_store()?.mark_read(marks).await
+    }
+
+    async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, chat_storage::Error> {
+        self.0.message_store()?.read_marks(room).await
     }
 
     async fn react(

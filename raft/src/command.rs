@@ -206,6 +206,10 @@ pub enum Outcome {
     ReadsMarked {
         changed: Vec<String>,
     },
+    /// How many of the marks raised a watermark (the others were at or below it).
+    ReadMarksRaised {
+        raised: usize,
+    },
     /// The message's reactions after the change.
     Reacted {
         room: String,

@@ -1,5 +1,5 @@
 //! The message plane's types as they travel through the Raft log in the embedded
-//! store: chat messages, read receipts and reactions.
+//! store: chat messages, read watermarks and reactions.
 //!
 //! These commands are not applied to [`crate::ClusterState`] (message bodies are
 //! high-volume and live on disk, ARCHITECTURE 3.2). The state machine hands them, in
@@ -55,6 +55,40 @@ pub struct NewMessage {
     pub at: Millis,
 }
 
+/// A member's read watermark in a room: every message of `room` up to `seq` is read
+/// by `user_id`, who last raised the mark at `at`. Marks merge by maximum `seq` (a
+/// lower or equal mark changes nothing), so they commute, and replaying one is
+/// harmless. A message's readers are derived from the room's marks (see
+/// [`readers_of`]) instead of being stored with each message: one small record per
+/// member and room, however many messages are read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMark {
+    pub room: String,
+    pub user_id: String,
+    pub seq: u64,
+    pub at: Millis,
+}
+
+/// The readers of message `seq` as derived from its room's marks: every member whose
+/// mark reaches it, with the mark's time, after the readers stored with the message
+/// itself (records written before watermarks existed), each user once.
+pub fn readers_of(seq: u64, stored: &[Reader], marks: &[ReadMark]) -> Vec<Reader> {
+    let mut readers = stored.to_vec();
+    for mark in marks.iter().filter(|m| m.seq >= seq) {
+        if !readers.iter().any(|r| r.user_id == mark.user_id) {
+            readers.push(Reader { user_id: mark.user_id.clone(), read_at: mark.at });
+        }
+    }
+    readers
+}
+
+/// Fill each message's `readers` from its room's marks (all messages of one room).
+pub fn derive_readers(messages: &mut [StoredMessage], marks: &[ReadMark]) {
+    for message in messages {
+        message.readers = readers_of(message.seq, &message.readers, marks);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reader {
     pub user_id: String,
@@ -88,9 +122,12 @@ pub struct StoredMessage {
 pub enum MessageCommand {
     /// Store a message -> `Outcome::MessageAppended`.
     Append { message: Box<NewMessage> },
-    /// Add `user_id` to the readers of each listed message it has not read yet ->
-    /// `Outcome::ReadsMarked` with the ids that changed.
+    /// Written by versions before read watermarks; applied as the watermarks of the
+    /// listed messages -> `Outcome::ReadsMarked` with the ids whose mark rose.
     MarkRead { user_id: String, message_ids: Vec<String>, at: Millis },
+    /// Raise each member's read watermark (a node's marks of a few milliseconds,
+    /// coalesced into one command) -> `Outcome::ReadMarksRaised`.
+    RaiseReadMarks { marks: Vec<ReadMark> },
     /// Add or remove one user's reaction -> `Outcome::Reacted`, or `UnknownMessage`.
     React { message_id: String, emoji: String, user_id: String, add: bool },
 }
@@ -105,8 +142,8 @@ pub enum MessageCommand {
 ///   command at or below it (openraft replays the log after a restart, or after a
 ///   snapshot whose export was taken while applies went on) changes nothing and
 ///   returns an outcome derived from what is stored: exact for `Append`, the current
-///   reactions for `React`, the ids whose read time by that user equals `at` for
-///   `MarkRead`. One log entry can carry several message commands, so the position
+///   reactions for `React`; read marks merge by maximum, so replaying them is
+///   harmless. One log entry can carry several message commands, so the position
 ///   is the entry's index plus the command's place in it.
 /// - `export` may run while `apply` continues: it records the applied index first and
 ///   then writes the data, which may therefore include effects of later entries; the

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use chat_raft::messages::{MessageApplier, MessageCommand, StoredMessage};
+use chat_raft::messages::{MessageApplier, MessageCommand, ReadMark, StoredMessage};
 use chat_raft::{Command, Outcome, Proposal, Request, StateMachineStore, TypeConfig};
 use chat_storage::messages::conformance::{self, random_id, text};
 use chat_storage::{EmbeddedMessageStore, MessageStore, SledMessages};
@@ -45,9 +45,11 @@ async fn a_restarted_node_replays_its_log_without_changing_messages() -> Result<
     let (before, applied) = {
         let store = single_node::start(dir.path(), true).await?;
         for (i, room) in rooms.iter().cycle().take(12).enumerate() {
-            let id = store.append(text(room, 1_000, &format!("m{i}"))).await?.id;
+            let stored = store.append(text(room, 1_000, &format!("m{i}"))).await?;
+            let id = stored.id;
             store.react(&id, "👍", "u1", true).await?;
-            store.mark_read("u2", std::slice::from_ref(&id), 2_000).await?;
+            let mark = ReadMark { room: room.clone(), user_id: "u2".into(), seq: stored.seq, at: 2_000 + i as u64 };
+            store.mark_read(&[mark]).await?;
             store.react(&id, "👍", "u1", i % 3 != 0).await?;
         }
         let before = dump(store.data(), &rooms)?;
@@ -91,6 +93,8 @@ fn commands(rooms: &[String]) -> Vec<MessageCommand> {
             commands.push(MessageCommand::React { message_id, emoji: "🎉".into(), user_id, add: true });
             let message_ids = vec![format!("{i:024x}"), format!("{:024x}", i / 4)];
             commands.push(MessageCommand::MarkRead { user_id: "reader".into(), message_ids, at: 5_000 + i });
+            let mark = ReadMark { room: rooms[(i % 2) as usize].clone(), user_id: format!("r{i}"), seq: i / 4, at: i };
+            commands.push(MessageCommand::RaiseReadMarks { marks: vec![mark] });
         }
     }
     commands

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use chat_raft::messages::ReadMark;
 use chat_storage::messages::conformance::{self, random_id, text};
 use chat_storage::{Cache, CachedMessageStore, MessageStore, RedisCache, RedisTarget};
 use chat_tests::redis::TestRedis;
@@ -87,9 +88,11 @@ async fn the_first_page_comes_from_the_cache_and_equals_the_stores() -> Result<(
     let oldest = first.messages[0].timestamp;
     ensure!(s.cached.history(&room, Some(oldest), 40).await? == s.store.history(&room, Some(oldest), 40).await?);
 
-    // Receipts and reactions change cached messages: the room is dropped, then refilled.
+    // Readers are derived from the store's watermarks at read time, so a read mark
+    // shows in the next cached page; a reaction drops the room, which is then refilled.
     let last = ids.last().cloned().context("ids")?;
-    s.cached.mark_read("reader", std::slice::from_ref(&last), 5_000).await?;
+    let seq = s.store.get(&last).await?.context("last stored")?.seq;
+    s.cached.mark_read(&[ReadMark { room: room.clone(), user_id: "reader".into(), seq, at: 5_000 }]).await?;
     let page = s.cached.history(&room, None, 10).await?;
     ensure!(page == s.store.history(&room, None, 10).await?, "a read receipt shows in the next page");
     ensure!(page.messages.last().is_some_and(|m| !m.readers.is_empty()));

@@ -78,6 +78,37 @@ test('markMessagesAsRead errors: empty list ignored, unknown message -> Invalid 
   assertFields(await waitFor(outsider, 'error', 5000, { since: s2 }), { message: 'Room access denied' });
 });
 
+test('markMessagesAsRead with mixed-room ids marks only rooms the user belongs to', async () => {
+  const mallory = await register(n3, { name: 'Mallory' });
+  const theirs = await createRoom(n3, mallory);
+  const outsider = await connect(n3, mallory);
+  await joinRoom(outsider, theirs._id);
+  const foreign = await send(outsider, theirs._id, cleanText('남의 방'));
+
+  // Bob lists his room's message and a message of a room he never joined.
+  let since = marks();
+  let outsiderSince = mark(outsider);
+  sockets[1].emit('markMessagesAsRead', { messageIds: [m1._id, foreign._id, unknownId()] });
+  const got = await everyone('messagesRead', since, (p) => p?.userId === bob.id);
+  for (const p of got) assertFields(p, { userId: bob.id, messageIds: [m1._id] }, 'only his room\'s id');
+  let leaked = await quietPeriod(outsider, ['messagesRead'], outsiderSince);
+  assert.deepEqual(leaked.map((e) => e.args[0]), [], 'nothing broadcast in the foreign room');
+
+  // The foreign id first: refused, and nothing changes in either room.
+  since = marks();
+  outsiderSince = mark(outsider);
+  sockets[1].emit('markMessagesAsRead', { messageIds: [foreign._id, m2._id] });
+  assertFields(await waitFor(sockets[1], 'error', 5000, { since: since[1] }), { message: 'Room access denied' });
+  leaked = await quietPeriod(sockets[0], ['messagesRead'], since[0]);
+  assert.deepEqual(leaked.map((e) => e.args[0]), [], 'a refused mark broadcasts nothing');
+
+  const s = mark(outsider);
+  outsider.emit('fetchPreviousMessages', { roomId: theirs._id, limit: 30 });
+  const page = await waitFor(outsider, 'previousMessagesLoaded', 5000, { since: s });
+  const stored = page.messages.find((m) => m._id === foreign._id);
+  assert.ok(!stored.readers.some((r) => r.userId === bob.id), `bob must not read ${JSON.stringify(stored.readers)}`);
+});
+
 test('messageReaction add/remove -> messageReactionUpdate with the full map on every node', async () => {
   const steps = [
     [sockets[1], { messageId: m1._id, reaction: '👍', type: 'add' }, { '👍': [bob.id] }],

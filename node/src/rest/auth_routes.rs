@@ -95,7 +95,7 @@ async fn register(
         return Err(ApiError::refused(StatusCode::CONFLICT, EMAIL_TAKEN));
     }
     let password_hash =
-        password::hash(password, node.config.bcrypt_cost).await.map_err(|e| ApiError::internal(REGISTER_FAILED, e))?;
+        password::hash(password, node.config.bcrypt_cost).await.map_err(|e| ApiError::password(e, REGISTER_FAILED))?;
     let now = now_ms();
     let user = User {
         id: ids::object_id(now),
@@ -153,7 +153,7 @@ async fn login(
     let user = user.map_err(|e| ApiError::cluster(e, LOGIN_FAILED))?.ok_or_else(bad_credentials)?;
     let matches = password::verify(password, user.password_hash.clone())
         .await
-        .map_err(|e| ApiError::internal(LOGIN_FAILED, e))?;
+        .map_err(|e| ApiError::password(e, LOGIN_FAILED))?;
     if !matches || user.banned {
         return Err(bad_credentials());
     }

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -26,6 +26,8 @@ const VALIDATION_MESSAGE: &str = "입력값이 올바르지 않습니다.";
 const INVALID_REQUEST_MESSAGE: &str = "잘못된 요청 형식입니다.";
 const TOO_LARGE_MESSAGE: &str = "요청 본문이 너무 큽니다.";
 const FILE_TOO_LARGE_MESSAGE: &str = "파일 크기는 5MB를 초과할 수 없습니다.";
+/// Our answer when this node is saturated (password hashing in a login storm).
+const BUSY_MESSAGE: &str = "요청이 많아 처리할 수 없습니다. 잠시 후 다시 시도해 주세요.";
 
 /// One failed field of a validation envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +60,9 @@ pub(crate) enum ApiError {
     /// 503: the cluster cannot serve this right now (stale replica, no leader);
     /// retrying, here or on another node, can succeed.
     Unavailable { cause: String },
+    /// 503 with `Retry-After`: this node is saturated (a login storm beyond what its
+    /// password hashing can do in time); answered at once instead of timing out.
+    Busy { retry_after_secs: u64 },
     /// 500 with the endpoint's own failure message; `cause` is only logged.
     Internal { message: &'static str, nulls: &'static [&'static str], cause: String },
 }
@@ -78,6 +83,15 @@ impl ApiError {
             Self::Unavailable { cause: e.to_string() }
         } else {
             Self::internal(failure, e)
+        }
+    }
+
+    /// A failed password hash or check: saturation becomes [`ApiError::Busy`], the
+    /// rest the endpoint's 500 `failure` message.
+    pub(crate) fn password(e: crate::auth::password::PasswordError, failure: &'static str) -> Self {
+        match e {
+            crate::auth::password::PasswordError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
+            other => Self::internal(failure, other),
         }
     }
 
@@ -153,6 +167,12 @@ pub(crate) fn render(error: ApiError, path: &str) -> Response {
         ApiError::Unavailable { cause } => {
             tracing::warn!(path, cause, "answered 503: the cluster cannot serve this right now");
             coded(StatusCode::SERVICE_UNAVAILABLE, INTERNAL_MESSAGE, "SERVICE_UNAVAILABLE", path)
+        }
+        ApiError::Busy { retry_after_secs } => {
+            tracing::debug!(path, retry_after_secs, "answered 503: password hashing saturated");
+            let mut response = coded(StatusCode::SERVICE_UNAVAILABLE, BUSY_MESSAGE, "SERVER_BUSY", path);
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
         }
         ApiError::Internal { message, nulls, cause } => {
             tracing::error!(path, cause, "request failed");

@@ -83,7 +83,7 @@ async fn create(
         None => None,
         Some(password) => Some(password::hash(password, node.config.bcrypt_cost).await.map_err(|e| match e {
             PasswordError::TooLong => ApiError::refused(StatusCode::BAD_REQUEST, e.to_string()),
-            PasswordError::Failed(_) => ApiError::internal(CREATE_FAILED, e),
+            other => ApiError::password(other, CREATE_FAILED),
         })?),
     };
     let now = now_ms();
@@ -134,7 +134,7 @@ async fn join(
     let hash = hash.map_err(|e| ApiError::cluster(e, JOIN_FAILED))?.ok_or_else(room_not_found)?;
     if let Some(hash) = &hash {
         let given = body.password.filter(|p| !p.is_empty()).ok_or_else(wrong_password)?;
-        let matches = password::verify(given, hash.clone()).await.map_err(|e| ApiError::internal(JOIN_FAILED, e))?;
+        let matches = password::verify(given, hash.clone()).await.map_err(|e| ApiError::password(e, JOIN_FAILED))?;
         if !matches {
             return Err(wrong_password());
         }

@@ -1,10 +1,14 @@
-//! `markMessagesAsRead` and `messageReaction` (PROTOCOL 6.5.5, 6.5.6). Both are one
-//! conditional update in the store (no read-modify-write races) and a broadcast to
-//! the message's room on every node. Unlike the existing backend, reactions require
-//! membership of the message's room.
+//! `markMessagesAsRead` and `messageReaction` (PROTOCOL 6.5.5, 6.5.6). A read mark
+//! raises the member's watermark in the room, coalesced with the node's other marks
+//! and broadcast as `messagesRead` once stored (`read_marks.rs`); a reaction is one
+//! conditional update in the store and a broadcast to the message's room on every
+//! node. Unlike the existing backend, reactions require membership of the message's
+//! room.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use chat_raft::messages::ReadMark;
 use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 
@@ -22,29 +26,48 @@ fn is_participant(node: &Node, room_id: &str, user_id: &str) -> bool {
     node.cluster.read_local(|state| state.rooms.get(room_id).is_some_and(|r| r.is_participant(user_id)))
 }
 
+/// Marks the rooms of the listed messages read up to the newest listed message of
+/// each (a watermark, `read_marks.rs`). The first id decides the errors, as in the
+/// existing backend; ids of other rooms count only where the user is a participant,
+/// so a mixed list never marks anything in a room the user does not belong to.
 pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else { return super::emit_error(&s, None, "Unauthorized") };
+    let mut seen = HashSet::new();
     let ids: Vec<String> = data
         .as_ref()
         .and_then(|d| d.get("messageIds"))
         .and_then(Value::as_array)
-        .map(|ids| ids.iter().filter_map(Value::as_str).take(MAX_READ_IDS).map(str::to_owned).collect())
+        .map(|ids| ids.iter().filter_map(Value::as_str).filter(|id| seen.insert(*id)).take(MAX_READ_IDS))
+        .map(|ids| ids.map(str::to_owned).collect())
         .unwrap_or_default();
-    let Some(first) = ids.first() else { return };
-    let room_id = match node.messages.get(first).await {
-        Ok(Some(message)) => message.room,
-        Ok(None) => return super::emit_error(&s, None, "Invalid room"),
-        Err(_) => return super::emit_error(&s, None, "읽음 상태 업데이트 중 오류가 발생했습니다."),
-    };
-    if !is_participant(&node, &room_id, &user.user_id) {
-        return super::emit_error(&s, None, "Room access denied");
+    // (room, highest seq, ids) in the order the rooms first appear.
+    let mut rooms: Vec<(String, u64, Vec<String>)> = Vec::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let message = match node.messages.get(&id).await {
+            Ok(Some(message)) => message,
+            Ok(None) if i == 0 => return super::emit_error(&s, None, "Invalid room"),
+            Ok(None) => continue,
+            Err(_) => return super::emit_error(&s, None, crate::read_marks::STORE_FAILED),
+        };
+        if !is_participant(&node, &message.room, &user.user_id) {
+            if i == 0 {
+                return super::emit_error(&s, None, "Room access denied");
+            }
+            continue;
+        }
+        match rooms.iter_mut().find(|(room, ..)| *room == message.room) {
+            Some((_, seq, ids)) => {
+                *seq = (*seq).max(message.seq);
+                ids.push(id);
+            }
+            None => rooms.push((message.room, message.seq, vec![id])),
+        }
     }
-    if let Err(e) = node.messages.mark_read(&user.user_id, &ids, now_ms()).await {
-        tracing::warn!(room = %room_id, error = %e, "read marks not stored");
-        return super::emit_error(&s, None, "읽음 상태 업데이트 중 오류가 발생했습니다.");
+    let at = now_ms();
+    for (room, seq, ids) in rooms {
+        let mark = ReadMark { room, user_id: user.user_id.clone(), seq, at };
+        node.read_marks.add(mark, ids, Some(s.clone()));
     }
-    let payload = json!({ "userId": user.user_id, "messageIds": ids });
-    node.fanout.emit(&node, Target::Room(room_id), "messagesRead", payload).await;
 }
 
 pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {

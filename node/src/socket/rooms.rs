@@ -116,22 +116,18 @@ async fn post_system(node: &Node, room_id: &str, content: String) -> Result<(u64
     Ok((stored.seq, render::live_message(&stored, &Default::default())))
 }
 
-/// Loading history marks it read by the loader (PROTOCOL 6.5.4), off the reply path.
+/// Loading history marks it read by the loader (PROTOCOL 6.5.4): the loader's
+/// watermark rises to the page's newest message, unless every message of the page
+/// already lists the loader among its readers. Coalesced like every read mark, with
+/// no `messagesRead` broadcast (the existing backend sends none either).
 pub(super) fn mark_page_read(node: &Arc<Node>, user: &SocketUser, messages: &[chat_raft::messages::StoredMessage]) {
-    let unread: Vec<String> = messages
+    let unread = messages
         .iter()
-        .filter(|m| m.kind != MessageKind::System && !m.readers.iter().any(|r| r.user_id == user.user_id))
-        .map(|m| m.id.clone())
-        .collect();
-    if unread.is_empty() {
-        return;
-    }
-    let (node, user_id) = (node.clone(), user.user_id.clone());
-    tokio::spawn(async move {
-        if let Err(e) = node.messages.mark_read(&user_id, &unread, now_ms()).await {
-            tracing::debug!(error = %e, "history read marks not stored");
-        }
-    });
+        .filter(|m| m.kind != MessageKind::System && !m.readers.iter().any(|r| r.user_id == user.user_id));
+    let Some(newest) = unread.map(|m| m.seq).max() else { return };
+    let room = messages[0].room.clone();
+    let mark = chat_raft::messages::ReadMark { room, user_id: user.user_id.clone(), seq: newest, at: now_ms() };
+    node.read_marks.add(mark, Vec::new(), None);
 }
 
 pub(super) async fn leave(node: Arc<Node>, s: SocketRef, data: Option<Value>) {

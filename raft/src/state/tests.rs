@@ -1,6 +1,6 @@
 //! Table tests of the pure `ClusterState::apply`: (command, expected outcome) rows replayed on fresh states.
 
-use super::dedup::DEDUP_CAPACITY;
+use super::dedup::{Dedup, DEDUP_CAPACITY, DEDUP_MAX_BYTES};
 use super::sessions::SESSION_IDLE_MS;
 use super::{ClusterState, Role, Room, Session, SocketRef, User};
 use crate::command::{Command, Millis, Outcome, Request, RequestId, SessionTouch};
@@ -941,4 +941,23 @@ fn a_socket_committed_after_node_down_does_not_linger() {
     assert_eq!(state.apply(&req("again", Command::NodeDown { node: 2 })), Outcome::Unchanged);
     assert_eq!(state.presence.sockets_on_node(2).count(), 0, "a down node still hosts sockets");
     assert!(!nodes_in_room(&state, "r1").contains(&2), "fan-out still routes to a down node");
+}
+
+#[test]
+fn dedup_is_bounded_by_bytes_and_survives_a_snapshot_round_trip() {
+    let mut dedup = Dedup::default();
+    // Outcomes of about 64 KiB each: the byte bound, not the count, evicts them.
+    let big = |i: usize| Outcome::ReadsMarked { changed: vec![format!("{i}-{}", "x".repeat(65_536))] };
+    let total = DEDUP_MAX_BYTES / 65_536 * 2;
+    for i in 0..total {
+        dedup.remember(crate::command::RequestId(format!("big-{i}")), big(i));
+    }
+    assert!(dedup.bytes() <= DEDUP_MAX_BYTES, "{} bytes remembered", dedup.bytes());
+    assert!(dedup.len() < total / 2 + 1, "{} of {total} remembered", dedup.len());
+    let newest = crate::command::RequestId(format!("big-{}", total - 1));
+    assert_eq!(dedup.get(&newest), Some(&big(total - 1)), "the newest stays");
+    assert!(dedup.get(&crate::command::RequestId("big-0".into())).is_none(), "the oldest went");
+    // A snapshot carries the entries; loading them computes the same sizes.
+    let restored: Dedup = serde_json::from_slice(&serde_json::to_vec(&dedup).unwrap()).unwrap();
+    assert_eq!((restored.len(), restored.bytes()), (dedup.len(), dedup.bytes()));
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{NewMessage, StoredMessage};
+use chat_raft::messages::{derive_readers, NewMessage, ReadMark, StoredMessage};
 
 use super::Cache;
 use crate::messages::{clamp_limit, MAX_PAGE};
@@ -52,7 +52,10 @@ impl MessageStore for CachedMessageStore {
         if before.is_some() {
             return self.store.history(room, before, limit).await;
         }
-        if let Some(page) = self.cache.recent(room, limit).await {
+        if let Some(mut page) = self.cache.recent(room, limit).await {
+            // The cache holds messages without readers: they change with every read
+            // mark, and are derived from the store's watermarks instead.
+            derive_readers(&mut page.messages, &self.store.read_marks(room).await?);
             return Ok(page);
         }
         match self.cache.begin_fill(room).await {
@@ -69,12 +72,12 @@ impl MessageStore for CachedMessageStore {
         self.store.after_seq(room, seq, limit).await
     }
 
-    async fn mark_read(&self, user_id: &str, message_ids: &[String], at: Millis) -> Result<Vec<String>, Error> {
-        let changed = self.store.mark_read(user_id, message_ids, at).await?;
-        if !changed.is_empty() {
-            self.cache.changed(None, &changed).await;
-        }
-        Ok(changed)
+    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error> {
+        self.store.mark_read(marks).await
+    }
+
+    async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error> {
+        self.store.read_marks(room).await
     }
 
     async fn react(

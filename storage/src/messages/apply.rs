@@ -9,10 +9,10 @@
 //! `changed` position says so, and the command is not applied to it a second time
 //! (re-adding a reaction after a later remove would reorder the emoji's users).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chat_raft::command::{Millis, Outcome};
-use chat_raft::messages::{MessageCommand, NewMessage, Reader, StoredMessage};
+use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage};
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
 use super::sled_messages::SledMessages;
@@ -24,7 +24,12 @@ pub(super) fn execute(store: &SledMessages, pos: LogPos, command: &MessageComman
     let outcome = match command {
         MessageCommand::Append { message } => append(store, pos, message, &mut batch)?,
         MessageCommand::MarkRead { user_id, message_ids, at } => {
-            mark_read(store, pos, user_id, message_ids, *at, &mut batch)?
+            mark_read(store, user_id, message_ids, *at, &mut batch)?
+        }
+        MessageCommand::RaiseReadMarks { marks } => {
+            let mut raising = Raising::new(store, &mut batch);
+            let raised = marks.iter().map(|m| raising.raise(m)).collect::<Result<Vec<_>, _>>()?;
+            Outcome::ReadMarksRaised { raised: raised.into_iter().filter(|r| *r).count() }
         }
         MessageCommand::React { message_id, emoji, user_id, add } => {
             react(store, pos, message_id, emoji, user_id, *add, &mut batch)?
@@ -45,15 +50,9 @@ pub(super) fn replayed(store: &SledMessages, command: &MessageCommand) -> Result
             Some(record) => appended(&record.message),
             None => Outcome::UnknownMessage,
         },
-        MessageCommand::MarkRead { user_id, message_ids, at } => {
-            let mut changed = Vec::new();
-            for id in unique(message_ids) {
-                if store.record(id)?.is_some_and(|r| has_read(&r.message, user_id, *at)) {
-                    changed.push(id.clone());
-                }
-            }
-            Outcome::ReadsMarked { changed }
-        }
+        // Marks merge by maximum: what a replay would raise is already stored.
+        MessageCommand::MarkRead { .. } => Outcome::ReadsMarked { changed: Vec::new() },
+        MessageCommand::RaiseReadMarks { .. } => Outcome::ReadMarksRaised { raised: 0 },
         MessageCommand::React { message_id, .. } => match store.record(message_id)? {
             Some(record) => reacted(record.message),
             None => Outcome::UnknownMessage,
@@ -78,33 +77,54 @@ fn append(store: &SledMessages, pos: LogPos, message: &NewMessage, batch: &mut s
     Ok(Outcome::MessageAppended { seq, timestamp })
 }
 
+/// A command of an earlier version: each listed message raises the reader's mark in its
+/// room to the message's seq.
 fn mark_read(
     store: &SledMessages,
-    pos: LogPos,
     user_id: &str,
     message_ids: &[String],
     at: Millis,
     batch: &mut sled::Batch,
 ) -> Result<Outcome, Error> {
+    let mut raising = Raising::new(store, batch);
     let mut changed = Vec::new();
     for id in unique(message_ids) {
-        let Some(mut record) = store.record(id)? else { continue };
-        if record.changed >= pos {
-            // Imported with this command's effect already in it.
-            if has_read(&record.message, user_id, at) {
-                changed.push(id.clone());
-            }
-            continue;
+        let Some(record) = store.record(id)? else { continue };
+        let mark = ReadMark { room: record.message.room, user_id: user_id.to_owned(), seq: record.message.seq, at };
+        if raising.raise(&mark)? {
+            changed.push(id.clone());
         }
-        if record.message.readers.iter().any(|r| r.user_id == user_id) {
-            continue;
-        }
-        record.message.readers.push(Reader { user_id: user_id.to_owned(), read_at: at });
-        record.changed = pos;
-        batch.insert(layout::message_key(id), record.encode()?);
-        changed.push(id.clone());
     }
     Ok(Outcome::ReadsMarked { changed })
+}
+
+/// Raises read watermarks into one batch; remembers what it wrote, so two marks of one
+/// member and room in the same command merge like any others.
+struct Raising<'a> {
+    store: &'a SledMessages,
+    batch: &'a mut sled::Batch,
+    written: HashMap<Vec<u8>, u64>,
+}
+
+impl<'a> Raising<'a> {
+    fn new(store: &'a SledMessages, batch: &'a mut sled::Batch) -> Self {
+        Self { store, batch, written: HashMap::new() }
+    }
+
+    /// Whether the mark rose (a mark at or below the stored one changes nothing).
+    fn raise(&mut self, mark: &ReadMark) -> Result<bool, Error> {
+        let key = layout::read_mark_key(&mark.room, &mark.user_id);
+        let current = match self.written.get(&key) {
+            Some(seq) => Some(*seq),
+            None => self.store.tree().get(&key)?.map(|v| layout::decode_read_mark(&v)).transpose()?.map(|(seq, _)| seq),
+        };
+        if current.is_some_and(|seq| seq >= mark.seq) {
+            return Ok(false);
+        }
+        self.batch.insert(key.clone(), &layout::encode_read_mark(mark.seq, mark.at));
+        self.written.insert(key, mark.seq);
+        Ok(true)
+    }
 }
 
 fn react(
@@ -175,10 +195,6 @@ fn appended(message: &StoredMessage) -> Outcome {
 
 fn reacted(message: StoredMessage) -> Outcome {
     Outcome::Reacted { room: message.room, reactions: message.reactions }
-}
-
-fn has_read(message: &StoredMessage, user_id: &str, at: Millis) -> bool {
-    message.readers.iter().any(|r| r.user_id == user_id && r.read_at == at)
 }
 
 /// The ids in the order given, each once (a repeated id cannot change twice).

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat_raft::command::Millis;
-use chat_raft::messages::{MessageKind, NewMessage, Reader, StoredMessage};
+use chat_raft::messages::{MessageKind, NewMessage, ReadMark, Reader, StoredMessage};
 use futures::future::{join_all, try_join_all};
 
 use super::store::{MessageStore, MAX_PAGE};
@@ -24,8 +24,8 @@ pub async fn run_all(store: &dyn MessageStore) -> Result<(), Error> {
     history_limit_is_clamped(store).await?;
     after_seq_resumes_after_a_seq(store).await?;
     unknown_ids_read_as_absent(store).await?;
-    mark_read_changes_each_message_once(store).await?;
-    concurrent_mark_read_loses_no_reader(store).await?;
+    read_marks_are_watermarks_merged_by_max(store).await?;
+    concurrent_read_marks_lose_no_reader(store).await?;
     reactions_have_set_semantics(store).await?;
     concurrent_reactions_lose_no_user(store).await?;
     concurrent_appends_get_unique_gap_free_seqs(store).await?;
@@ -176,41 +176,63 @@ pub async fn unknown_ids_read_as_absent(store: &dyn MessageStore) -> Result<(), 
     for id in [random_id(), String::new(), "not an id".into(), "\u{0}/../m".into()] {
         assert_eq!(store.get(&id).await?, None, "get({id:?})");
         assert_eq!(store.react(&id, "👍", "u1", true).await?, None, "react on {id:?}");
-        assert_eq!(store.mark_read("u1", std::slice::from_ref(&id), now_ms()).await?, Vec::<String>::new());
     }
-    assert_eq!(store.mark_read("u1", &[], now_ms()).await?, Vec::<String>::new());
+    store.mark_read(&[]).await?;
+    assert_eq!(store.read_marks(&random_id()).await?, [], "an unknown room has no marks");
     Ok(())
 }
 
-pub async fn mark_read_changes_each_message_once(store: &dyn MessageStore) -> Result<(), Error> {
+fn read_mark(room: &str, user: &str, seq: u64, at: Millis) -> ReadMark {
+    ReadMark { room: room.to_owned(), user_id: user.to_owned(), seq, at }
+}
+
+/// The readers of each message of `room`, as `get`, `history` and `after_seq` give them.
+async fn readers_by_seq(store: &dyn MessageStore, room: &str) -> Result<Vec<Vec<Reader>>, Error> {
+    let page = store.history(room, None, MAX_PAGE).await?.messages;
+    let resumed = store.after_seq(room, 0, MAX_PAGE).await?;
+    assert_eq!(page, resumed, "history and after_seq derive the same readers");
+    for message in &page {
+        assert_eq!(store.get(&message.id).await?.as_ref(), Some(message), "get derives the same readers");
+    }
+    Ok(page.into_iter().map(|m| m.readers).collect())
+}
+
+pub async fn read_marks_are_watermarks_merged_by_max(store: &dyn MessageStore) -> Result<(), Error> {
     let room = random_id();
-    let m = append_each(store, &room, &[now_ms(); 3]).await?;
-    let (m0, m1, m2) = (m[0].id.as_str(), m[1].id.as_str(), m[2].id.as_str());
-    let unknown = random_id();
+    append_each(store, &room, &[now_ms(); 4]).await?;
     let at = now_ms();
-    let mark = |user: &'static str, ids: &[&str], at: Millis| {
-        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        async move { store.mark_read(user, &ids, at).await }
-    };
-    assert_eq!(mark("u1", &[m0, &unknown, m1], at).await?, [m0, m1], "unknown ids are ignored");
-    assert_eq!(mark("u1", &[m0, m1], at + 5).await?, Vec::<String>::new(), "already read");
-    assert_eq!(mark("u1", &[m1, m2, m2], at + 9).await?, [m2], "a repeated id changes once");
-    assert_eq!(mark("u2", &[m0], at + 20).await?, [m0]);
-    let readers = store.get(m0).await?.expect("stored").readers;
-    let expected = [Reader { user_id: "u1".into(), read_at: at }, Reader { user_id: "u2".into(), read_at: at + 20 }];
-    assert_eq!(readers, expected, "the first read time is kept");
+    let reader = |user: &str, at: Millis| Reader { user_id: user.to_owned(), read_at: at };
+    assert_eq!(readers_by_seq(store, &room).await?, vec![Vec::<Reader>::new(); 4], "nothing read yet");
+
+    store.mark_read(&[read_mark(&room, "u1", 2, at)]).await?;
+    let u1 = vec![reader("u1", at)];
+    assert_eq!(readers_by_seq(store, &room).await?, [u1.clone(), u1.clone(), vec![], vec![]], "u1 read up to 2");
+
+    // A lower mark, or the same seq again, changes nothing (not even the time).
+    store.mark_read(&[read_mark(&room, "u1", 1, at + 5), read_mark(&room, "u1", 2, at + 6)]).await?;
+    assert_eq!(readers_by_seq(store, &room).await?, [u1.clone(), u1.clone(), vec![], vec![]], "max wins");
+
+    // One call with marks of two users, one of them twice: each keeps its highest.
+    let marks =
+        [read_mark(&room, "u2", 1, at + 10), read_mark(&room, "u1", 3, at + 9), read_mark(&room, "u2", 4, at + 11)];
+    store.mark_read(&marks).await?;
+    let (u1, u2) = (reader("u1", at + 9), reader("u2", at + 11));
+    let both = vec![u1.clone(), u2.clone()];
+    assert_eq!(readers_by_seq(store, &room).await?, [both.clone(), both.clone(), both, vec![u2]]);
+
+    let mut marks = store.read_marks(&room).await?;
+    marks.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(marks, [read_mark(&room, "u1", 3, at + 9), read_mark(&room, "u2", 4, at + 11)]);
+    assert_eq!(store.read_marks(&random_id()).await?, [], "marks belong to their room");
     Ok(())
 }
 
-pub async fn concurrent_mark_read_loses_no_reader(store: &dyn MessageStore) -> Result<(), Error> {
+pub async fn concurrent_read_marks_lose_no_reader(store: &dyn MessageStore) -> Result<(), Error> {
     let room = random_id();
     let message = store.append(text(&room, now_ms(), "read me")).await?;
-    let ids = [message.id.clone()];
     let users: Vec<String> = (0..20).map(|i| format!("reader-{i}")).collect();
-    let marks = users.iter().map(|user| store.mark_read(user, &ids, now_ms()));
-    for changed in try_join_all(marks).await? {
-        assert_eq!(changed, ids, "each reader changes the message once");
-    }
+    let marks: Vec<[ReadMark; 1]> = users.iter().map(|user| [read_mark(&room, user, message.seq, now_ms())]).collect();
+    try_join_all(marks.iter().map(|mark| store.mark_read(mark))).await?;
     let readers: BTreeSet<String> =
         store.get(&message.id).await?.expect("stored").readers.into_iter().map(|r| r.user_id).collect();
     assert_eq!(readers, users.into_iter().collect(), "no reader lost");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_raft::command::{Command, Millis, Outcome, Request};
-use chat_raft::messages::{MessageCommand, NewMessage, StoredMessage};
+use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage};
 use chat_raft::Cluster;
 
 use super::sled_messages::SledMessages;
@@ -83,16 +83,20 @@ impl MessageStore for EmbeddedMessageStore {
         self.data.after_seq(room, seq, limit)
     }
 
-    async fn mark_read(&self, user_id: &str, message_ids: &[String], at: Millis) -> Result<Vec<String>, Error> {
-        if message_ids.is_empty() {
+    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error> {
+        if marks.is_empty() {
             // Nothing can change: not worth a log entry.
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let command = MessageCommand::MarkRead { user_id: user_id.to_owned(), message_ids: message_ids.to_vec(), at };
-        match self.commit(command).await?.1 {
-            Outcome::ReadsMarked { changed } => Ok(changed),
+        match self.commit(MessageCommand::RaiseReadMarks { marks: marks.to_vec() }).await?.1 {
+            Outcome::ReadMarksRaised { .. } => Ok(()),
             other => Err(unexpected("mark_read", &other)),
         }
+    }
+
+    async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error> {
+        self.fresh().await?;
+        self.data.read_marks(room)
     }
 
     async fn react(

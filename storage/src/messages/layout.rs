@@ -6,6 +6,8 @@
 //!   (12 bytes), then the message as JSON;
 //! - `r<room len u32><room><seq u64>` -> id: the room's messages by sequence number;
 //! - `t<room len u32><room><timestamp u64>` -> id: the room's messages by timestamp;
+//! - `w<room len u32><room><user>` -> the user's read watermark in the room: `seq`
+//!   then the time it was raised (two `u64`);
 //! - `a` -> the applied position (12 bytes).
 //!
 //! Integers are big-endian so sled's byte order is numeric order. The room is
@@ -20,6 +22,7 @@ pub(super) const APPLIED_KEY: &[u8] = b"a";
 const MESSAGE: u8 = b'm';
 pub(super) const BY_SEQ: u8 = b'r';
 pub(super) const BY_TIME: u8 = b't';
+pub(super) const READ_MARK: u8 = b'w';
 const POS_LEN: usize = 12;
 
 /// Where a command sits in the log: the entry's index and its rank among the message
@@ -121,4 +124,31 @@ pub(super) fn room_key_number(key: &[u8]) -> Result<u64, Error> {
         .and_then(|start| key[start..].try_into().ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| Error::Corrupt("room index key shorter than 8 bytes".into()))
+}
+
+/// The key of `user`'s read watermark in `room` (under `room_prefix(READ_MARK, room)`).
+pub(super) fn read_mark_key(room: &str, user: &str) -> Vec<u8> {
+    let mut key = room_prefix(READ_MARK, room);
+    key.extend_from_slice(user.as_bytes());
+    key
+}
+
+/// A watermark's value: the seq read up to, then when it was raised.
+pub(super) fn encode_read_mark(seq: u64, at: u64) -> [u8; 16] {
+    let mut value = [0u8; 16];
+    value[..8].copy_from_slice(&seq.to_be_bytes());
+    value[8..].copy_from_slice(&at.to_be_bytes());
+    value
+}
+
+pub(super) fn decode_read_mark(value: &[u8]) -> Result<(u64, u64), Error> {
+    let seq = value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+    let at = value.get(8..16).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+    seq.zip(at).ok_or_else(|| Error::Corrupt("read watermark shorter than 16 bytes".into()))
+}
+
+/// The user id at the end of a read-watermark key of `room`.
+pub(super) fn read_mark_user(room: &str, key: &[u8]) -> Result<String, Error> {
+    let user = key.get(1 + 4 + room.len()..).ok_or_else(|| Error::Corrupt("read watermark key too short".into()))?;
+    String::from_utf8(user.to_vec()).map_err(|_| Error::Corrupt("read watermark user is not UTF-8".into()))
 }

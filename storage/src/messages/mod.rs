@@ -17,6 +17,7 @@ mod layout;
 mod mongo;
 mod mongo_counters;
 mod mongo_docs;
+mod mongo_read_marks;
 mod sled_messages;
 mod snapshot;
 mod store;

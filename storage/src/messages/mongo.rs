@@ -6,18 +6,18 @@
 //! - `messages`: one document per message (layout in `mongo_docs.rs`), with unique
 //!   indexes on `(room, seq)` and `(room, timestamp)`, and one on `file.filename`;
 //! - `counters`: one document per room allocating `seq` and timestamps
-//!   (`mongo_counters.rs`).
+//!   (`mongo_counters.rs`);
+//! - `readMarks`: each member's read watermark per room (`mongo_read_marks.rs`), from
+//!   which every read derives the messages' `readers`.
 //!
 //! Every write is a single conditional update, never a read-modify-write, so nodes
 //! appending, reading and reacting at once lose nothing. The code uses only what both
 //! MongoDB and the test server nx-27017 do correctly (ARCHITECTURE 7); where they
 //! differ, the comments say why a query is written the way it is.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{NewMessage, StoredMessage};
+use chat_raft::messages::{derive_readers, NewMessage, ReadMark, StoredMessage};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -26,6 +26,7 @@ use mongodb::{Client, Collection, IndexModel};
 
 use super::mongo_counters::Counters;
 use super::mongo_docs::{reaction_key, reaction_path, reactions_from_doc, to_i64, MessageDoc};
+use super::mongo_read_marks::ReadMarks;
 use super::store::{clamp_limit, HistoryPage, MessageReactions, MessageStore};
 use crate::Error;
 
@@ -43,6 +44,7 @@ pub struct MongoMessageStore {
     /// The same collection, for queries that project or return raw documents.
     raw: Collection<Document>,
     counters: Counters,
+    read_marks: ReadMarks,
 }
 
 impl MongoMessageStore {
@@ -61,6 +63,7 @@ impl MongoMessageStore {
             messages: db.collection("messages"),
             raw: db.collection("messages"),
             counters: Counters::new(db.collection("counters")),
+            read_marks: ReadMarks::new(db.collection("readMarks")),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -83,13 +86,22 @@ impl MongoMessageStore {
                 .build(),
         ];
         self.messages.create_indexes(indexes).await.map_err(mongo_error("create the message indexes"))?;
-        Ok(())
+        self.read_marks.create_indexes().await
     }
 
     async fn find(&self, filter: Document, sort: Document, limit: usize) -> Result<Vec<MessageDoc>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let cursor = self.messages.find(filter).sort(sort).limit(limit).await.map_err(mongo_error("query messages"))?;
         cursor.try_collect().await.map_err(mongo_error("read messages"))
+    }
+
+    /// Messages of one room with their readers derived from the room's read marks.
+    async fn with_readers(&self, room: &str, docs: Vec<MessageDoc>) -> Result<Vec<StoredMessage>, Error> {
+        let mut messages: Vec<StoredMessage> = docs.into_iter().map(MessageDoc::into_message).collect();
+        if !messages.is_empty() {
+            derive_readers(&mut messages, &self.read_marks.of_room(room).await?);
+        }
+        Ok(messages)
     }
 
     async fn find_doc(&self, id: &str) -> Result<Option<MessageDoc>, Error> {
@@ -193,7 +205,9 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
-        Ok(self.find_doc(id).await?.map(MessageDoc::into_message))
+        let Some(doc) = self.find_doc(id).await? else { return Ok(None) };
+        let room = doc.room.clone();
+        Ok(self.with_readers(&room, vec![doc]).await?.pop())
     }
 
     async fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error> {
@@ -206,39 +220,22 @@ impl MessageStore for MongoMessageStore {
         let mut newest_first = self.find(filter, doc! { "timestamp": -1 }, limit + 1).await?;
         let has_more = newest_first.len() > limit;
         newest_first.truncate(limit);
-        let messages = newest_first.into_iter().rev().map(MessageDoc::into_message).collect();
-        Ok(HistoryPage { messages, has_more })
+        newest_first.reverse();
+        Ok(HistoryPage { messages: self.with_readers(room, newest_first).await?, has_more })
     }
 
     async fn after_seq(&self, room: &str, seq: u64, limit: usize) -> Result<Vec<StoredMessage>, Error> {
         let filter = doc! { "room": room, "seq": { "$gt": to_i64(seq) } };
         let docs = self.find(filter, doc! { "seq": 1 }, clamp_limit(limit)).await?;
-        Ok(docs.into_iter().map(MessageDoc::into_message).collect())
+        self.with_readers(room, docs).await
     }
 
-    /// One conditional `update_many`: the filter makes each push happen only for a
-    /// message the user has not read, so concurrent marks never add a reader twice.
-    /// The ids reported are those found unread just before; only when the same user
-    /// marks the same message from two places at once can both calls report it.
-    async fn mark_read(&self, user_id: &str, message_ids: &[String], at: Millis) -> Result<Vec<String>, Error> {
-        let mut seen = HashSet::new();
-        let ids: Vec<&String> = message_ids.iter().filter(|id| seen.insert(id.as_str())).collect();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // `$nin`, not `$ne`: the same on MongoDB for an array field, while nx-27017's
-        // `$ne` compares the whole array.
-        let unread = doc! { "_id": { "$in": &ids }, "readerIds": { "$nin": [user_id] } };
-        let cursor =
-            self.raw.find(unread.clone()).projection(doc! { "_id": 1 }).await.map_err(mongo_error("mark read"))?;
-        let found: Vec<Document> = cursor.try_collect().await.map_err(mongo_error("mark read"))?;
-        let unread_ids: HashSet<&str> = found.iter().filter_map(|d| d.get_str("_id").ok()).collect();
-        if unread_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let push = doc! { "$push": { "readerIds": user_id, "readAts": to_i64(at) } };
-        self.raw.update_many(unread, push).await.map_err(mongo_error("mark read"))?;
-        Ok(ids.into_iter().filter(|id| unread_ids.contains(id.as_str())).cloned().collect())
+    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error> {
+        self.read_marks.raise(marks).await
+    }
+
+    async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error> {
+        self.read_marks.of_room(room).await
     }
 
     async fn react(

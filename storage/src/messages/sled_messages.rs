@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chat_raft::command::{Millis, Outcome};
-use chat_raft::messages::{MessageApplier, MessageCommand, StoredMessage};
+use chat_raft::messages::{derive_readers, MessageApplier, MessageCommand, ReadMark, StoredMessage};
 
-use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
+use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME, READ_MARK};
 use super::store::{clamp_limit, HistoryPage};
 use super::{apply, snapshot};
 use crate::Error;
@@ -105,7 +105,23 @@ impl SledMessages {
     // ----- local reads (no freshness check: see `EmbeddedMessageStore`) ---------------
 
     pub fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
-        Ok(self.record(id)?.map(|r| r.message))
+        let Some(record) = self.record(id)? else { return Ok(None) };
+        let marks = self.read_marks(&record.message.room)?;
+        let mut messages = [record.message];
+        derive_readers(&mut messages, &marks);
+        let [message] = messages;
+        Ok(Some(message))
+    }
+
+    /// Every member's read watermark in `room` (see [`ReadMark`]).
+    pub fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error> {
+        let mut marks = Vec::new();
+        for item in self.inner.tree.scan_prefix(layout::room_prefix(READ_MARK, room)) {
+            let (key, value) = item?;
+            let (seq, at) = layout::decode_read_mark(&value)?;
+            marks.push(ReadMark { room: room.to_owned(), user_id: layout::read_mark_user(room, &key)?, seq, at });
+        }
+        Ok(marks)
     }
 
     /// See [`super::MessageStore::history`].
@@ -124,7 +140,7 @@ impl SledMessages {
         let has_more = ids.len() > limit;
         ids.truncate(limit);
         ids.reverse();
-        Ok(HistoryPage { messages: self.load(&ids)?, has_more })
+        Ok(HistoryPage { messages: self.load(room, &ids)?, has_more })
     }
 
     /// See [`super::MessageStore::after_seq`].
@@ -132,7 +148,7 @@ impl SledMessages {
         let lo = Bound::Excluded(layout::room_key(BY_SEQ, room, seq));
         let hi = Bound::Included(layout::room_key(BY_SEQ, room, u64::MAX));
         let ids = self.inner.tree.range((lo, hi)).take(clamp_limit(limit)).map(|item| item.map(|(_, id)| id));
-        self.load(&ids.collect::<Result<Vec<_>, _>>()?)
+        self.load(room, &ids.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// See [`super::MessageStore::count_since`]. Walks back from the room's newest
@@ -152,8 +168,9 @@ impl SledMessages {
         self.inner.tree.get(layout::message_key(id))?.map(|bytes| Record::decode(&bytes)).transpose()
     }
 
-    /// The messages named by index values, in the given order.
-    fn load(&self, ids: &[sled::IVec]) -> Result<Vec<StoredMessage>, Error> {
+    /// The messages of `room` named by index values, in the given order, with their
+    /// readers derived from the room's read marks.
+    fn load(&self, room: &str, ids: &[sled::IVec]) -> Result<Vec<StoredMessage>, Error> {
         let mut messages = Vec::with_capacity(ids.len());
         for id in ids {
             let mut key = layout::message_prefix().to_vec();
@@ -163,6 +180,9 @@ impl SledMessages {
             if let Some(bytes) = self.inner.tree.get(key)? {
                 messages.push(Record::message_of(&bytes)?);
             }
+        }
+        if !messages.is_empty() {
+            derive_readers(&mut messages, &self.read_marks(room)?);
         }
         Ok(messages)
     }

@@ -2,19 +2,25 @@
 //! to the snapshot file and import loads one back, both record by record, so the
 //! store is never held in memory (ARCHITECTURE 3.2: a t3.small has 2 GiB).
 //!
-//! Stream format: the magic `chatmsg1`, the applied position (12 bytes), then records
+//! Stream format: the magic `chatmsg2`, the applied position (12 bytes), then records
 //! as a big-endian `u32` length and the stored record bytes, ended by a zero length
-//! (so a truncated stream is detected, not taken as a smaller store). An empty stream
+//! (so a truncated stream is detected, not taken as a smaller store); then the read
+//! watermarks as a `u32` key length, the key and the 16-byte value, ended the same
+//! way. `chatmsg1` streams (before watermarks) have no second part. An empty stream
 //! (a snapshot built without a message store) imports as an empty store.
 
 use std::io::{ErrorKind, Read, Write};
 
 use super::apply;
-use super::layout::{self, LogPos, Record, APPLIED_KEY};
+use super::layout::{self, LogPos, Record, APPLIED_KEY, READ_MARK};
 use super::sled_messages::{read_applied, SledMessages};
 use crate::Error;
 
-const MAGIC: &[u8; 8] = b"chatmsg1";
+const MAGIC: &[u8; 8] = b"chatmsg2";
+/// The format before read watermarks: records only.
+const MAGIC_V1: &[u8; 8] = b"chatmsg1";
+/// A watermark key is a room id and a user id: anything near this size is corruption.
+const MAX_MARK_KEY: u32 = 64 << 10;
 const END: u32 = 0;
 /// A record is one message: anything near this size is corruption, not data.
 const MAX_RECORD: u32 = 64 << 20;
@@ -49,6 +55,19 @@ pub(super) fn export_at(store: &SledMessages, applied: LogPos, out: &mut dyn Wri
         out.write_all(&value)?;
     }
     out.write_all(&END.to_be_bytes())?;
+    // Marks raised after `applied` may be caught too: they merge by maximum, so the
+    // replay of their commands after the import changes nothing.
+    for item in store.tree().scan_prefix([READ_MARK]) {
+        let (key, value) = item?;
+        let len = u32::try_from(key.len())
+            .ok()
+            .filter(|len| *len <= MAX_MARK_KEY)
+            .ok_or_else(|| Error::Corrupt(format!("read watermark key of {} bytes", key.len())))?;
+        out.write_all(&len.to_be_bytes())?;
+        out.write_all(&key)?;
+        out.write_all(&value)?;
+    }
+    out.write_all(&END.to_be_bytes())?;
     Ok(())
 }
 
@@ -62,8 +81,11 @@ pub(super) fn import(store: &SledMessages, input: &mut dyn Read) -> Result<(), E
     tree.flush()?;
     clear(tree)?;
     let applied = match read_header(input)? {
-        Some(applied) => {
+        Some((applied, with_marks)) => {
             load_records(tree, input)?;
+            if with_marks {
+                load_marks(tree, input)?;
+            }
             applied
         }
         None => LogPos::default(),
@@ -88,8 +110,9 @@ pub(super) fn clear(tree: &sled::Tree) -> Result<(), Error> {
     Ok(())
 }
 
-/// The applied position, or `None` for an empty stream.
-fn read_header(input: &mut dyn Read) -> Result<Option<LogPos>, Error> {
+/// The applied position and whether watermarks follow the records, or `None` for an
+/// empty stream.
+fn read_header(input: &mut dyn Read) -> Result<Option<(LogPos, bool)>, Error> {
     let mut magic = [0u8; 8];
     let mut filled = 0;
     while filled < magic.len() {
@@ -103,12 +126,45 @@ fn read_header(input: &mut dyn Read) -> Result<Option<LogPos>, Error> {
     if filled == 0 {
         return Ok(None);
     }
-    if &magic != MAGIC {
-        return Err(Error::Corrupt("the message snapshot does not start with its magic".into()));
-    }
+    let with_marks = match &magic {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return Err(Error::Corrupt("the message snapshot does not start with its magic".into())),
+    };
     let mut pos = [0u8; 12];
     input.read_exact(&mut pos)?;
-    LogPos::from_bytes(&pos).map(Some)
+    Ok(Some((LogPos::from_bytes(&pos)?, with_marks)))
+}
+
+fn load_marks(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {
+    let mut batch = sled::Batch::default();
+    let mut pending = 0;
+    loop {
+        let mut len = [0u8; 4];
+        input.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len);
+        if len == END {
+            break;
+        }
+        if len > MAX_MARK_KEY {
+            return Err(Error::Corrupt(format!("read watermark key of {len} bytes in the snapshot")));
+        }
+        let mut key = vec![0u8; len as usize];
+        input.read_exact(&mut key)?;
+        if key.first() != Some(&READ_MARK) {
+            return Err(Error::Corrupt("a read watermark key without its prefix in the snapshot".into()));
+        }
+        let mut value = [0u8; 16];
+        input.read_exact(&mut value)?;
+        batch.insert(key, &value);
+        pending += 1;
+        if pending == IMPORT_BATCH {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            pending = 0;
+        }
+    }
+    tree.apply_batch(batch)?;
+    Ok(())
 }
 
 fn load_records(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {

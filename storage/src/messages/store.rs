@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{NewMessage, StoredMessage};
+use chat_raft::messages::{NewMessage, ReadMark, StoredMessage};
 
 use crate::Error;
 
@@ -60,10 +60,16 @@ pub trait MessageStore: Send + Sync {
     /// what a reconnecting client missed.
     async fn after_seq(&self, room: &str, seq: u64, limit: usize) -> Result<Vec<StoredMessage>, Error>;
 
-    /// Add `user_id` with `at` to the readers of each listed message not yet read by the
-    /// user. Returns the ids that changed, in the order given; unknown ids and ids
-    /// already read are left out.
-    async fn mark_read(&self, user_id: &str, message_ids: &[String], at: Millis) -> Result<Vec<String>, Error>;
+    /// Raise read watermarks: each mark says its user has read its room up to its
+    /// `seq`. Marks merge by maximum (a mark at or below the stored one changes
+    /// nothing), so concurrent and repeated marks lose nothing. Messages returned by
+    /// every read of this store carry the `readers` derived from the marks
+    /// ([`chat_raft::messages::readers_of`]).
+    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error>;
+
+    /// Every member's read watermark in `room`, for deriving readers of messages read
+    /// elsewhere (a cache).
+    async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error>;
 
     /// Add (`add`) or remove one user's reaction. Set semantics: adding twice or
     /// removing a missing reaction changes nothing; an emoji left without users is

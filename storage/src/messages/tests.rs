@@ -3,7 +3,7 @@
 //! applies went on.
 
 use chat_raft::command::Outcome;
-use chat_raft::messages::{MessageApplier, MessageCommand, StoredMessage};
+use chat_raft::messages::{MessageApplier, MessageCommand, ReadMark, StoredMessage};
 
 use super::conformance::text;
 use super::layout::LogPos;
@@ -26,6 +26,11 @@ fn react(id: &str, emoji: &str, user: &str, add: bool) -> MessageCommand {
 
 fn read(user: &str, ids: &[&str], at: u64) -> MessageCommand {
     MessageCommand::MarkRead { user_id: user.into(), message_ids: ids.iter().map(|s| s.to_string()).collect(), at }
+}
+
+fn raise(room: &str, user: &str, seq: u64, at: u64) -> MessageCommand {
+    let mark = ReadMark { room: room.into(), user_id: user.into(), seq, at };
+    MessageCommand::RaiseReadMarks { marks: vec![mark] }
 }
 
 fn appended(seq: u64, timestamp: u64) -> Outcome {
@@ -58,11 +63,14 @@ fn history() -> Vec<(u64, MessageCommand, Outcome)> {
         (4, react("x", "👍", "u", true), reacted("r", &[("👍", &["v", "u"])])),
         (5, append("z", "r", 900), appended(3, 1002)),
         (5, read("u", &["x", "nope", "z", "x"], 7), marked(&["x", "z"])),
-        (6, read("u", &["x", "y"], 8), marked(&["y"])),
+        // u's watermark is at z (seq 3) already: x and y are below it.
+        (6, read("u", &["x", "y"], 8), marked(&[])),
         (6, append("x", "r", 99_999), appended(1, 1000)),
         (7, react("z", "🔥", "u", true), reacted("r", &[("🔥", &["u"])])),
         (7, react("nope", "🔥", "u", true), Outcome::UnknownMessage),
         (8, react("z", "🔥", "w", false), reacted("r", &[("🔥", &["u"])])),
+        (8, raise("r", "w", 2, 20), Outcome::ReadMarksRaised { raised: 1 }),
+        (8, raise("r", "w", 1, 21), Outcome::ReadMarksRaised { raised: 0 }),
     ]
 }
 
@@ -75,7 +83,10 @@ fn commands_apply_in_log_order_with_batched_entries() {
     assert_eq!(store.applied_index(), 8);
     let x = store.get("x").expect("read").expect("x stored");
     assert_eq!((x.seq, x.timestamp, x.content.as_str()), (1, 1000, "x"), "a repeated append changed nothing");
-    assert_eq!(x.readers.len(), 1);
+    let readers = |id: &str| store.get(id).expect("read").expect("stored").readers;
+    let names = |id: &str| readers(id).into_iter().map(|r| (r.user_id, r.read_at)).collect::<Vec<_>>();
+    assert_eq!(names("x"), [("u".to_owned(), 7), ("w".to_owned(), 20)], "u's first mark time, w's highest");
+    assert_eq!(names("z"), [("u".to_owned(), 7)], "w read up to y only");
     assert_eq!(dump(&store, &["r"]).iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["x", "y", "z"]);
 }
 
@@ -97,6 +108,11 @@ fn replaying_the_log_after_a_restart_changes_nothing() {
             // outcome is derived from what is stored, not remembered.
             (MessageCommand::React { .. }, Outcome::Reacted { room, .. }) => {
                 assert!(matches!(expected, Outcome::Reacted { room: r, .. } if *r == room))
+            }
+            // Read marks merge by maximum: a replay raises nothing.
+            (MessageCommand::MarkRead { .. }, outcome) => assert_eq!(outcome, marked(&[])),
+            (MessageCommand::RaiseReadMarks { .. }, outcome) => {
+                assert_eq!(outcome, Outcome::ReadMarksRaised { raised: 0 })
             }
             (_, outcome) => assert_eq!(&outcome, expected, "replayed {index}: {command:?}"),
         }

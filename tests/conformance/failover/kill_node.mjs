@@ -37,6 +37,12 @@ for (let i = 0; i < 10; i++) {
   acked.push(await send(bobSocket, room._id, cleanText(`before-b${i}`)));
 }
 
+// Bob's read mark, acknowledged by its messagesRead broadcast, must survive the kill.
+const readBefore = acked[acked.length - 2];
+const readSince = mark(bobSocket);
+bobSocket.emit('markMessagesAsRead', { messageIds: [readBefore._id] });
+await waitForEntry(bobSocket, 'messagesRead', 5_000, { since: readSince, where: (p) => p?.userId === bob.id });
+
 console.log(`KILL ${victimId}`);
 await killed;
 const downAt = Date.now();
@@ -65,10 +71,16 @@ for (let i = 1; i < history.length; i++) {
 }
 const missing = acked.filter((m) => !ids.includes(m._id)).map((m) => m.content);
 assert.deepEqual(missing, [], 'every acknowledged message is in history');
+const readers = history.find((m) => m._id === readBefore._id).readers;
+assert.ok(readers.some((r) => r.userId === bob.id), `Bob's read mark survived: ${JSON.stringify(readers)}`);
 
-// And Alice can talk again, heard by Bob.
+// And Alice can talk again, heard by Bob, whose read receipt reaches her.
 const after = await send(back, room._id, cleanText('after'));
 await waitForEntry(bobSocket, 'message', 5_000, { where: (m) => m?._id === after._id });
+const receiptSince = mark(back);
+bobSocket.emit('markMessagesAsRead', { messageIds: [after._id] });
+const receipt = await waitForEntry(back, 'messagesRead', 5_000, { since: receiptSince, where: (p) => p?.userId === bob.id });
+assert.deepEqual(receipt.args[0].messageIds, [after._id]);
 
 console.log(`RESULT ${JSON.stringify({ acked: acked.length, history: history.length, reconnectedMs })}`);
 closeAll();
