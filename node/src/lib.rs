@@ -63,7 +63,7 @@ pub(crate) struct Node {
     /// The banned-word filter; `None` when no list is configured.
     pub banned_words: Option<moderation::BannedWords>,
     pub metrics: Arc<metrics::Metrics>,
-    /// Per-node request counters of PROTOCOL 6.10.
+    /// Per-node request counters of protocol §6.10.
     pub rate_limits: ratelimit::RateLimits,
     /// AI replies: the provider and the replies being streamed.
     pub ai: ai::Ai,

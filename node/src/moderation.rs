@@ -1,7 +1,7 @@
-//! The banned-word filter (PROTOCOL 6.7): a message is rejected when its trimmed,
+//! The banned-word filter (protocol §6.7): a message is rejected when its trimmed,
 //! lowercased content contains any listed word as a substring. One Aho–Corasick
 //! automaton checks all words in a single pass over the message, instead of one
-//! substring search per word (PROTOCOL 10.17).
+//! substring search per word (protocol §10.17).
 
 use std::path::Path;
 

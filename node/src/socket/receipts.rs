@@ -1,4 +1,4 @@
-//! `markMessagesAsRead` and `messageReaction` (PROTOCOL 6.5.5, 6.5.6). Both are one
+//! `markMessagesAsRead` and `messageReaction` (protocol §6.5.5, §6.5.6). Both are one
 //! conditional update in the store (no read-modify-write races) and a broadcast to
 //! the message's room on every node. Unlike the existing backend, reactions require
 //! membership of the message's room.
