@@ -10,6 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "self-contained: no references outside the repository, no dangling protocol/architecture sections"
+bash scripts/check-self-contained.sh
+
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
