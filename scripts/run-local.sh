@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p chat-node -p chat-ops
-# The compatibility word list sits beside the project root when the shared folder does.
-if [[ -z "${CHAT_BANNED_WORDS_FILE:-}" && -f ../shared/data/banned_words_10k.txt ]]; then
-  export CHAT_BANNED_WORDS_FILE="$PWD/../shared/data/banned_words_10k.txt"
+# The banned-word filter is on by default, with the 10k-word compatibility list kept in
+# the repository; set CHAT_BANNED_WORDS_FILE to use another list.
+if [[ -z "${CHAT_BANNED_WORDS_FILE:-}" ]]; then
+  export CHAT_BANNED_WORDS_FILE="$PWD/tests/data/banned_words_10k.txt"
 fi
+echo "run-local: banned-word list: $CHAT_BANNED_WORDS_FILE"
 exec target/release/chatctl local up --nodes 3 --data-dir "${CHAT_LOCAL_DIR:-.local-cluster}" "$@"

@@ -10,6 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "self-contained: no references outside the repository, no dangling protocol/architecture sections"
+bash scripts/check-self-contained.sh
+
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -17,7 +20,7 @@ step "build the binaries the whole-system tests start"
 cargo build --locked -p chat-node -p chat-ops
 
 step "install nx-27017 into .venv (the MongoDB wire-protocol server of the Mongo store tests)"
-# Pinned: the store's tests know this version's gaps (ARCHITECTURE 7). The tests start
+# Pinned: the store's tests know this version's gaps (architecture §7). The tests start
 # and stop it themselves, on a free loopback port with a temporary data directory.
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check nx-27017==0.8.1
@@ -28,7 +31,7 @@ step "install moto[server] into .venv (the EC2 emulator of the chatctl aws tests
 .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 
 step "install redis-server (the Redis cache and shared rate-limit tests)"
-# Debian's package (ARCHITECTURE 7). The tests start and stop their own servers on free
+# Debian's package (architecture §7). The tests start and stop their own servers on free
 # loopback ports without persistence; the package's own service is not needed.
 if ! command -v redis-server >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
@@ -51,7 +54,7 @@ step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
 
 step "chatctl aws (feature aws: aws-sdk-ec2): clippy, and the tests against moto"
-# The default build never compiles aws-sdk-ec2 (ARCHITECTURE 5); these two steps do, once each.
+# The default build never compiles aws-sdk-ec2 (architecture §5); these two steps do, once each.
 cargo clippy -p chat-ops --features aws --all-targets --locked -- -D warnings
 cargo test -p chat-ops --features aws --locked
 

@@ -19,7 +19,7 @@ pub enum Role {
     Edge,
 }
 
-/// Where AI replies (PROTOCOL 6.8) come from.
+/// Where AI replies (protocol §6.8) come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AiProviderKind {
     /// Built in: a deterministic reply streamed in a few chunks, no network.
@@ -106,11 +106,11 @@ pub struct Config {
     pub health_grace_ms: u64,
 
     /// Also serve Socket.IO (and `/api/health`) on this second address, for clients
-    /// configured with separate REST and socket base URLs (PROTOCOL 1.1, port 5002).
+    /// configured with separate REST and socket base URLs (protocol §1.1, port 5002).
     #[arg(long, env = "CHAT_SOCKET_ADDR")]
     pub socket_addr: Option<SocketAddr>,
 
-    /// Banned-word list, one word per line (PROTOCOL 6.7). Without it the filter is off.
+    /// Banned-word list, one word per line (protocol §6.7). Without it the filter is off.
     #[arg(long, env = "CHAT_BANNED_WORDS_FILE")]
     pub banned_words: Option<PathBuf>,
 
@@ -119,7 +119,7 @@ pub struct Config {
     #[arg(long, env = "CHAT_LEAVE_GRACE_MS", default_value_t = 5_000)]
     pub leave_grace_ms: u64,
 
-    /// `GET /api/rooms` requests allowed per client IP in each window (PROTOCOL 3.5).
+    /// `GET /api/rooms` requests allowed per client IP in each window (protocol §3.5).
     #[arg(long, env = "CHAT_ROOMS_RATE_LIMIT", default_value_t = 10_000)]
     pub rooms_rate_limit: u64,
 
@@ -127,7 +127,7 @@ pub struct Config {
     #[arg(long, env = "CHAT_ROOMS_RATE_WINDOW_MS", default_value_t = 30_000)]
     pub rooms_rate_window_ms: u64,
 
-    /// `chatMessage` events allowed per user in each window (PROTOCOL 6.10).
+    /// `chatMessage` events allowed per user in each window (protocol §6.10).
     #[arg(long, env = "CHAT_CHAT_RATE_LIMIT", default_value_t = 10_000)]
     pub chat_rate_limit: u64,
 

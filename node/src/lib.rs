@@ -70,7 +70,7 @@ pub(crate) struct Node {
     /// The runtime of client work (sockets, REST): handlers on the cluster listener,
     /// which runs on the consensus thread, hand such work back to it.
     pub clients: tokio::runtime::Handle,
-    /// Per-node request counters of PROTOCOL 6.10.
+    /// Per-node request counters of protocol §6.10.
     pub rate_limits: ratelimit::RateLimits,
     /// AI replies: the provider and the replies being streamed.
     pub ai: ai::Ai,

@@ -1,4 +1,4 @@
-//! User mentions (an addition to the protocol, PROTOCOL 6.9): a message containing
+//! User mentions (an addition to the protocol, see protocol §6.9): a message containing
 //! `@<name>` of a room participant sends that user a `mention` event on every node
 //! hosting one of their sockets.
 //!

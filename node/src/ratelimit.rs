@@ -1,8 +1,8 @@
-//! Rate limits of PROTOCOL 6.10: fixed-window request counters per key (client IP for
+//! Rate limits of protocol §6.10: fixed-window request counters per key (client IP for
 //! `GET /api/rooms`, user id for `chatMessage`), in memory and per node.
 //!
 //! Checking and counting happen under one lock, so concurrent requests can never both
-//! take the last slot (PROTOCOL 10.7: the existing backend's read-modify-write in the
+//! take the last slot (protocol §10.7: the existing backend's read-modify-write in the
 //! database could). Windows are aligned to multiples of the window length since the
 //! epoch, so `X-RateLimit-Reset` is the same instant for every key. Counters of past
 //! windows are dropped by a sweep that runs at most once per window, on the request

@@ -1,5 +1,5 @@
 //! How a leader learns that its peers applied an entry, so a write is acknowledged
-//! only once every live node's reads reflect it (ARCHITECTURE 3.1).
+//! only once every live node's reads reflect it (architecture §3.1).
 //!
 //! One long-poll task per peer asks `/cluster/applied?min=N` for the highest index any
 //! waiter needs; many writes share each poll. A waiter stops waiting for a peer as soon

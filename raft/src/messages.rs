@@ -2,7 +2,7 @@
 //! store: chat messages, read watermarks and reactions.
 //!
 //! These commands are not applied to [`crate::ClusterState`] (message bodies are
-//! high-volume and live on disk, ARCHITECTURE 3.2). The state machine hands them, in
+//! high-volume and live on disk, architecture §3.2). The state machine hands them, in
 //! log order, to a [`MessageApplier`] (the sled-backed store in chat-storage), which
 //! assigns each room's `seq` and strictly increasing timestamps deterministically.
 
@@ -22,7 +22,7 @@ pub enum MessageKind {
     Ai,
 }
 
-/// The file a file message refers to (PROTOCOL 5.3, 7.1).
+/// The file a file message refers to (protocol §5.3, §7.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
     pub id: String,

@@ -1,5 +1,5 @@
-// Robustness (PROTOCOL §6.1 "unknown events are ignored", §6.3 payload shapes, §1.1
-// frame limit, §10 item 25): garbage payloads for every client event get the specified
+// Robustness (protocol §6.1 "unknown events are ignored", §6.3 payload shapes, §1.1
+// frame limit, §10.25): garbage payloads for every client event get the specified
 // error or are ignored, and the node keeps serving; raw garbage frames do not crash a
 // node; malformed REST JSON is a 400 that creates nothing.
 

@@ -1,4 +1,4 @@
-// PROTOCOL §6.5.3, §6.7, §7.1, checklist 5 and 6: chatMessage broadcast to every member
+// Protocol §6.5.3, §6.7, §7.1, §11.5 and §11.6: chatMessage broadcast to every member
 // on every node (sender included), the exact message JSON, send order of a rapid burst,
 // and the error catalogue, with members spread over two voters and the edge.
 // Later work, deliberately not tested here: file messages and uploads (type "file",

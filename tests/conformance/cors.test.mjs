@@ -1,4 +1,4 @@
-// PROTOCOL §1.2 and checklist 1: CORS on /api/** echoes the Origin with credentials,
+// Protocol §1.2 and §11.1: CORS on /api/** echoes the Origin with credentials,
 // on preflights, successes, 401s and other errors, on every node; Socket.IO accepts
 // any origin.
 

@@ -1,4 +1,4 @@
-// PROTOCOL §2.6 (our REQUIRED variant) and §3.3 logout: a REST login on one node pushes
+// Protocol §2.6 (our variant: pushed at login) and §3.3 logout: a REST login on one node pushes
 // duplicate_login at once to every socket of the replaced session on every node, then
 // session_ended 10 s later and a server disconnect; the old token is refused everywhere
 // as soon as the login answered. Logout ends the user's sockets with reason "logout".

@@ -1,4 +1,4 @@
-// PROTOCOL §5.3, §6.5.3 checks 9-10, §7.1/§7.3: a file message. Alice uploads on one node,
+// Protocol §5.3, §6.5.3 checks 9-10, §7.1/§7.3: a file message. Alice uploads on one node,
 // posts a `file` chatMessage, every member on every node gets it with the `file` object and
 // metadata, a member on another node downloads it with `?token=`, history carries it, and a
 // file of someone else (or an unknown id) is refused with the contract's error.

@@ -1,4 +1,4 @@
-// PROTOCOL §1.1, §6.1, §9, checklist 1 and 3: health, Engine.IO OPEN, the Socket.IO
+// Protocol §1.1, §6.1, §9, §11.1 and §11.3: health, Engine.IO OPEN, the Socket.IO
 // handshake on every node (websocket and polling), and its exact connect errors.
 
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// PROTOCOL §6.5.4, §7.3, checklist 7: fetchPreviousMessages pages back with
+// Protocol §6.5.4, §7.3, §11.7: fetchPreviousMessages pages back with
 // before = oldest timestamp seen to the very first message (hasMore:false), nothing
 // missing or duplicated, ascending, readers present; limit defaults and cap (100);
 // access errors; the late joiner's joinRoomSuccess.messages. Messages are sent from

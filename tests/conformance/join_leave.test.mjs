@@ -1,4 +1,4 @@
-// PROTOCOL §4, §6.5.1, §6.5.2, §7.2, checklist 4: socket joinRoom (full payload and
+// Protocol §4, §6.5.1, §6.5.2, §7.2, §11.4: socket joinRoom (full payload and
 // event order, the already-joined path, errors, password rooms), leaveRoom as seen by
 // members on other nodes, and the disconnect grace (--leave-grace-ms 1000).
 

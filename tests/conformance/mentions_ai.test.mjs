@@ -1,4 +1,4 @@
-// PROTOCOL §6.8, §6.9 and the README's `mention` event: user mentions reach exactly the
+// Protocol §6.8, §6.9 and the README's `mention` event: user mentions reach exactly the
 // mentioned participant, on whichever node their socket is; AI replies (the built-in
 // offline provider, the node's default) stream start → chunks → complete → the stored
 // `message` to members on other nodes, in order, without holding up ordinary messages.

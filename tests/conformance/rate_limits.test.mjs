@@ -1,4 +1,4 @@
-// PROTOCOL §3.5 and §6.10 at the default limits: every GET /api/rooms answer carries
+// Protocol §3.5 and §6.10 at the default limits: every GET /api/rooms answer carries
 // X-RateLimit-Limit/Remaining/Reset/Window (10 000 per 30 s per client IP, the IP taken
 // from X-Forwarded-For first), counted per IP; chat messages are not refused at normal
 // rates. Going over the limits is tested against nodes started with small limits

@@ -1,4 +1,4 @@
-// PROTOCOL §6.5.5, §6.5.6, checklist 8: markMessagesAsRead -> messagesRead to the room on
+// Protocol §6.5.5, §6.5.6, §11.8: markMessagesAsRead -> messagesRead to the room on
 // every node (participants' `id` matches readers[].userId), and messageReaction add/remove
 // -> messageReactionUpdate with the full map; errors; reactions require membership.
 

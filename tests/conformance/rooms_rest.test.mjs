@@ -1,4 +1,4 @@
-// PROTOCOL §2, §3.3, §3.5, checklist 2 and 9: auth endpoints (register logs in,
+// Protocol §2, §3.3, §3.5, §11.2 and §11.9: auth endpoints (register logs in,
 // credentials from all three sources, refresh keeps the session), the room JSON,
 // list envelope, create/join, and the room events roomCreated / roomUpdated across nodes.
 

@@ -1,6 +1,6 @@
 //! A MongoDB server for whole-system tests (the same rules as the storage crate's
 //! `tests/support/mongo.rs`): `CHAT_TEST_MONGODB_URI` when set (a server URI without a
-//! database), else nx-27017 (a MongoDB wire-protocol server on SQLite, ARCHITECTURE 7)
+//! database), else nx-27017 (a MongoDB wire-protocol server on SQLite, architecture §7)
 //! from the workspace's `.venv`, which `scripts/test.sh` installs, started on a loopback
 //! port with its data in a temporary directory and killed when the [`TestMongo`] drops.
 //!

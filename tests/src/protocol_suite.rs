@@ -1,4 +1,4 @@
-//! The wire-protocol conformance suite (`tests/conformance/*.test.mjs`, PROTOCOL.md) as a
+//! The wire-protocol conformance suite (`tests/conformance/*.test.mjs`, docs/protocol.md) as a
 //! function: the real npm `socket.io-client` 4.x and Node's fetch against a running
 //! [`TestCluster`], whatever its stores. The tests in `tests/conformance.rs` (embedded)
 //! and `tests/conformance_mongo.rs` (MongoDB) start the cluster and call [`run`].
@@ -21,9 +21,9 @@ pub fn workspace_root() -> Result<PathBuf> {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().context("workspace root")
 }
 
-/// The 10k-word list of PROTOCOL §6.7, kept in `shared/` beside the workspace.
+/// The 10k-word list of protocol §6.7, kept in the repository at `tests/data/`.
 pub fn banned_words() -> Result<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/banned_words_10k.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/banned_words_10k.txt");
     let path = path.canonicalize().with_context(|| format!("banned-word list not found at {}", path.display()))?;
     path.to_str().map(str::to_owned).context("banned-word path is not UTF-8")
 }

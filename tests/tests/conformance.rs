@@ -1,4 +1,4 @@
-//! The wire-protocol conformance suite (`tests/conformance/*.test.mjs`, PROTOCOL.md): the
+//! The wire-protocol conformance suite (`tests/conformance/*.test.mjs`, docs/protocol.md): the
 //! real npm `socket.io-client` 4.x and Node's fetch against a real cluster of 3 voters and
 //! 1 edge on embedded storage, with users deliberately spread over different nodes. This
 //! test starts the cluster and runs the suite (`chat_tests::protocol_suite`). Needs Node

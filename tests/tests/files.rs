@@ -1,4 +1,4 @@
-//! Acceptance tests of files (PROTOCOL 3.4, 3.6, 5) against real `chat-node`
+//! Acceptance tests of files (protocol §3.4, §3.6, §5) against real `chat-node`
 //! processes: an upload on one node is viewed and downloaded on another with `?token=`,
 //! only room participants get it, bad uploads and path tricks get clear 400/413s and
 //! leave nothing behind, profile images are public on every node and replaced cleanly,

@@ -1,5 +1,5 @@
 //! The public side of a node besides the chat API: the optional second Socket.IO
-//! listener (PROTOCOL 1.1 and 9) and the Prometheus metrics.
+//! listener (protocol §1.1 and §9) and the Prometheus metrics.
 
 use anyhow::Result;
 use chat_tests::{NodeSpec, TestCluster};

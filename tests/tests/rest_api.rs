@@ -1,4 +1,4 @@
-//! Acceptance tests of the public REST API (PROTOCOL 2, 3, 4) against real
+//! Acceptance tests of the public REST API (protocol §2, §3, §4) against real
 //! `chat-node` processes: tokens and sessions across nodes (edge included), single
 //! login, rooms visible everywhere, password rooms, room listing, CORS, and the
 //! refusal of bad input without any state change.

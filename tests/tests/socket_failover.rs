@@ -25,7 +25,7 @@ async fn a_client_survives_the_death_of_its_node() -> Result<()> {
         .into_iter()
         .map(|id| serde_json::json!({ "id": id, "public": format!("http://{}", cluster.node(id).addr.public) }))
         .collect();
-    let banned = root.join("../shared/data/banned_words_10k.txt");
+    let banned = root.join("tests/data/banned_words_10k.txt");
     let mut script = tokio::process::Command::new("node")
         .arg("tests/conformance/failover/kill_node.mjs")
         .arg(victim.to_string())

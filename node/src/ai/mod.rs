@@ -1,4 +1,4 @@
-//! AI replies to `@wayneAI` and `@consultingAI` (PROTOCOL 6.8).
+//! AI replies to `@wayneAI` and `@consultingAI` (protocol §6.8).
 //!
 //! | file | owns |
 //! |---|---|

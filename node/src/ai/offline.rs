@@ -2,7 +2,7 @@
 //! chunks with short pauses, so the whole AI flow works and is testable without a
 //! network or an API key. The reply contains a code block (so `isCodeBlock` turns on
 //! and off again) and whitespace-only chunks (which must not glue words together,
-//! PROTOCOL 10.18).
+//! protocol §10.18).
 
 use std::time::Duration;
 

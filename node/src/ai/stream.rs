@@ -1,4 +1,4 @@
-//! One AI reply as the room sees it (PROTOCOL 6.8): `aiMessageStart` right after the
+//! One AI reply as the room sees it (protocol §6.8): `aiMessageStart` right after the
 //! user's message, then in its own task an `aiMessageChunk` per non-blank chunk with
 //! the text so far, then the stored reply as `aiMessageComplete` and (improvement) as
 //! a normal `message` with its `seq`; or `aiMessageError`. Every event goes to the
@@ -151,7 +151,7 @@ impl Reply {
                 Ok(Some(chunk)) => chunk?,
             };
             // Whitespace-only chunks join the text without an event of their own
-            // (PROTOCOL 10.18: dropping them glued words together).
+            // (protocol §10.18: dropping them glued words together).
             full.push_str(&chunk);
             if chunk.trim().is_empty() {
                 continue;

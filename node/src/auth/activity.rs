@@ -1,5 +1,5 @@
-//! Sliding session activity without a Raft write per request (ARCHITECTURE 3.1,
-//! PROTOCOL 10.5).
+//! Sliding session activity without a Raft write per request (architecture §3.1,
+//! protocol §10.5).
 //!
 //! Every successful session check records `(user, session, now)` here, in memory. A
 //! background task ([`run`]) commits what changed since its last flush as one
@@ -24,13 +24,13 @@ use crate::Node;
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// How long the final flush at shutdown may take.
 const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(2);
-/// Forget activity older than the session idle timeout (PROTOCOL 2.3): such a session
+/// Forget activity older than the session idle timeout (protocol §2.3): such a session
 /// is dead anyway.
 const FORGET_AFTER_MS: Millis = chat_raft::state::SESSION_IDLE_MS;
 /// Touches per command: keeps one log entry small even with very many active users.
 const MAX_TOUCHES_PER_COMMAND: usize = 2_000;
 
-/// The activity this node observed, per user (one session per user, PROTOCOL 2.3).
+/// The activity this node observed, per user (one session per user, protocol §2.3).
 #[derive(Default)]
 pub(crate) struct Activity {
     seen: Mutex<HashMap<String, Seen>>,

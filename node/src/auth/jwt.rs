@@ -1,4 +1,4 @@
-//! Client JWTs (PROTOCOL 2.2): HS256 with the cluster-wide `--jwt-secret`, claims
+//! Client JWTs (protocol §2.2): HS256 with the cluster-wide `--jwt-secret`, claims
 //! `sub` (lowercased email), `userId`, `sessionId`, `iat`, `exp = iat + 24 h`, all times
 //! in standard JWT seconds. Validation allows 60 s of clock skew and insists on
 //! non-empty `userId` and `sessionId`, because the session check is keyed by them.
@@ -27,7 +27,7 @@ pub(crate) struct Claims {
 }
 
 /// Why a presented token is not acceptable. The text goes into the
-/// `WWW-Authenticate` `error_description` (PROTOCOL 2.4), so it names no internals.
+/// `WWW-Authenticate` `error_description` (protocol §2.4), so it names no internals.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum JwtError {
     #[error("The token has expired")]

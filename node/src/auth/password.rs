@@ -1,5 +1,5 @@
 //! bcrypt for user and room passwords. Hashing is the dominant CPU cost of a login
-//! storm (ARCHITECTURE 4), so it always runs on the blocking pool, never on the
+//! storm (architecture §4), so it always runs on the blocking pool, never on the
 //! async workers that carry sockets and Raft traffic, and at most `cores - 1` (at
 //! least one) hashes run at once: the blocking pool alone (512 threads) would let a
 //! storm take every core, and Raft heartbeats that miss their deadline turn a slow
@@ -26,7 +26,7 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_secs(4);
 const FIRST_GUESS_US: u64 = 100_000;
 
 /// bcrypt reads at most this many bytes; longer passwords are refused rather than
-/// silently truncated (PROTOCOL 2.5).
+/// silently truncated (protocol §2.5).
 pub(crate) const MAX_PASSWORD_BYTES: usize = 72;
 
 #[derive(Debug, thiserror::Error)]

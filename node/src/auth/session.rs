@@ -1,4 +1,4 @@
-//! The session check (PROTOCOL 2.3): a token is good iff its JWT verifies, its user
+//! The session check (protocol §2.3): a token is good iff its JWT verifies, its user
 //! exists and is not banned, and the user's current session on the replica is the
 //! presented one and was active within the idle timeout, counting activity this node
 //! saw but has not flushed yet. Used by the REST guard on every request carrying a

@@ -6,7 +6,7 @@
 //! node's message store before the newer message goes out. A message is acknowledged
 //! only after every live node applied it, but a node that fell behind (a slow or paused
 //! replication stream) may not have applied the missing ones yet: it waits for them, a
-//! bounded time (ARCHITECTURE 3.2), rather than skip them. Emission happens under the
+//! bounded time (architecture §3.2), rather than skip them. Emission happens under the
 //! lock, so two deliveries for one room never interleave.
 
 use std::collections::HashMap;

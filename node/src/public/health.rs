@@ -1,5 +1,5 @@
 //! `GET /api/health`: 200 while this node can serve clients, 503 while it is cut off
-//! from the leader or lagging for longer than the health grace (PROTOCOL 9). A normal
+//! from the leader or lagging for longer than the health grace (protocol §9). A normal
 //! sub-second election stays within the grace, so the load balancer keeps the node.
 //! A node configured with MongoDB is also 503 (`reason: "mongodb"`) while MongoDB does
 //! not answer (`stores.rs`): it would fail every message and file request.

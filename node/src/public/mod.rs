@@ -28,7 +28,7 @@ pub(crate) fn router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router {
     rest::edge(api, node.clone()).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
 }
 
-/// The optional second listener (PROTOCOL 1.1, default port 5002): Socket.IO and
+/// The optional second listener (protocol §1.1, default port 5002): Socket.IO and
 /// `/api/health` (so a load balancer can health-check it); anything else is 400.
 pub(crate) fn socket_router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router {
     let routes = Router::new()

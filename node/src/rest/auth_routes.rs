@@ -1,4 +1,4 @@
-//! `/api/auth/**` (PROTOCOL 3.3): register (which also logs in), login, logout,
+//! `/api/auth/**` (protocol §3.3): register (which also logs in), login, logout,
 //! verify-token, refresh-token and the route summary.
 //!
 //! A login is one `OpenSession` command that atomically replaces the user's previous
@@ -175,7 +175,7 @@ struct Issued {
 }
 
 impl Issued {
-    /// Login (and register) also hand the credentials over as headers (PROTOCOL 2.2).
+    /// Login (and register) also hand the credentials over as headers (protocol §2.2).
     fn with_headers(&self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", self.token)) {
@@ -279,7 +279,7 @@ async fn verify_token(
     Ok(Json(body).into_response())
 }
 
-/// A new token for the same session (PROTOCOL 3.3: the session id is kept, because
+/// A new token for the same session (protocol §3.3: the session id is kept, because
 /// the web client stores only the new token).
 async fn refresh_token(
     State(node): State<Arc<Node>>,

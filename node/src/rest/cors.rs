@@ -1,4 +1,4 @@
-//! CORS for `/api/**` (PROTOCOL 1.2): any origin with credentials, so the request's
+//! CORS for `/api/**` (protocol §1.2): any origin with credentials, so the request's
 //! `Origin` is echoed (a `*` would be refused by browsers sending credentials). The
 //! headers go on every answer, 401/404/5xx included, because the web client must be
 //! able to read `status === 401`; preflights are answered here, before any auth.
@@ -22,7 +22,7 @@ const MAX_AGE_SECS: &str = "3600";
 /// Middleware: answer preflights, decorate every other `/api` response.
 pub(crate) async fn cors(request: Request, next: Next) -> Response {
     // Socket.IO's polling transport is plain HTTP too: a browser on another origin
-    // needs the same answers (PROTOCOL 1.2: Socket.IO accepts any origin).
+    // needs the same answers (protocol §1.2: Socket.IO accepts any origin).
     let path = request.uri().path();
     if !is_api(path) && !path.starts_with("/socket.io/") {
         return next.run(request).await;

@@ -1,11 +1,11 @@
-//! `/api/files/**` (PROTOCOL 3.6, 5): chat uploads, their download and preview, and
+//! `/api/files/**` (protocol §3.6, §5): chat uploads, their download and preview, and
 //! deletion by the uploader; plus the multipart intake shared with profile images.
 //!
 //! An upload is acknowledged only after its bytes are on two nodes (the blob store's
 //! `put`) and its [`FileRecord`] is committed, so from the answer on every node can
 //! find, authorise and serve it. Downloads check the stored name's shape before
 //! anything else: a name the server could not have generated is a 400 that touches
-//! neither the state nor the disk (ARCHITECTURE 6.5).
+//! neither the state nor the disk (architecture §6.5).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -32,12 +32,12 @@ use crate::auth::{now_ms, AuthUser};
 use crate::Node;
 
 const MIB: u64 = 1024 * 1024;
-/// The whole multipart request (PROTOCOL 3.7); beyond it the generic 413.
+/// The whole multipart request (protocol §3.7); beyond it the generic 413.
 pub(super) const UPLOAD_LIMIT: usize = 50 * MIB as usize;
-/// Longest original file name, in UTF-8 bytes (PROTOCOL 5.1).
+/// Longest original file name, in UTF-8 bytes (protocol §5.1).
 const MAX_NAME_BYTES: usize = 255;
 
-/// PROTOCOL 5.1: the exact MIME types, their extensions and size caps.
+/// Protocol §5.1: the exact MIME types, their extensions and size caps.
 const CHAT_TYPES: &[(&str, &[&str], u64)] = &[
     ("image/jpeg", &["jpg", "jpeg"], 10 * MIB),
     ("image/png", &["png"], 10 * MIB),
@@ -173,7 +173,7 @@ fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
-/// PROTOCOL 5.2: `/` and `\` removed, NFC; `None` when empty, too long, or holding
+/// Protocol §5.2: `/` and `\` removed, NFC; `None` when empty, too long, or holding
 /// control characters (which no header could carry back).
 pub(super) fn clean_name(raw: &str) -> Option<String> {
     let name: String = raw.chars().filter(|c| *c != '/' && *c != '\\').nfc().collect();
@@ -196,7 +196,7 @@ fn chat_rules(mimetype: &str, ext: Option<&str>) -> Result<u64, ApiError> {
     Ok(*cap)
 }
 
-/// Whether `ext` is one PROTOCOL 5.1 lists for `mimetype`.
+/// Whether `ext` is one protocol §5.1 lists for `mimetype`.
 pub(super) fn matches_type(mimetype: &str, ext: &str) -> bool {
     CHAT_TYPES.iter().any(|(m, exts, _)| *m == mimetype && exts.contains(&ext))
 }
@@ -296,7 +296,7 @@ async fn view(
     serve(&node, &auth, &method, filename, Disposition::Inline).await
 }
 
-/// The stored name of a chat upload from a URL, or the 400 of PROTOCOL 3.6: only the
+/// The stored name of a chat upload from a URL, or the 400 of protocol §3.6: only the
 /// server-generated shape passes (no `..`, `/`, `\`, NUL, absolute path, `profiles/`).
 fn chat_blob_name(filename: Result<Path<String>, PathRejection>) -> Result<BlobName, ApiError> {
     let Ok(Path(filename)) = filename else {
@@ -371,7 +371,7 @@ fn header_value(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }
 
-/// PROTOCOL 3.6: `attachment; filename*=UTF-8''<enc>` or
+/// Protocol §3.6: `attachment; filename*=UTF-8''<enc>` or
 /// `inline; filename="<name>"; filename*=UTF-8''<enc>` (RFC 5987 / 6266).
 fn content_disposition(disposition: Disposition, originalname: &str) -> HeaderValue {
     let encoded = rfc5987(originalname);
@@ -400,7 +400,7 @@ fn rfc5987(value: &str) -> String {
     out
 }
 
-/// Uploader only (PROTOCOL 3.6); the record goes first, then every copy.
+/// Uploader only (protocol §3.6); the record goes first, then every copy.
 async fn delete_file(
     State(node): State<Arc<Node>>,
     auth: AuthUser,

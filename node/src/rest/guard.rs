@@ -1,4 +1,4 @@
-//! The REST auth layer (PROTOCOL 2.1, 2.4): which `/api` paths need a token, where a
+//! The REST auth layer (protocol §2.1, §2.4): which `/api` paths need a token, where a
 //! token is looked for, and the middleware that checks it on every `/api` request.
 //!
 //! A request carrying a token is checked even on public paths, and a bad one gets 401
@@ -21,7 +21,7 @@ use super::respond::{finish, render, ApiError};
 use crate::auth::{session, AuthUser};
 use crate::Node;
 
-/// Paths under `/api` that need no token (PROTOCOL 2.4, and 5.4 for uploads).
+/// Paths under `/api` that need no token (protocol §2.4, and §5.4 for uploads).
 const PUBLIC_EXACT: &[&str] = &["/api/health", "/api/auth", "/api/swagger-ui.html", "/api/v3/api-docs"];
 const PUBLIC_PREFIXES: &[&str] =
     &["/api/auth/", "/api/v3/api-docs/", "/api/swagger-ui/", "/api/docs/", "/api/uploads/"];
@@ -74,7 +74,7 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 pub(crate) async fn guard(State(node): State<Arc<Node>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if path.starts_with("/favicon") {
-        return StatusCode::OK.into_response(); // PROTOCOL 3.8: browsers ask; nothing to serve
+        return StatusCode::OK.into_response(); // protocol §3.8: browsers ask; nothing to serve
     }
     if !is_api(&path) {
         return next.run(request).await;

@@ -1,6 +1,6 @@
 //! Ids handed to clients: 24-hex ObjectId-style ids for users and rooms (4 bytes of
 //! creation seconds, then 8 random bytes, so they sort roughly by creation like
-//! MongoDB's), and 32-hex session ids (a UUIDv4 without dashes; PROTOCOL 0).
+//! MongoDB's), and 32-hex session ids (a UUIDv4 without dashes; protocol §0).
 
 use chat_raft::command::Millis;
 

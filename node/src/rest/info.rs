@@ -1,4 +1,4 @@
-//! The API's self-description (`GET /api`, PROTOCOL 3.8), the message-history REST
+//! The API's self-description (`GET /api`, protocol §3.8), the message-history REST
 //! placeholder the contract keeps answering 500 (history is socket-only), and the
 //! empty 404 for unknown `/api` paths.
 
@@ -33,7 +33,7 @@ pub(super) async fn message_history() -> ApiError {
 }
 
 /// Unknown `/api` path: reached only with a valid token (the guard answered 401
-/// otherwise on protected paths), so an empty 404 (PROTOCOL 3.7).
+/// otherwise on protected paths), so an empty 404 (protocol §3.7).
 pub(super) async fn not_found() -> ApiError {
     ApiError::NotFound
 }

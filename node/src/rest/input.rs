@@ -1,6 +1,6 @@
 //! Reading requests: JSON bodies and query strings whose every defect becomes one
-//! clear 400 (never a panic, never a half-applied change; PROTOCOL 10.25), and the
-//! client's identity for session metadata (PROTOCOL 2.3).
+//! clear 400 (never a panic, never a half-applied change; protocol §10.25), and the
+//! client's identity for session metadata (protocol §2.3).
 
 use std::net::SocketAddr;
 

@@ -1,4 +1,4 @@
-//! The public REST API under `/api` (PROTOCOL 3): auth, users and rooms, behind the
+//! The public REST API under `/api` (protocol §3): auth, users and rooms, behind the
 //! CORS layer and the token guard.
 //!
 //! | file | owns |
@@ -7,7 +7,7 @@
 //! | `guard.rs` | which paths need a token, where tokens are read, the session check |
 //! | `respond.rs` | envelopes and the one mapping from failures to responses |
 //! | `input.rs` | JSON and query extraction with clean 400s, client metadata |
-//! | `validate.rs` | the field rules and messages of PROTOCOL 2.5 |
+//! | `validate.rs` | the field rules and messages of protocol §2.5 |
 //! | `auth_routes.rs` | `/api/auth/**` |
 //! | `users.rs` | `/api/users/**` |
 //! | `files.rs` | `/api/files/**`: uploads, download and view, the multipart intake |

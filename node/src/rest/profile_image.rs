@@ -1,7 +1,7 @@
-//! `POST` / `DELETE /api/users/profile-image` (PROTOCOL 3.4, 5.4): a user's avatar,
+//! `POST` / `DELETE /api/users/profile-image` (protocol §3.4, §5.4): a user's avatar,
 //! stored like a chat upload (two nodes, a committed record) under `profiles/`, and
 //! served publicly by `uploads.rs`. Replacing or deleting it removes the previous
-//! image, record and bytes (PROTOCOL 10.21: the existing backend never did).
+//! image, record and bytes (protocol §10.21: the existing backend never did).
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::Node;
 
 const MAX_IMAGE: u64 = 5 * 1024 * 1024;
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp"];
-/// Where profile images are served (PROTOCOL 5.4); the stored URL is relative.
+/// Where profile images are served (protocol §5.4); the stored URL is relative.
 pub(super) const URL_PREFIX: &str = "/api/uploads/";
 
 const UPLOAD_FAILED: &str = "이미지 업로드 중 오류가 발생했습니다.";
@@ -35,7 +35,7 @@ pub(super) fn routes() -> Router<Arc<Node>> {
 }
 
 /// `image/*` with an image extension (the contract's check), and then the MIME type and
-/// extension must agree per PROTOCOL 5.1: 400 instead of the existing backend's 500.
+/// extension must agree per protocol §5.1: 400 instead of the existing backend's 500.
 fn image_rules(mimetype: &str, ext: Option<&str>) -> Result<u64, ApiError> {
     let Some(ext) = ext.filter(|e| IMAGE_EXTENSIONS.contains(e)) else {
         return Err(bad_request("이미지 파일만 업로드할 수 있습니다."));

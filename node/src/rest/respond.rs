@@ -1,4 +1,4 @@
-//! Response envelopes (PROTOCOL 3.1) and the one place where a failure becomes an
+//! Response envelopes (protocol §3.1) and the one place where a failure becomes an
 //! HTTP response ([`render`]).
 //!
 //! Handlers return `Result<Response, ApiError>`. Some envelopes carry the request
@@ -18,11 +18,11 @@ use serde_json::{Map, Value};
 
 use crate::auth::AuthError;
 
-/// Message of the generic error envelope (PROTOCOL 3.1).
+/// Message of the generic error envelope (protocol §3.1).
 const INTERNAL_MESSAGE: &str = "서버 내부 오류가 발생했습니다.";
 /// Message of the auth endpoints' validation envelope.
 const VALIDATION_MESSAGE: &str = "입력값이 올바르지 않습니다.";
-/// Our answer to unparsable input (PROTOCOL 10.25: the existing backend says 500).
+/// Our answer to unparsable input (protocol §10.25: the existing backend says 500).
 const INVALID_REQUEST_MESSAGE: &str = "잘못된 요청 형식입니다.";
 const TOO_LARGE_MESSAGE: &str = "요청 본문이 너무 큽니다.";
 const FILE_TOO_LARGE_MESSAGE: &str = "파일 크기는 5MB를 초과할 수 없습니다.";
@@ -39,7 +39,7 @@ pub(crate) struct FieldError {
 /// Every way a REST request can fail.
 #[derive(Debug, Clone)]
 pub(crate) enum ApiError {
-    /// 401 with an empty body (PROTOCOL 2.4); `jwt` describes a token failure
+    /// 401 with an empty body (protocol §2.4); `jwt` describes a token failure
     /// (`error="invalid_token"`), `None` a missing token or a dead session.
     Unauthorized { jwt: Option<String> },
     /// 404 with an empty body: unknown authenticated path.
@@ -51,7 +51,7 @@ pub(crate) enum ApiError {
     InvalidRequest,
     /// 413: a JSON body over the limit.
     TooLarge,
-    /// A multipart request over the 50 MiB cap: PROTOCOL 3.1's generic 413, whose
+    /// A multipart request over the 50 MiB cap: protocol §3.1's generic 413, whose
     /// message text ("5MB") is wrong but verbatim.
     FileTooLarge,
     /// A refusal with the ad-hoc body `{success:false, message, <nulls…>}`; `nulls`
@@ -104,7 +104,7 @@ impl ApiError {
         }
     }
 
-    /// The REST answer to a refused token or session (PROTOCOL 2.4).
+    /// The REST answer to a refused token or session (protocol §2.4).
     pub(crate) fn from_auth(e: AuthError) -> Self {
         match e {
             AuthError::Token(jwt) => Self::Unauthorized { jwt: Some(jwt.to_string()) },
@@ -181,7 +181,7 @@ pub(crate) fn render(error: ApiError, path: &str) -> Response {
     }
 }
 
-/// The standard envelope, nulls omitted (PROTOCOL 3.1).
+/// The standard envelope, nulls omitted (protocol §3.1).
 #[derive(Serialize)]
 struct Envelope<'a> {
     success: bool,

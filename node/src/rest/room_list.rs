@@ -1,4 +1,4 @@
-//! `GET /api/rooms` (PROTOCOL 3.5): every room, searched, sorted and paged on the
+//! `GET /api/rooms` (protocol §3.5): every room, searched, sorted and paged on the
 //! local replica in one read, with the metadata the web client pages by, behind the
 //! per-IP rate limit and its headers.
 
@@ -137,7 +137,7 @@ fn metadata(page: &Page, params: &ListParams) -> Value {
     })
 }
 
-/// The handler: counted against the client IP's rate limit (PROTOCOL 3.5) first, and
+/// The handler: counted against the client IP's rate limit (protocol §3.5) first, and
 /// every answer, refusals and failures included, carries the rate-limit headers. That
 /// is why failures are rendered here rather than parked for the guard.
 pub(super) async fn list(
@@ -175,14 +175,14 @@ async fn list_rooms(node: &Node, raw: RawListQuery) -> Result<Response, ApiError
     let mut response = Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=10"));
-    // ISO instant, as the existing backend sends it (PROTOCOL 3.5, 10.27).
+    // ISO instant, as the existing backend sends it (protocol §3.5, §10.27).
     if let Ok(value) = HeaderValue::from_str(&iso_ms(now_ms())) {
         headers.insert(LAST_MODIFIED, value);
     }
     Ok(response)
 }
 
-/// 429 with `Retry-After` and the body of PROTOCOL 3.5.
+/// 429 with `Retry-After` and the body of protocol §3.5.
 fn too_many_requests(decision: &Decision) -> Response {
     let body = json!({
         "success": false,

@@ -1,8 +1,8 @@
-//! The JSON shapes of users and rooms (PROTOCOL 0, 3.4, 3.5): `UserResponse` (`id`),
+//! The JSON shapes of users and rooms (protocol §0, §3.4, §3.5): `UserResponse` (`id`),
 //! the auth shape (`_id`) of login/register/verify-token, and `RoomResponse`, shared
 //! by REST answers and the `roomCreated`/`roomUpdated` socket events. Views are built
 //! inside one replica read, with every user resolved from the in-memory user table
-//! (no per-participant lookups, PROTOCOL 10.1).
+//! (no per-participant lookups, protocol §10.1).
 
 use chat_raft::command::Millis;
 use chat_raft::state::{Room, User};
@@ -36,7 +36,7 @@ impl UserResponse {
     }
 
     /// Stands in for a creator whose account was deleted, so the room still renders
-    /// (the existing backend answers 500 there, PROTOCOL 10.23).
+    /// (the existing backend answers 500 there, protocol §10.23).
     fn deleted(id: &str) -> Self {
         Self { id: id.to_owned(), name: String::new(), email: String::new(), profile_image: Some(String::new()) }
     }
@@ -95,7 +95,7 @@ pub(crate) fn participants_count(state: &ClusterState, room: &Room) -> usize {
     room.participants.iter().filter(|id| state.users.contains(id)).count()
 }
 
-/// How far back `recentMessageCount` looks (PROTOCOL 3.5).
+/// How far back `recentMessageCount` looks (protocol §3.5).
 const RECENT_MS: u64 = 10 * 60 * 1000;
 
 /// Fill `recentMessageCount` (messages of the last 10 minutes) from the message store.

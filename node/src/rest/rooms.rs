@@ -1,4 +1,4 @@
-//! `/api/rooms/**` (PROTOCOL 3.5, 4, 9) except the list (`room_list`): create, show,
+//! `/api/rooms/**` (protocol §3.5, §4, §9) except the list (`room_list`): create, show,
 //! join and the rooms health probe. Writes are one command each; the answer's view is
 //! read back from the local replica, which already reflects the acknowledged write.
 
@@ -156,7 +156,7 @@ async fn join(
     Ok(Json(json!({ "success": true, "data": view })).into_response())
 }
 
-/// `GET /api/rooms/health` (PROTOCOL 9): whether rooms can be read here, how long a
+/// `GET /api/rooms/health` (protocol §9): whether rooms can be read here, how long a
 /// replica read took, and when the newest room was created. 503 on a stale node.
 async fn health(State(node): State<Arc<Node>>, _: AuthUser) -> Response {
     let started = Instant::now();

@@ -1,5 +1,5 @@
-//! `GET /api/uploads/**` (PROTOCOL 5.4): profile images, public so `<img>` tags load
-//! them (PROTOCOL 10.21). Any node serves any image: the blob store fetches it from a
+//! `GET /api/uploads/**` (protocol §5.4): profile images, public so `<img>` tags load
+//! them (protocol §10.21). Any node serves any image: the blob store fetches it from a
 //! holder when this node has no copy. A missing image is 404 with an empty body; a name
 //! the server could not have generated is 400 before anything is touched.
 

@@ -1,4 +1,4 @@
-//! `/api/users/**` (PROTOCOL 3.4) except the profile image: the caller's profile,
+//! `/api/users/**` (protocol §3.4) except the profile image: the caller's profile,
 //! renaming, account deletion and the status probe.
 
 use std::sync::Arc;
@@ -80,7 +80,7 @@ async fn delete_account(State(node): State<Arc<Node>>, auth: AuthUser) -> Result
     }
 }
 
-/// Authenticated, as in the contract's table (PROTOCOL 3.2).
+/// Authenticated, as in the contract's table (protocol §3.2).
 async fn status(_: AuthUser) -> Json<serde_json::Value> {
     let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     Json(json!({ "success": true, "message": "User API is running", "timestamp": timestamp }))

@@ -1,4 +1,4 @@
-//! The input rules of PROTOCOL 2.5 with their exact messages. A field that is absent
+//! The input rules of protocol §2.5 with their exact messages. A field that is absent
 //! (`null`) fails "not blank" only; a present blank string fails every rule it breaks,
 //! as the existing backend's Bean Validation does ("a blank email yields both
 //! errors"). Lengths count characters, not bytes.

@@ -1,4 +1,4 @@
-//! `chatMessage` (PROTOCOL 6.5.3): checks in the specified order, store (which assigns
+//! `chatMessage` (protocol §6.5.3): checks in the specified order, store (which assigns
 //! the room `seq`), then broadcast to the room on every node, sender included.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::metrics::Rejection;
 use crate::rest::ids::object_id;
 use crate::Node;
 
-/// Longest accepted message, in characters (PROTOCOL 10.19: unbounded before).
+/// Longest accepted message, in characters (protocol §10.19: unbounded before).
 const MAX_CONTENT_CHARS: usize = 10_000;
 
 const SESSION_EXPIRED: &str = "세션이 만료되었습니다. 다시 로그인해주세요.";
@@ -124,7 +124,7 @@ async fn unsafe_early_ack(s: &SocketRef, message: &NewMessage) {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
-/// Checks 9 and 10 of PROTOCOL 6.5.3 for a file message: `fileData._id` names a chat
+/// Checks 9 and 10 of protocol §6.5.3 for a file message: `fileData._id` names a chat
 /// upload of the sender. The room is attached to the file before the message is
 /// stored, so every participant who sees the message can already download the file.
 async fn attach_file(node: &Node, data: &Value, room_id: &str, user_id: &str) -> Result<FileRef, &'static str> {
@@ -162,7 +162,7 @@ async fn attach_file(node: &Node, data: &Value, room_id: &str, user_id: &str) ->
     })
 }
 
-/// `metadata` of a file message (PROTOCOL 5.3).
+/// `metadata` of a file message (protocol §5.3).
 fn file_metadata(file: &FileRef) -> serde_json::Map<String, Value> {
     let mut metadata = serde_json::Map::new();
     metadata.insert("fileType".into(), Value::from(file.mimetype.clone()));
@@ -171,7 +171,7 @@ fn file_metadata(file: &FileRef) -> serde_json::Map<String, Value> {
     metadata
 }
 
-/// Check 4 of PROTOCOL 6.5.3: the per-user message limit.
+/// Check 4 of protocol §6.5.3: the per-user message limit.
 fn rate_limited(s: &SocketRef, retry_after_s: u64) {
     let payload = serde_json::json!({
         "code": "RATE_LIMIT_EXCEEDED",
@@ -181,7 +181,7 @@ fn rate_limited(s: &SocketRef, retry_after_s: u64) {
     let _ = s.emit("error", &payload);
 }
 
-/// The session is re-validated on every message (PROTOCOL 2.3).
+/// The session is re-validated on every message (protocol §2.3).
 async fn recheck_session(node: &Node, user_id: &str, session_id: &str) -> Result<(), AuthError> {
     let now = now_ms();
     let pending = node.activity.last_seen(user_id, session_id);

@@ -1,4 +1,4 @@
-//! The CONNECT handshake (PROTOCOL 6.1): a socket must present `auth {token,
+//! The CONNECT handshake (protocol §6.1): a socket must present `auth {token,
 //! sessionId}` for a valid session, or it is refused with CONNECT_ERROR; it is recorded
 //! in the replicated presence state before the CONNECT ack. Once connected, it joins its user's and
 //! the room-list socket rooms, and re-joins the chat rooms its user is in through

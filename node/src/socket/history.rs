@@ -1,4 +1,4 @@
-//! `fetchPreviousMessages` (PROTOCOL 6.5.4): pages back by the millisecond `before`
+//! `fetchPreviousMessages` (protocol §6.5.4): pages back by the millisecond `before`
 //! cursor. Timestamps are strictly increasing per room, so paging is exact.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use super::session_user::user_of;
 use crate::Node;
 
 const DEFAULT_LIMIT: i64 = 30;
-/// Largest page (PROTOCOL 10.10: unbounded before).
+/// Largest page (protocol §10.10: unbounded before).
 const MAX_LIMIT: i64 = 100;
 
 pub(super) async fn fetch(node: Arc<Node>, s: SocketRef, data: Option<Value>) {

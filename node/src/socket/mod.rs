@@ -1,4 +1,4 @@
-//! The Socket.IO service (PROTOCOL 6): handshake, event handlers and the reactions to
+//! The Socket.IO service (protocol §6): handshake, event handlers and the reactions to
 //! replicated session changes.
 //!
 //! - `handshake`: the auth middleware and what happens once a socket is connected.
@@ -34,10 +34,10 @@ use crate::Node;
 /// An event or ack with no arguments (a unit value would go out as one `null`).
 pub(crate) const NO_ARGUMENTS: [u8; 0] = [];
 
-/// Engine.IO's largest accepted frame (PROTOCOL 1.1); a larger one closes the connection.
+/// Engine.IO's largest accepted frame (protocol §1.1); a larger one closes the connection.
 const MAX_PAYLOAD: u64 = 64 * 1024;
 
-/// The Socket.IO layer and its handle, configured as PROTOCOL 1.1 says.
+/// The Socket.IO layer and its handle, configured as protocol §1.1 says.
 pub(crate) fn build() -> (SocketIoLayer, SocketIo) {
     SocketIo::builder()
         .ping_interval(Duration::from_millis(25_000))
@@ -110,7 +110,7 @@ where
 struct ChatQueue(mpsc::UnboundedSender<Option<Value>>);
 
 /// `chatMessage`s of one connection are handled one at a time in arrival order
-/// (PROTOCOL 6.5.3: a client's burst is broadcast in send order). Handler futures
+/// (protocol §6.5.3: a client's burst is broadcast in send order). Handler futures
 /// run concurrently, so the event is queued synchronously, in the order socketioxide
 /// delivers it, and one worker per socket drains the queue.
 fn chat_queue(s: &SocketRef, node: &Arc<Node>) {

@@ -1,5 +1,5 @@
 //! Reactions to replicated session changes, on every node for its own sockets
-//! (PROTOCOL 2.6, "our implementation"): when a login replaces a session, the replaced
+//! (protocol §2.6, "our implementation"): when a login replaces a session, the replaced
 //! session's sockets get `duplicate_login` at once, `session_ended` 10 s later, and are
 //! then disconnected. Deleted and banned users' sockets are disconnected.
 //!
@@ -21,7 +21,7 @@ use crate::auth::now_ms;
 use crate::fanout::user_room;
 use crate::Node;
 
-/// Between `duplicate_login` and `session_ended` (PROTOCOL 2.6).
+/// Between `duplicate_login` and `session_ended` (protocol §2.6).
 const NOTICE_DELAY: Duration = Duration::from_secs(10);
 
 /// Watch applied entries until `stop`.

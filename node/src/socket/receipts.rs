@@ -1,4 +1,4 @@
-//! `markMessagesAsRead` and `messageReaction` (PROTOCOL 6.5.5, 6.5.6). A read mark
+//! `markMessagesAsRead` and `messageReaction` (protocol §6.5.5, §6.5.6). A read mark
 //! raises the member's watermark in the room, coalesced with the node's other marks
 //! and broadcast as `messagesRead` once stored (`read_marks.rs`); a reaction is one
 //! conditional update in the store and a broadcast to the message's room on every

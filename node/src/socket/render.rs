@@ -1,4 +1,4 @@
-//! The JSON shapes of PROTOCOL 7: messages as broadcast live and as loaded from
+//! The JSON shapes of protocol §7: messages as broadcast live and as loaded from
 //! history, and participant lists (UserResponse).
 
 use std::collections::HashMap;
@@ -98,7 +98,7 @@ fn with_sender_and_file(message: &StoredMessage, users: &Senders, live: bool) ->
     out
 }
 
-/// A message as broadcast by the `message` event (PROTOCOL 7.1, 7.2).
+/// A message as broadcast by the `message` event (protocol §7.1, §7.2).
 pub(crate) fn live_message(message: &StoredMessage, users: &Senders) -> Value {
     let mut out = with_sender_and_file(message, users, true);
     if message.kind == MessageKind::System {
@@ -107,7 +107,7 @@ pub(crate) fn live_message(message: &StoredMessage, users: &Senders) -> Value {
     Value::Object(out)
 }
 
-/// A message as loaded from history (PROTOCOL 7.3): readers always present, `file`
+/// A message as loaded from history (protocol §7.3): readers always present, `file`
 /// without uploader and date.
 pub(crate) fn history_message(message: &StoredMessage, users: &Senders) -> Value {
     let mut out = with_sender_and_file(message, users, false);

@@ -1,9 +1,9 @@
-//! `joinRoom`, `leaveRoom` and disconnects (PROTOCOL 6.5.1, 6.5.2).
+//! `joinRoom`, `leaveRoom` and disconnects (protocol §6.5.1, §6.5.2).
 //!
 //! A user is "in" a room for the socket layer while one of their sockets is in it in
 //! the replicated presence state. A disconnected socket stays in presence for a grace
 //! period, so a page reload re-joins its rooms silently instead of producing leave and
-//! enter messages (improvement over the existing backend, PROTOCOL 10.12); after the
+//! enter messages (improvement over the existing backend, protocol §10.12); after the
 //! grace, rooms no other socket of the user is in are left as with `leaveRoom`.
 
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub(super) async fn join(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     }
     let Some(room) = room else { return join_error(&s, "채팅방을 찾을 수 없습니다.") };
     // A password room is entered over the socket only by its participants (who gave
-    // the password through REST join): PROTOCOL 10.11.
+    // the password through REST join): protocol §10.11.
     if room.has_password() && !room.is_participant(&user.user_id) {
         return join_error(&s, "비밀번호가 일치하지 않습니다.");
     }
@@ -116,7 +116,7 @@ async fn post_system(node: &Node, room_id: &str, content: String) -> Result<(u64
     Ok((stored.seq, render::live_message(&stored, &Default::default())))
 }
 
-/// Loading history marks it read by the loader (PROTOCOL 6.5.4): the loader's
+/// Loading history marks it read by the loader (protocol §6.5.4): the loader's
 /// watermark rises to the page's newest message, unless every message of the page
 /// already lists the loader among its readers. Coalesced like every read mark, with
 /// no `messagesRead` broadcast (the existing backend sends none either).

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::plan::{Plan, Role};
 
-/// Engine.IO `pingInterval` the nodes send (PROTOCOL 1, node/src/socket/mod.rs).
+/// Engine.IO `pingInterval` the nodes send (protocol §1.1, node/src/socket/mod.rs).
 pub const PING_INTERVAL_S: u64 = 25;
 /// Engine.IO `pingTimeout` the nodes wait for a pong.
 pub const PING_TIMEOUT_S: u64 = 60;

@@ -33,7 +33,7 @@ impl ApiError {
         }
     }
 
-    /// Whether the web client would retry it (PROTOCOL 3.1: 408, 429, 5xx and
+    /// Whether the web client would retry it (protocol §3.1: 408, 429, 5xx and
     /// network errors).
     pub fn is_retryable(&self) -> bool {
         match self {

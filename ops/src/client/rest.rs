@@ -1,4 +1,4 @@
-//! REST calls of the public API (PROTOCOL 3) with the headers the web client sends:
+//! REST calls of the public API (protocol §3) with the headers the web client sends:
 //! `x-auth-token` and `x-session-id` once logged in.
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub struct Login {
     pub session_id: String,
 }
 
-/// The fields of a room (PROTOCOL 3.5 RoomResponse) that clients act on.
+/// The fields of a room (protocol §3.5 RoomResponse) that clients act on.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomInfo {

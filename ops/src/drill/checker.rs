@@ -1,6 +1,6 @@
 //! The history checker: a pure function from what the drill recorded (the client
 //! history, each node's room histories read back afterwards, each node's room
-//! participants) to a [`Verdict`] listing every violated guarantee (ARCHITECTURE 6).
+//! participants) to a [`Verdict`] listing every violated guarantee (architecture §6).
 //!
 //! Rules:
 //! - every acknowledged message (the sender got it back) is in every node's history

@@ -1,4 +1,4 @@
-//! File metadata: chat uploads and profile images (PROTOCOL 5).
+//! File metadata: chat uploads and profile images (protocol §5).
 //!
 //! Why here and not in a store of its own: a record is small (a few hundred bytes), it
 //! must be visible on every node the moment an upload is acknowledged (any node serves

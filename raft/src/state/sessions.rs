@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Millis, SessionTouch};
 
-/// Idle sessions expire after this long without activity (PROTOCOL 2.3).
+/// Idle sessions expire after this long without activity (protocol §2.3).
 pub const SESSION_IDLE_MS: Millis = 30 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! [`EmbeddedBlobStore`]: the blob store when no external database is configured
-//! (ARCHITECTURE 3.2). Every node keeps a [`DirBlobStore`]; a `put` writes the local
+//! (architecture §3.2). Every node keeps a [`DirBlobStore`]; a `put` writes the local
 //! copy, then copies the bytes to other members over the cluster listener
 //! (`PUT /cluster/blobs/{name}`) until [`MIN_COPIES`] nodes hold them, and only then
 //! returns the holders (which the caller records in the file's metadata before it

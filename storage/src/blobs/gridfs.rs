@@ -1,4 +1,4 @@
-//! [`GridFsBlobStore`]: blobs in MongoDB in the GridFS layout (ARCHITECTURE 3.2), the
+//! [`GridFsBlobStore`]: blobs in MongoDB in the GridFS layout (architecture §3.2), the
 //! file store of a cluster configured with MongoDB. Every node reads and writes the same
 //! collections, so a blob needs no copies between nodes.
 //!
@@ -6,7 +6,7 @@
 //! revision: `_id`, `filename`, `length`, `chunkSize`, `uploadDate`) and `fs_chunks`
 //! (`files_id`, `n`, `data`), GridFS's documents with 255 KiB chunks, written with
 //! majority write concern. Not the driver's GridFS bucket, because nx-27017, the
-//! MongoDB server of the tests (ARCHITECTURE 7), refuses it: it rejects collection
+//! MongoDB server of the tests (architecture §7), refuses it: it rejects collection
 //! names containing a dot (`fs.files`), returns stored `uploadDate` DateTimes as
 //! something the driver cannot read back, and finds nothing by an ObjectId
 //! `files_id`. Hence underscores in the collection names, string ids, and

@@ -1,4 +1,4 @@
-//! The file plane's storage (ARCHITECTURE 3.2): the bytes of chat uploads and profile
+//! The file plane's storage (architecture §3.2): the bytes of chat uploads and profile
 //! images. Their metadata (who uploaded what, which rooms may read it, which nodes hold
 //! it) is control state in `chat_raft::state::Files`.
 //!

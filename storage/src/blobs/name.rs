@@ -1,5 +1,5 @@
 //! Blob names: the only names a blob store accepts are the ones the server generates
-//! (PROTOCOL 5.2), so a name from a URL can never reach outside the store's directory.
+//! (protocol §5.2), so a name from a URL can never reach outside the store's directory.
 
 use std::fmt;
 

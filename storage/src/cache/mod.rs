@@ -1,4 +1,4 @@
-//! The optional accelerator in front of the stores (ARCHITECTURE 3.2): the [`Cache`] seam,
+//! The optional accelerator in front of the stores (architecture §3.2): the [`Cache`] seam,
 //! its Redis implementation ([`RedisCache`]), the no-Redis one ([`NoCache`]), and the
 //! [`CachedMessageStore`] decorator that serves a room's newest history page from it.
 //!

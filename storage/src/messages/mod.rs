@@ -1,4 +1,4 @@
-//! The message plane's storage (ARCHITECTURE 3.2): message bodies, read receipts and
+//! The message plane's storage (architecture §3.2): message bodies, read receipts and
 //! reactions, kept out of the control state.
 //!
 //! - `store.rs`: the [`MessageStore`] trait and its page types;

@@ -1,4 +1,4 @@
-//! [`MongoMessageStore`]: the production [`MessageStore`] (ARCHITECTURE 3.2), messages,
+//! [`MongoMessageStore`]: the production [`MessageStore`] (architecture §3.2), messages,
 //! read receipts and reactions in MongoDB, shared by every node, written with majority
 //! write concern so an acknowledged message survives the loss of the primary.
 //!
@@ -12,7 +12,7 @@
 //!
 //! Every write is a single conditional update, never a read-modify-write, so nodes
 //! appending, reading and reacting at once lose nothing. The code uses only what both
-//! MongoDB and the test server nx-27017 do correctly (ARCHITECTURE 7); where they
+//! MongoDB and the test server nx-27017 do correctly (architecture §7); where they
 //! differ, the comments say why a query is written the way it is.
 
 use async_trait::async_trait;

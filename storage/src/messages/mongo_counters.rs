@@ -50,7 +50,7 @@ impl Counters {
     ///
     /// The allocation is durable before the message is stored: if the message insert
     /// fails or the node crashes in between, the seq is a gap that readers skip after a
-    /// bound (ARCHITECTURE 3.2), never a seq used twice.
+    /// bound (architecture §3.2), never a seq used twice.
     pub async fn allocate(&self, room: &str, at: u64) -> Result<(u64, u64), Error> {
         let at = to_i64(at);
         for _ in 0..ROUNDS {

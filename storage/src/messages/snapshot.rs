@@ -1,6 +1,6 @@
 //! The embedded store's part of a Raft snapshot: export streams every message from sled
 //! to the snapshot file and import loads one back, both record by record, so the
-//! store is never held in memory (ARCHITECTURE 3.2: a t3.small has 2 GiB).
+//! store is never held in memory (architecture §3.2: a t3.small has 2 GiB).
 //!
 //! Stream format: the magic `chatmsg2`, the applied position (12 bytes), then records
 //! as a big-endian `u32` length and the stored record bytes, ended by a zero length

@@ -11,7 +11,7 @@ use chat_raft::messages::{NewMessage, ReadMark, StoredMessage};
 use crate::Error;
 
 /// The most messages one page read returns; larger limits are clamped to it
-/// (PROTOCOL 10 item 10: the existing backend's unbounded `limit`).
+/// (protocol §10.10: the existing backend's unbounded `limit`).
 pub const MAX_PAGE: usize = 100;
 
 /// Clamp a caller's page size into `1..=MAX_PAGE`. Zero is raised to one rather than

@@ -1,5 +1,5 @@
 // Assertions shaped by the contract: our server may add fields to any payload
-// (PROTOCOL "How to read this"), so payloads are compared on the specified fields.
+// (docs/protocol.md, "How to read this"), so payloads are compared on the specified fields.
 
 import assert from 'node:assert/strict';
 

@@ -13,10 +13,10 @@ export function unique(prefix) {
   return `${prefix}-${RUN}-${counter}`;
 }
 
-/** The banned-word list the cluster was started with (CHAT_BANNED_WORDS, else shared/data). */
+/** The banned-word list the cluster was started with (CHAT_BANNED_WORDS, else the repository's tests/data copy). */
 export const BANNED_WORDS_PATH =
   process.env.CHAT_BANNED_WORDS ??
-  fileURLToPath(new URL('../../../../shared/data/banned_words_10k.txt', import.meta.url));
+  fileURLToPath(new URL('../../data/banned_words_10k.txt', import.meta.url));
 
 export const BANNED_WORDS = readFileSync(BANNED_WORDS_PATH, 'utf8')
   .split('\n')

@@ -1,4 +1,4 @@
-// PROTOCOL §6.8 step 4, against nodes started with `--ai-provider openai` pointing at a
+// Protocol §6.8 step 4, against nodes started with `--ai-provider openai` pointing at a
 // closed local port: members on every node get aiMessageStart then aiMessageError (same
 // messageId), nothing is stored, and ordinary messages keep flowing. Run by
 // tests/tests/node_options.rs with `node --test`.

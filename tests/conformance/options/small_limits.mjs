@@ -1,4 +1,4 @@
-// Going over the limits of PROTOCOL §3.5 and §6.10, against nodes started with
+// Going over the limits of protocol §3.5 and §6.10, against nodes started with
 // `--rooms-rate-limit 5 --chat-rate-limit 5` and one-hour windows (so no window ends
 // during a test). Run by tests/tests/node_options.rs with `node --test`.
 
