@@ -119,6 +119,19 @@ impl Metrics {
         }
         self.store_latency.render(&mut out, "chat_store_append_seconds", "Message store append latency.");
         self.fanout_latency.render(&mut out, "chat_fanout_seconds", "Fan-out POST latency to one peer.");
+        let (raft, fanout) = (node.cluster.client().traffic(), node.fanout.traffic());
+        counter(
+            &mut out,
+            "chat_cluster_bytes_sent_total",
+            "Body bytes this node sent to peers (Raft RPCs, forwarded writes, apply polls, fan-out).",
+            raft.sent() + fanout.sent(),
+        );
+        counter(
+            &mut out,
+            "chat_cluster_bytes_received_total",
+            "Body bytes of peers' answers to this node's cluster requests.",
+            raft.received() + fanout.received(),
+        );
         let m = node.cluster.metrics();
         gauge(&mut out, "chat_raft_term", "Current Raft term.", m.current_term);
         gauge(&mut out, "chat_raft_leader", "Current leader id (0: none).", m.current_leader.unwrap_or(0));

@@ -1,8 +1,11 @@
 //! HTTP client of the cluster listener, used by nodes (Raft RPCs, forwarded writes),
 //! by the operator CLI and by the tests. Every request carries the cluster secret.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,6 +24,25 @@ pub struct ClusterClient {
     http: reqwest::Client,
     secret: String,
     from: Option<NodeId>,
+    traffic: Arc<Traffic>,
+}
+
+/// Body bytes this client sent and received (HTTP framing and headers excluded): the
+/// cluster-wire cost that `/metrics` reports per node.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl Traffic {
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for ClusterClient {
@@ -47,7 +69,12 @@ impl ClusterClient {
             .tcp_nodelay(true)
             .build()
             .expect("HTTP client configuration is static");
-        Self { http, secret, from }
+        Self { http, secret, from, traffic: Arc::default() }
+    }
+
+    /// What this client (and its clones) sent and received so far.
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     fn url(addr: &str, path: &str) -> String {
@@ -75,14 +102,17 @@ impl ClusterClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T, Error> {
-        let resp = self.request(reqwest::Method::POST, addr, path, timeout).json(body).send().await?;
-        decode(resp).await
+        let body = serde_json::to_vec(body).map_err(|e| Error::Invalid(format!("unencodable request: {e}")))?;
+        self.traffic.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let request = self.request(reqwest::Method::POST, addr, path, timeout);
+        let resp = request.header(CONTENT_TYPE, "application/json").body(body).send().await?;
+        self.decode(resp).await
     }
 
     /// GET and decode the JSON answer.
     pub async fn get<T: DeserializeOwned>(&self, addr: &str, path: &str, timeout: Duration) -> Result<T, Error> {
         let resp = self.request(reqwest::Method::GET, addr, path, timeout).send().await?;
-        decode(resp).await
+        self.decode(resp).await
     }
 
     pub async fn status(&self, addr: &str) -> Result<NodeStatus, Error> {
@@ -147,18 +177,26 @@ impl ClusterClient {
     }
 }
 
-async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Error> {
-    let status = resp.status();
-    if status.is_success() {
-        return resp.json().await.map_err(Error::from);
+impl ClusterClient {
+    async fn decode<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T, Error> {
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        self.traffic.received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("undecodable answer: {e}")));
+        }
+        Err(refusal(status, serde_json::from_slice(&bytes).ok()))
     }
-    let body: Option<ErrorBody> = resp.json().await.ok();
+}
+
+/// The error an unsuccessful answer stands for.
+fn refusal(status: StatusCode, body: Option<ErrorBody>) -> Error {
     let message = body.as_ref().map(|b| b.error.clone()).unwrap_or_default();
-    Err(match status {
+    match status {
         s if s == NOT_LEADER => Error::NotLeader { leader: body.and_then(|b| b.leader) },
         StatusCode::SERVICE_UNAVAILABLE => Error::NoLeader,
         StatusCode::GATEWAY_TIMEOUT => Error::Timeout(0),
         StatusCode::BAD_REQUEST | StatusCode::CONFLICT => Error::Invalid(message),
         _ => Error::Remote { status: status.as_u16(), message },
-    })
+    }
 }

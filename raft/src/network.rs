@@ -2,6 +2,15 @@
 //! JSON body, authenticated by the cluster secret. Successful answers are recorded in
 //! [`Contact`]; while fault injection isolates this node, every RPC fails as
 //! unreachable without touching the wire.
+//!
+//! AppendEntries outlive openraft's deadline. openraft 0.9 gives each one the
+//! heartbeat interval and then drops the call; dropping an HTTP request closes its
+//! connection, and a follower still reading a large batch then never receives it, so
+//! under load the leader kept resending batches that never arrived, and the follower,
+//! hearing nothing, started an election. Here the request runs in a task of its own:
+//! a timed-out append still reaches the follower (resetting its election timer and
+//! storing the entries), and the next append to that peer waits for it first, so at
+//! most one is in flight per peer.
 
 use std::time::Duration;
 
@@ -13,6 +22,7 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::task::JoinHandle;
 
 use crate::client::ClusterClient;
 use crate::contact::Contact;
@@ -39,7 +49,13 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerLink {
-        PeerLink { target, addr: node.cluster.clone(), client: self.client.clone(), contact: self.contact.clone() }
+        PeerLink {
+            target,
+            addr: node.cluster.clone(),
+            client: self.client.clone(),
+            contact: self.contact.clone(),
+            append_in_flight: None,
+        }
     }
 }
 
@@ -49,11 +65,28 @@ pub struct PeerLink {
     addr: String,
     client: ClusterClient,
     contact: Contact,
+    /// The last AppendEntries sent, while it may still be running (see the module doc).
+    append_in_flight: Option<JoinHandle<AppendResult>>,
 }
+
+type AppendResult = Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct LinkError(String);
+
+impl Clone for PeerLink {
+    /// A copy for a detached request: it shares the client and the contact record.
+    fn clone(&self) -> Self {
+        Self {
+            target: self.target,
+            addr: self.addr.clone(),
+            client: self.client.clone(),
+            contact: self.contact.clone(),
+            append_in_flight: None,
+        }
+    }
+}
 
 impl PeerLink {
     async fn call<Req, Resp, E>(
@@ -96,8 +129,19 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
         // openraft's deadline is the heartbeat interval; a busy 2-core machine can
-        // take longer to answer, and a timed-out append is simply sent again.
-        self.call("/raft/append", &rpc, option.hard_ttl().max(MIN_APPEND_TTL)).await
+        // take longer to answer. The request gets at least MIN_APPEND_TTL, detached.
+        if let Some(previous) = self.append_in_flight.as_mut() {
+            // Its answer went to a call openraft gave up on: only its completion matters.
+            let _ = previous.await;
+            self.append_in_flight = None;
+        }
+        let link = self.clone();
+        let ttl = option.hard_ttl().max(MIN_APPEND_TTL);
+        let request = tokio::spawn(async move { link.call("/raft/append", &rpc, ttl).await });
+        let in_flight = self.append_in_flight.insert(request);
+        let answer = in_flight.await;
+        self.append_in_flight = None;
+        answer.unwrap_or_else(|e| Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))))
     }
 
     async fn install_snapshot(

@@ -1,11 +1,12 @@
 //! Authentication shared by the REST layer and the socket layer: JWTs ([`jwt`]), the
 //! session check every authenticated request and socket event goes through
-//! ([`session`]), batched session activity ([`activity`]) and bcrypt ([`password`]).
+//! ([`session`]), batched session activity ([`activity`]) and bcrypt ([`password`], hashed on the pool of `hashing.rs`).
 //!
 //! Nothing here knows HTTP: the REST guard and the Socket.IO handshake both call
 //! [`session::validate`] and map [`AuthError`] to their own wire answers.
 
 pub(crate) mod activity;
+mod hashing;
 pub(crate) mod jwt;
 pub(crate) mod password;
 pub(crate) mod session;

@@ -141,6 +141,11 @@ impl Fanout {
         }
     }
 
+    /// Bytes this node's fan-out sent to and received from peers.
+    pub(crate) fn traffic(&self) -> &chat_raft::client::Traffic {
+        self.peers.client().traffic()
+    }
+
     /// Stop the peer queues (on shutdown).
     pub(crate) fn stop(&self) {
         self.peers.stop();

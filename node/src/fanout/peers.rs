@@ -52,6 +52,10 @@ impl PeerQueues {
         }
     }
 
+    pub(super) fn client(&self) -> &ClusterClient {
+        &self.client
+    }
+
     pub(super) fn stop(&self) {
         for (_, queue) in self.queues.lock().expect("fan-out queues lock").drain() {
             queue.task.abort();
