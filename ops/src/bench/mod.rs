@@ -7,9 +7,11 @@
 //! - [`user`]: one simulated user's life, on `chat_ops::client`.
 //! - [`checker`]: message stamps, duplicates and out-of-order, the loss check.
 //! - [`stats`], [`histogram`]: counters and latency histograms per run, step, window.
-//! - [`usage`]: CPU and RSS of the generator and of local nodes.
-//! - [`report`]: the JSON report, the human table, the live line, the verdict.
-//! - [`plot`]: users and p99 over time as an SVG.
+//! - [`usage`]: CPU and RSS of the generator and of local nodes (RSS per node per tick).
+//! - [`report`]: the JSON report, the human table, the live line, the verdict; with
+//!   `--data-dir` also the Raft term and leader read (as `chatctl status` does) just
+//!   before and after the ramp.
+//! - [`plot`]: users, p99 and the highest node RSS over time as an SVG.
 
 pub mod checker;
 pub mod histogram;
@@ -28,10 +30,14 @@ pub use options::{BenchArgs, LoadShape, Profile};
 pub use report::Report;
 
 use crate::local::ClusterLayout;
+use crate::status::{self, NodeState};
+use crate::target::Target;
 use crate::Error;
 use checker::check_losses;
 use ramp::{Outcome, Ramp};
-use report::{Connections, Generator, Messages, NodeUsage, ProfileJson, Requests, ServerErrors, Sessions};
+use report::{
+    Connections, Generator, Messages, NodeUsage, ProfileJson, RaftTerms, RaftView, Requests, ServerErrors, Sessions,
+};
 use usage::round1;
 
 /// Run the benchmark, print the report, write `--json` and `--plot`; an error when the
@@ -54,9 +60,17 @@ pub async fn run(args: BenchArgs, shutdown: impl Future<Output = ()>) -> Result<
         args.mark_read,
         crate::duration::format(args.max_duration)
     );
+    let raft_before = match &args.data_dir {
+        Some(dir) => Some(raft_view(dir).await),
+        None => None,
+    };
     let ramp = Ramp { args: args.clone(), shape, targets: targets.clone(), watched };
     let outcome = ramp.run(shutdown).await?;
-    let report = build_report(&args, &shape, targets, &outcome);
+    let raft = match (&args.data_dir, raft_before) {
+        (Some(dir), Some(before)) => Some(RaftTerms::from_views(before, raft_view(dir).await)),
+        _ => None,
+    };
+    let report = build_report(&args, &shape, targets, &outcome, raft);
     print!("{}", report.render());
     if let Some(path) = &args.json {
         crate::json_report::write(path, &report)?;
@@ -86,7 +100,32 @@ fn watched_processes(dir: &Path) -> Result<Vec<(String, u32)>, Error> {
     Ok(watched)
 }
 
-fn build_report(args: &BenchArgs, shape: &LoadShape, targets: Vec<String>, o: &Outcome) -> Report {
+/// The term and leader of the cluster in `dir`, read the way `chatctl status` reads
+/// them; `None` (and a warning) when no node answered, because the bench measures the
+/// chat path and must not fail for want of a status.
+async fn raft_view(dir: &Path) -> Option<RaftView> {
+    match status::gather(&Target::Local { dir: dir.to_path_buf() }).await {
+        Ok((_, _, merged)) if merged.nodes.iter().any(|n| n.state != NodeState::Unreachable) => {
+            Some(RaftView { term: merged.term, leader: merged.leader })
+        }
+        Ok(_) => {
+            tracing::warn!("raft status unreadable: no node of the cluster answered");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "raft status unreadable");
+            None
+        }
+    }
+}
+
+fn build_report(
+    args: &BenchArgs,
+    shape: &LoadShape,
+    targets: Vec<String>,
+    o: &Outcome,
+    raft: Option<RaftTerms>,
+) -> Report {
     let (run, sessions, samples) = o.stats.run();
     let loss = check_losses(&o.ledgers);
     let (cpu_s, max_rss_mb) = usage::generator();
@@ -134,6 +173,7 @@ fn build_report(args: &BenchArgs, shape: &LoadShape, targets: Vec<String>, o: &O
                 rss_mb_peak: round1(p.peak_rss_mb),
             })
             .collect(),
+        raft,
         steps: o.steps.clone(),
         timeline: o.timeline.clone(),
     };

@@ -50,7 +50,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',', required_unless_present = "data_dir")]
     pub targets: Vec<String>,
     /// Local cluster directory (from `chatctl local up`): the targets are every node's
-    /// public address, and each node's CPU and RSS are sampled during the run.
+    /// public address, each node's CPU and RSS are sampled during the run, and the Raft
+    /// term and leader are read before and after it.
     #[arg(long, value_name = "DIR", conflicts_with = "targets")]
     pub data_dir: Option<PathBuf>,
     /// With --data-dir: send every user through the load balancer recorded by
@@ -117,7 +118,8 @@ pub struct BenchArgs {
     /// Also write the full report (summary, per-step rows, timeline) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Also draw users and delivery p99 over time as an SVG to FILE.
+    /// Also draw users and delivery p99 over time as an SVG to FILE (with --data-dir,
+    /// the highest node RSS too).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
 }

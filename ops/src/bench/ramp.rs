@@ -207,6 +207,7 @@ impl Ramp {
             p50_ms: lat.p50,
             p99_ms: lat.p99,
             generator_cpu_pct: cpu,
+            node_rss_mb: processes.iter().map(|p| p.rss_mb).collect(),
         }
     }
 

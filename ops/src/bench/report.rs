@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use chat_raft::NodeId;
 use serde::Serialize;
 
 use super::checker::LossCheck;
@@ -35,8 +36,64 @@ pub struct Report {
     pub generator: Generator,
     /// Local nodes (with --data-dir): CPU % of one core and RSS.
     pub nodes: Vec<NodeUsage>,
+    /// Raft term and leader around the run (with --data-dir only): a term that moved
+    /// means an election happened under load, which latency alone does not show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raft: Option<RaftTerms>,
     pub steps: Vec<StepRow>,
     pub timeline: Vec<Point>,
+}
+
+/// The cluster's Raft term and leader just before the ramp and just after it. A term
+/// is null when the status could not be read then; a leader is null when there was
+/// none or the status could not be read (the term tells which).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RaftTerms {
+    pub term_before: Option<u64>,
+    pub term_after: Option<u64>,
+    pub leader_before: Option<NodeId>,
+    pub leader_after: Option<NodeId>,
+}
+
+/// One reading of the cluster's status: the highest term seen and the leader, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftView {
+    pub term: u64,
+    pub leader: Option<NodeId>,
+}
+
+impl RaftTerms {
+    /// The record from the two readings; `None` is a status that could not be read.
+    pub fn from_views(before: Option<RaftView>, after: Option<RaftView>) -> Self {
+        Self {
+            term_before: before.map(|v| v.term),
+            term_after: after.map(|v| v.term),
+            leader_before: before.and_then(|v| v.leader),
+            leader_after: after.and_then(|v| v.leader),
+        }
+    }
+
+    /// `3 / 4 (changed)`, or `3 / unreadable`: the human line for the terms.
+    fn terms_line(&self) -> String {
+        let show = |t: Option<u64>| t.map_or_else(|| "unreadable".to_string(), |t| t.to_string());
+        let changed = matches!((self.term_before, self.term_after), (Some(a), Some(b)) if a != b);
+        format!("{} / {}{}", show(self.term_before), show(self.term_after), if changed { " (changed)" } else { "" })
+    }
+
+    /// `1 / 2 (changed)`, `none / 1`, or `unreadable / 1`: a leader is only
+    /// "none" when the status was read and named no leader.
+    fn leaders_line(&self) -> String {
+        let show = |term: Option<u64>, leader: Option<NodeId>| match (term, leader) {
+            (None, _) => "unreadable".to_string(),
+            (Some(_), None) => "none".to_string(),
+            (Some(_), Some(id)) => id.to_string(),
+        };
+        let before = show(self.term_before, self.leader_before);
+        let after = show(self.term_after, self.leader_after);
+        let read = self.term_before.is_some() && self.term_after.is_some();
+        let changed = read && self.leader_before != self.leader_after;
+        format!("{before} / {after}{}", if changed { " (changed)" } else { "" })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,6 +220,9 @@ pub struct Point {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub generator_cpu_pct: f64,
+    /// RSS (MB) of each tracked process at this tick, in the order of the report's
+    /// `nodes`, so memory growth can be lined up with load; empty without --data-dir.
+    pub node_rss_mb: Vec<f64>,
 }
 
 impl Connections {
@@ -339,6 +399,10 @@ impl Report {
                 format!("{} / {} %, {} / {} MB", f1(n.cpu_pct), f1(n.cpu_pct_peak), f1(n.rss_mb), f1(n.rss_mb_peak)),
             ]);
         }
+        if let Some(raft) = &self.raft {
+            summary.row(vec!["raft term before / after".into(), raft.terms_line()]);
+            summary.row(vec!["leader before / after".into(), raft.leaders_line()]);
+        }
         out.push('\n');
         out.push_str(&summary.to_string());
         if !self.requests.by_endpoint.is_empty() {
@@ -378,4 +442,107 @@ pub fn progress_line(t_s: f64, step: usize, steps: usize, p: &Point, target: usi
         run.out_of_order,
         p.generator_cpu_pct
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A passing report with nothing measured, as a run without --data-dir gives.
+    fn report() -> Report {
+        Report {
+            ok: true,
+            failures: Vec::new(),
+            targets: vec!["127.0.0.1:5001".into()],
+            profile: ProfileJson {
+                start: 1,
+                step: 1,
+                every_s: 1.0,
+                max: 1,
+                hold_s: 1.0,
+                max_duration_s: 60.0,
+                room_size: 2,
+                rate_per_user: 0.1,
+                mark_read: true,
+                truncated: false,
+            },
+            duration_s: 1.0,
+            users_max: 1,
+            connections: Connections::default(),
+            requests: Requests::default(),
+            messages: Messages::default(),
+            latency_ms: LatencyMs::default(),
+            ack_latency_ms: LatencyMs::default(),
+            session_s: Sessions::default(),
+            server_errors: ServerErrors::default(),
+            generator: Generator::default(),
+            nodes: Vec::new(),
+            raft: None,
+            steps: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    fn view(term: u64, leader: Option<NodeId>) -> Option<RaftView> {
+        Some(RaftView { term, leader })
+    }
+
+    /// The value column of the summary row named `name`.
+    fn line(text: &str, name: &str) -> Option<String> {
+        text.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string())
+    }
+
+    #[test]
+    fn raft_lines_show_the_term_and_leader_around_the_run() {
+        let mut r = report();
+        r.raft = Some(RaftTerms::from_views(view(3, Some(1)), view(3, Some(1))));
+        let text = r.render();
+        assert_eq!(line(&text, "raft term before / after").as_deref(), Some("3 / 3"), "{text}");
+        assert_eq!(line(&text, "leader before / after").as_deref(), Some("1 / 1"), "{text}");
+
+        r.raft = Some(RaftTerms::from_views(view(3, Some(1)), view(5, None)));
+        let text = r.render();
+        assert_eq!(line(&text, "raft term before / after").as_deref(), Some("3 / 5 (changed)"), "{text}");
+        assert_eq!(line(&text, "leader before / after").as_deref(), Some("1 / none (changed)"), "{text}");
+    }
+
+    #[test]
+    fn an_unreadable_status_is_null_and_said_so() {
+        let mut r = report();
+        r.raft = Some(RaftTerms::from_views(view(4, Some(2)), None));
+        let text = r.render();
+        assert_eq!(line(&text, "raft term before / after").as_deref(), Some("4 / unreadable"), "{text}");
+        assert_eq!(line(&text, "leader before / after").as_deref(), Some("2 / unreadable"), "{text}");
+        assert!(r.ok && text.contains("result: PASS"), "an unreadable status never fails the run");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["raft"],
+            serde_json::json!({"term_before": 4, "term_after": null, "leader_before": 2, "leader_after": null})
+        );
+    }
+
+    #[test]
+    fn without_a_cluster_directory_there_is_no_raft_record() {
+        let r = report();
+        let text = r.render();
+        assert!(!text.contains("raft term") && !text.contains("leader before"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("raft").is_none());
+        assert!(json.get("timeline").is_some());
+    }
+
+    #[test]
+    fn timeline_points_carry_node_rss() {
+        let point = Point {
+            t_s: 5.0,
+            users: 10,
+            sent_per_s: 1.0,
+            delivered_per_s: 19.0,
+            p50_ms: 2.0,
+            p99_ms: 8.0,
+            generator_cpu_pct: 3.0,
+            node_rss_mb: vec![120.5, 98.0],
+        };
+        assert_eq!(serde_json::to_value(&point).unwrap()["node_rss_mb"], serde_json::json!([120.5, 98.0]));
+    }
 }
