@@ -1,11 +1,11 @@
-//! The consensus runtime: one thread of its own for Raft (openraft's core, replication,
+//! The consensus runtime: threads of their own for Raft (openraft's core, replication,
 //! the state machine, the proposer) and the cluster listener, apart from the runtime
 //! that carries client sockets and REST.
 //!
 //! On two cores, thousands of socket tasks ready at once would otherwise put a Raft
 //! RPC at the back of one shared task queue: AppendEntries answered after openraft's
 //! deadline (the heartbeat interval), followers that stopped hearing their leader, and
-//! elections while every node was alive. A thread of its own is scheduled by the
+//! elections while every node was alive. Threads of their own are scheduled by the
 //! kernel next to the client workers, so consensus waits for a time slice, not for
 //! the client backlog. Client-side work that arrives on the cluster listener (socket
 //! events from peers, file copies) is handed back to the client runtime
@@ -31,7 +31,10 @@ impl Consensus {
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("consensus".into()).spawn(move || {
-            let runtime = match Builder::new_current_thread().enable_all().thread_name("consensus-io").build() {
+            // Two workers: one blocking moment (a sled write waiting for its buffer, a
+            // state lock held by a reader) must not stop heartbeats on this node.
+            let built = Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("consensus").build();
+            let runtime = match built {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     let _ = handle_tx.send(Err(e));
@@ -39,8 +42,8 @@ impl Consensus {
                 }
             };
             let _ = handle_tx.send(Ok(runtime.handle().clone()));
-            // Drives every task spawned on the handle until `stop` (or its sender is
-            // dropped); dropping the runtime then cancels what is left.
+            // Waits until `stop` (or its sender is dropped); dropping the runtime then
+            // cancels what is left.
             let _ = runtime.block_on(stopped);
         })?;
         let handle =

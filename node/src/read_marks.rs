@@ -26,9 +26,10 @@ use crate::fanout::Target;
 use crate::Node;
 
 /// How long marks gather after the first one before they are written. Read receipts
-/// must reach the sender within a few seconds; 50 ms is invisible to people and
-/// collects every member's mark of a message just delivered to a room.
-pub(crate) const WINDOW: Duration = Duration::from_millis(50);
+/// must reach the sender within a few seconds; 100 ms is invisible to people, collects
+/// every member's mark of a message just delivered to a room, and keeps read receipts
+/// to a few Raft commands per second per node.
+pub(crate) const WINDOW: Duration = Duration::from_millis(100);
 /// How long the final write at shutdown may take.
 const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 /// The client-facing error when marks could not be stored (protocol §6.5.5).

@@ -83,7 +83,11 @@ impl RaftSettings {
             election_timeout_min: self.election_min_ms,
             election_timeout_max: self.election_max_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
-            max_in_snapshot_log_to_keep: 100,
+            // A follower that lags by fewer entries than this catches up from the log; past
+            // it, it needs the snapshot, which carries every stored message. With 100, a
+            // follower a second behind under the 3,000-user ramp was sent a snapshot, which
+            // took the cluster down.
+            max_in_snapshot_log_to_keep: 20_000,
             install_snapshot_timeout: 2_000,
             max_payload_entries: 512,
             ..Default::default()

@@ -7,17 +7,26 @@
 //!
 //! sled's `flush` covers every tree of a database at once, so one flush makes both the
 //! entries and the pointers written before it durable.
+//!
+//! Appends are group-committed: `append` writes the entries and hands openraft's
+//! callback to one flusher task per store, which flushes once for every append that
+//! queued up meanwhile and then acknowledges them in order. The callback still fires
+//! only once the entries are on disk; openraft meanwhile goes on with the next
+//! entries instead of waiting for each fsync, and a busy leader or follower does one
+//! flush per burst instead of one per entry.
 
 use std::fmt::{self, Debug};
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::Error;
 
@@ -34,13 +43,16 @@ const LAST_PURGED: &str = "last_purged";
 pub struct SledLogStore<C: RaftTypeConfig> {
     log: sled::Tree,
     meta: sled::Tree,
+    /// The group-commit queue, started by the first append (on the runtime that runs
+    /// Raft); shared by clones.
+    flusher: Arc<OnceLock<mpsc::UnboundedSender<LogFlushed<C>>>>,
     // `fn() -> C` keeps the store Send + Sync whatever `C` is: no `C` value is ever held.
     _types: PhantomData<fn() -> C>,
 }
 
 impl<C: RaftTypeConfig> Clone for SledLogStore<C> {
     fn clone(&self) -> Self {
-        Self { log: self.log.clone(), meta: self.meta.clone(), _types: PhantomData }
+        Self { log: self.log.clone(), meta: self.meta.clone(), flusher: self.flusher.clone(), _types: PhantomData }
     }
 }
 
@@ -63,7 +75,12 @@ where
 
     /// Keep the log in the `raft_log` and `raft_meta` trees of an already open database.
     pub fn from_db(db: &sled::Db) -> Result<Self, Error> {
-        let store = Self { log: db.open_tree(LOG_TREE)?, meta: db.open_tree(META_TREE)?, _types: PhantomData };
+        let store = Self {
+            log: db.open_tree(LOG_TREE)?,
+            meta: db.open_tree(META_TREE)?,
+            flusher: Arc::default(),
+            _types: PhantomData,
+        };
         store.finish_interrupted_purge()?;
         Ok(store)
     }
@@ -192,12 +209,18 @@ where
     {
         self.write_entries(entries).map_err(|e| StorageIOError::write_logs(&e))?;
         // Acknowledging an entry lets the leader count this node towards a quorum, so the
-        // callback fires only once the entries are on disk.
-        if let Err(e) = self.flush().await {
-            callback.log_io_completed(Err(io::Error::other(e.to_string())));
-            return Err(StorageIOError::write_logs(&e).into());
+        // callback fires only once the entries are on disk: the flusher calls it.
+        let flusher = self.flusher.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(group_commit::<C>(self.log.clone(), rx));
+            tx
+        });
+        if let Err(mpsc::error::SendError(callback)) = flusher.send(callback) {
+            // The flusher is gone (its runtime stopped): flush here instead.
+            let flushed = self.flush().await;
+            callback.log_io_completed(flushed.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.to_string())));
+            flushed.map_err(|e| StorageIOError::write_logs(&e))?;
         }
-        callback.log_io_completed(Ok(()));
         Ok(())
     }
 
@@ -216,6 +239,24 @@ where
         self.remove_keys(..=log_key(log_id.index)).map_err(|e| StorageIOError::write_logs(&e))?;
         self.flush().await.map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
+    }
+}
+
+/// Flush once for every append queued since the last flush, then acknowledge them in
+/// the order they were appended.
+async fn group_commit<C: RaftTypeConfig>(log: sled::Tree, mut queue: mpsc::UnboundedReceiver<LogFlushed<C>>) {
+    while let Some(first) = queue.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(next) = queue.try_recv() {
+            waiting.push(next);
+        }
+        let flushed = log.flush_async().await;
+        if let Err(e) = &flushed {
+            tracing::error!(error = %e, "raft log flush failed");
+        }
+        for callback in waiting {
+            callback.log_io_completed(flushed.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.to_string())));
+        }
     }
 }
 
