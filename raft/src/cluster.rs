@@ -52,6 +52,10 @@ struct Inner {
     contact: Contact,
     settings: RaftSettings,
     proposer: Mutex<Option<Proposer>>,
+    /// On the leader, every write (this node's and forwarded ones) queues here, so
+    /// requests from all nodes that arrive while one entry is being appended share the
+    /// next entry.
+    leader_queue: Mutex<Option<Proposer>>,
     peers_applied: PeersApplied,
     leader_since: Mutex<Option<Instant>>,
     forwarded: std::sync::atomic::AtomicU64,
@@ -91,6 +95,7 @@ impl Cluster {
                 contact,
                 settings,
                 proposer: Mutex::new(None),
+                leader_queue: Mutex::new(None),
                 peers_applied,
                 leader_since: Mutex::new(None),
                 forwarded: Default::default(),
@@ -104,9 +109,16 @@ impl Cluster {
             async move { cluster.commit(proposal).await }
         });
         *cluster.inner.proposer.lock().expect("proposer lock") = Some(proposer);
+        let appender = cluster.clone();
+        let (leader_queue, leader_queue_task) = Proposer::start(move |proposal| {
+            let cluster = appender.clone();
+            async move { cluster.append_as_leader(proposal).await }
+        });
+        *cluster.inner.leader_queue.lock().expect("leader queue lock") = Some(leader_queue);
         let watcher = tokio::spawn(cluster.clone().watch());
         let detector = tokio::spawn(liveness::run(cluster.clone()));
-        cluster.inner.tasks.lock().expect("tasks lock").extend([proposer_task, watcher, detector]);
+        let tasks = [proposer_task, leader_queue_task, watcher, detector];
+        cluster.inner.tasks.lock().expect("tasks lock").extend(tasks);
         Ok(cluster)
     }
 
@@ -156,10 +168,7 @@ impl Cluster {
         let Some(proposer) = proposer else {
             return Err(Error::Raft("cluster is shut down".into()));
         };
-        proposer.propose(request).await.map_err(|e| match Arc::try_unwrap(e) {
-            Ok(e) => e,
-            Err(shared) => clone_error(&shared),
-        })
+        proposer.propose(request).await.map_err(unshare)
     }
 
     /// Commit a batch, forwarding to the leader and retrying across leader changes
@@ -190,8 +199,31 @@ impl Cluster {
     }
 
     /// Leader side of a write: append, commit, apply, then wait until every live
-    /// node applied it. Also serves batches forwarded by other nodes.
+    /// node applied it. Also serves batches forwarded by other nodes. The requests go
+    /// through the leader queue, one entry in flight at a time, so batches from every
+    /// node that arrive meanwhile share one entry: one append, one flush and one
+    /// AppendEntries per follower for all of them.
     pub async fn commit_as_leader(&self, proposal: Proposal) -> Result<WriteAck, Error> {
+        let queue = self.inner.leader_queue.lock().expect("leader queue lock").clone();
+        let Some(queue) = queue else {
+            return Err(Error::Raft("cluster is shut down".into()));
+        };
+        let committed = futures::future::join_all(proposal.requests.into_iter().map(|r| queue.propose(r))).await;
+        let mut ack = WriteAck { index: 0, outcomes: Vec::with_capacity(committed.len()) };
+        for result in committed {
+            // A request that failed fails the batch; the sender retries it whole with
+            // the same request ids, and those that did commit are answered from the
+            // deduplication memory.
+            let (index, outcome) = result.map_err(unshare)?;
+            ack.index = ack.index.max(index);
+            ack.outcomes.push(outcome);
+        }
+        self.wait_peers_applied(ack.index).await;
+        Ok(ack)
+    }
+
+    /// Append one entry as the leader and wait until it is committed and applied here.
+    async fn append_as_leader(&self, proposal: Proposal) -> Result<WriteAck, Error> {
         if self.inner.contact.is_isolated() {
             // An isolated leader cannot reach a quorum; fail fast so callers retry.
             return Err(Error::NotLeader { leader: None });
@@ -201,9 +233,7 @@ impl Cluster {
             RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => Error::Invalid(e.to_string()),
             RaftError::Fatal(f) => Error::Raft(f.to_string()),
         })?;
-        let index = resp.log_id.index;
-        self.wait_peers_applied(index).await;
-        Ok(WriteAck { index, outcomes: resp.data })
+        Ok(WriteAck { index: resp.log_id.index, outcomes: resp.data })
     }
 
     async fn commit_via(&self, leader: NodeId, proposal: &Proposal, deadline: Instant) -> Result<WriteAck, Error> {
@@ -470,6 +500,7 @@ impl Cluster {
     /// Stop background work and Raft. Storage is flushed by its own drop.
     pub async fn shutdown(&self) {
         self.inner.proposer.lock().expect("proposer lock").take();
+        self.inner.leader_queue.lock().expect("leader queue lock").take();
         for task in self.inner.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
         }
@@ -489,6 +520,14 @@ fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>) ->
 }
 
 /// Errors shared by every request of a failed batch are re-created per caller.
+/// The error of a request of a batch (shared by every request of the batch).
+fn unshare(e: Arc<Error>) -> Error {
+    match Arc::try_unwrap(e) {
+        Ok(e) => e,
+        Err(shared) => clone_error(&shared),
+    }
+}
+
 fn clone_error(e: &Error) -> Error {
     match e {
         Error::NoLeader => Error::NoLeader,

@@ -141,7 +141,10 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         let in_flight = self.append_in_flight.insert(request);
         let answer = in_flight.await;
         self.append_in_flight = None;
-        answer.unwrap_or_else(|e| Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))))
+        match answer {
+            Ok(answer) => answer,
+            Err(e) => Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))),
+        }
     }
 
     async fn install_snapshot(

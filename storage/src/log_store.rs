@@ -20,7 +20,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote};
@@ -41,7 +41,9 @@ const LAST_PURGED: &str = "last_purged";
 /// Cheap to clone: clones share the same sled trees, which is how the store hands out
 /// its own log readers to replication tasks.
 pub struct SledLogStore<C: RaftTypeConfig> {
-    log: sled::Tree,
+    /// Shared with the flusher task only weakly: a dropped store must release the
+    /// database (its lock file) even while the task lingers.
+    log: Arc<sled::Tree>,
     meta: sled::Tree,
     /// The group-commit queue, started by the first append (on the runtime that runs
     /// Raft); shared by clones.
@@ -76,7 +78,7 @@ where
     /// Keep the log in the `raft_log` and `raft_meta` trees of an already open database.
     pub fn from_db(db: &sled::Db) -> Result<Self, Error> {
         let store = Self {
-            log: db.open_tree(LOG_TREE)?,
+            log: Arc::new(db.open_tree(LOG_TREE)?),
             meta: db.open_tree(META_TREE)?,
             flusher: Arc::default(),
             _types: PhantomData,
@@ -212,7 +214,7 @@ where
         // callback fires only once the entries are on disk: the flusher calls it.
         let flusher = self.flusher.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(group_commit::<C>(self.log.clone(), rx));
+            tokio::spawn(group_commit::<C>(Arc::downgrade(&self.log), rx));
             tx
         });
         if let Err(mpsc::error::SendError(callback)) = flusher.send(callback) {
@@ -244,13 +246,17 @@ where
 
 /// Flush once for every append queued since the last flush, then acknowledge them in
 /// the order they were appended.
-async fn group_commit<C: RaftTypeConfig>(log: sled::Tree, mut queue: mpsc::UnboundedReceiver<LogFlushed<C>>) {
+async fn group_commit<C: RaftTypeConfig>(log: Weak<sled::Tree>, mut queue: mpsc::UnboundedReceiver<LogFlushed<C>>) {
     while let Some(first) = queue.recv().await {
         let mut waiting = vec![first];
         while let Ok(next) = queue.try_recv() {
             waiting.push(next);
         }
-        let flushed = log.flush_async().await;
+        let flushed = match log.upgrade() {
+            // The strong reference ends with the flush, before anyone is told.
+            Some(log) => log.flush_async().await,
+            None => Err(sled::Error::ReportableBug("the log store was dropped before its flush".into())),
+        };
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "raft log flush failed");
         }
