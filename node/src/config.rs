@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_SNAPSHOT_EVERY", default_value_t = RaftSettings::default().snapshot_every)]
     pub snapshot_every: u64,
 
+    /// Log entries kept behind a snapshot: a follower lagging by fewer catches up from
+    /// the log instead of receiving the whole snapshot.
+    #[arg(long, env = "CHAT_SNAPSHOT_KEEP", default_value_t = RaftSettings::default().snapshot_keep)]
+    pub snapshot_keep: u64,
+
     /// Milliseconds a silent member is tolerated before the leader declares it down.
     #[arg(long, env = "CHAT_NODE_DOWN_GRACE_MS", default_value_t = RaftSettings::default().node_down_grace_ms)]
     pub node_down_grace_ms: u64,
@@ -286,6 +291,7 @@ impl Config {
             election_max_ms: self.election_max_ms,
             lease_ms: self.lease_ms,
             snapshot_every: self.snapshot_every,
+            snapshot_keep: self.snapshot_keep,
             node_down_grace_ms: self.node_down_grace_ms,
             ..RaftSettings::default()
         }

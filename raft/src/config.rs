@@ -26,6 +26,11 @@ pub struct RaftSettings {
     pub lease_ms: u64,
     /// Take a snapshot (and purge the log before it) every this many entries.
     pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot. A follower that lags by fewer entries than
+    /// this catches up from the log; past it, it needs the snapshot, which carries
+    /// every stored message. With 100, a follower a second behind under the
+    /// 3,000-user ramp was sent a snapshot, which took the cluster down.
+    pub snapshot_keep: u64,
     /// How long the leader waits for a silent node before proposing `NodeDown`.
     pub node_down_grace_ms: u64,
     /// Deadline of a client write, including retries after a leader change.
@@ -40,6 +45,7 @@ impl Default for RaftSettings {
             election_max_ms: 300,
             lease_ms: 180,
             snapshot_every: 50_000,
+            snapshot_keep: 20_000,
             node_down_grace_ms: 3_000,
             write_timeout_ms: 5_000,
         }
@@ -83,11 +89,7 @@ impl RaftSettings {
             election_timeout_min: self.election_min_ms,
             election_timeout_max: self.election_max_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
-            // A follower that lags by fewer entries than this catches up from the log; past
-            // it, it needs the snapshot, which carries every stored message. With 100, a
-            // follower a second behind under the 3,000-user ramp was sent a snapshot, which
-            // took the cluster down.
-            max_in_snapshot_log_to_keep: 20_000,
+            max_in_snapshot_log_to_keep: self.snapshot_keep,
             install_snapshot_timeout: 2_000,
             max_payload_entries: 512,
             ..Default::default()

@@ -177,7 +177,8 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restarted_nodes_catch_up_from_log_and_from_snapshot() -> Result<()> {
-    let mut cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--snapshot-every", "50"])).await?;
+    let mut cluster =
+        TestCluster::start(NodeSpec::voters(3).with_args(&["--snapshot-every", "50", "--snapshot-keep", "0"])).await?;
     let leader = cluster.wait_for_leader(CONVERGE).await?;
     let victim = cluster.ids().into_iter().find(|id| *id != leader).expect("a follower");
 
