@@ -91,7 +91,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PER_SECOND", default_value_t = 0.1)]
     pub rate: f64,
     /// Emit `markMessagesAsRead` for every message received, one id per event, as some
-    /// load clients do (each costs the cluster a write and a room-wide broadcast).
+    /// load clients do (each raises a read watermark, coalesced per node, and is broadcast
+    /// to the room as `messagesRead`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub mark_read: bool,
     /// Users setting up (log in or register, rooms, socket) at the same time; the rest of

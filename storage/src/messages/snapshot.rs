@@ -137,37 +137,35 @@ fn read_header(input: &mut dyn Read) -> Result<Option<(LogPos, bool)>, Error> {
 }
 
 fn load_marks(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {
-    let mut batch = sled::Batch::default();
-    let mut pending = 0;
-    loop {
-        let mut len = [0u8; 4];
-        input.read_exact(&mut len)?;
-        let len = u32::from_be_bytes(len);
-        if len == END {
-            break;
-        }
-        if len > MAX_MARK_KEY {
-            return Err(Error::Corrupt(format!("read watermark key of {len} bytes in the snapshot")));
-        }
-        let mut key = vec![0u8; len as usize];
-        input.read_exact(&mut key)?;
+    load_section(tree, input, MAX_MARK_KEY, "read watermark key", |batch, key, input| {
         if key.first() != Some(&READ_MARK) {
             return Err(Error::Corrupt("a read watermark key without its prefix in the snapshot".into()));
         }
         let mut value = [0u8; 16];
         input.read_exact(&mut value)?;
         batch.insert(key, &value);
-        pending += 1;
-        if pending == IMPORT_BATCH {
-            tree.apply_batch(std::mem::take(&mut batch))?;
-            pending = 0;
-        }
-    }
-    tree.apply_batch(batch)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 fn load_records(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {
+    load_section(tree, input, MAX_RECORD, "message record", |batch, value, _| {
+        let message = Record::decode(&value)?.message;
+        apply::index(batch, &message, value);
+        Ok(())
+    })
+}
+
+/// Read one section of length-prefixed items, ended by a zero length, into `tree` in
+/// batches of [`IMPORT_BATCH`]. `add` puts one item (its bytes, then whatever follows
+/// it in the stream) into the batch.
+fn load_section(
+    tree: &sled::Tree,
+    input: &mut dyn Read,
+    max_len: u32,
+    what: &str,
+    mut add: impl FnMut(&mut sled::Batch, Vec<u8>, &mut dyn Read) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut batch = sled::Batch::default();
     let mut pending = 0;
     loop {
@@ -177,13 +175,12 @@ fn load_records(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {
         if len == END {
             break;
         }
-        if len > MAX_RECORD {
-            return Err(Error::Corrupt(format!("message record of {len} bytes in the snapshot")));
+        if len > max_len {
+            return Err(Error::Corrupt(format!("{what} of {len} bytes in the snapshot")));
         }
-        let mut value = vec![0u8; len as usize];
-        input.read_exact(&mut value)?;
-        let message = Record::decode(&value)?.message;
-        apply::index(&mut batch, &message, value);
+        let mut item = vec![0u8; len as usize];
+        input.read_exact(&mut item)?;
+        add(&mut batch, item, input)?;
         pending += 1;
         if pending == IMPORT_BATCH {
             tree.apply_batch(std::mem::take(&mut batch))?;
