@@ -47,27 +47,28 @@ pub(super) fn export_at(store: &SledMessages, applied: LogPos, out: &mut dyn Wri
         if Record::appended_of(&value)? > applied {
             continue;
         }
-        let len = u32::try_from(value.len())
-            .ok()
-            .filter(|len| *len <= MAX_RECORD)
-            .ok_or_else(|| Error::Corrupt(format!("message record of {} bytes", value.len())))?;
-        out.write_all(&len.to_be_bytes())?;
-        out.write_all(&value)?;
+        write_item(out, &value, MAX_RECORD, "message record")?;
     }
     out.write_all(&END.to_be_bytes())?;
     // Marks raised after `applied` may be caught too: they merge by maximum, so the
     // replay of their commands after the import changes nothing.
     for item in store.tree().scan_prefix([READ_MARK]) {
         let (key, value) = item?;
-        let len = u32::try_from(key.len())
-            .ok()
-            .filter(|len| *len <= MAX_MARK_KEY)
-            .ok_or_else(|| Error::Corrupt(format!("read watermark key of {} bytes", key.len())))?;
-        out.write_all(&len.to_be_bytes())?;
-        out.write_all(&key)?;
+        write_item(out, &key, MAX_MARK_KEY, "read watermark key")?;
         out.write_all(&value)?;
     }
     out.write_all(&END.to_be_bytes())?;
+    Ok(())
+}
+
+/// One length-prefixed item of a section; an item longer than `max_len` is corruption.
+fn write_item(out: &mut dyn Write, item: &[u8], max_len: u32, what: &str) -> Result<(), Error> {
+    let len = u32::try_from(item.len())
+        .ok()
+        .filter(|len| *len <= max_len)
+        .ok_or_else(|| Error::Corrupt(format!("{what} of {} bytes", item.len())))?;
+    out.write_all(&len.to_be_bytes())?;
+    out.write_all(item)?;
     Ok(())
 }
 
