@@ -53,24 +53,26 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerLink {
-        PeerLink {
-            target,
-            addr: node.cluster.clone(),
-            client: self.client.clone(),
-            contact: self.contact.clone(),
-            appends_in_flight: Vec::new(),
-        }
+        let route =
+            Route { target, addr: node.cluster.clone(), client: self.client.clone(), contact: self.contact.clone() };
+        PeerLink { route, appends_in_flight: Vec::new() }
     }
 }
 
 /// The RPC path to one peer.
 pub struct PeerLink {
+    route: Route,
+    /// AppendEntries sent to this peer that may still be running (see the module doc).
+    appends_in_flight: Vec<JoinHandle<AppendResult>>,
+}
+
+/// Where and how one peer is called; cheap to clone into a detached request.
+#[derive(Clone)]
+struct Route {
     target: NodeId,
     addr: String,
     client: ClusterClient,
     contact: Contact,
-    /// AppendEntries sent to this peer that may still be running (see the module doc).
-    appends_in_flight: Vec<JoinHandle<AppendResult>>,
 }
 
 type AppendResult = Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>>;
@@ -79,20 +81,7 @@ type AppendResult = Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeA
 #[error("{0}")]
 struct LinkError(String);
 
-impl Clone for PeerLink {
-    /// A copy for a detached request: it shares the client and the contact record.
-    fn clone(&self) -> Self {
-        Self {
-            target: self.target,
-            addr: self.addr.clone(),
-            client: self.client.clone(),
-            contact: self.contact.clone(),
-            appends_in_flight: Vec::new(),
-        }
-    }
-}
-
-impl PeerLink {
+impl Route {
     async fn call<Req, Resp, E>(
         &self,
         path: &str,
@@ -139,9 +128,9 @@ impl RaftNetwork<TypeConfig> for PeerLink {
             // Its answer went to a call openraft gave up on: only its completion matters.
             let _ = self.appends_in_flight.remove(0).await;
         }
-        let link = self.clone();
+        let route = self.route.clone();
         let ttl = option.hard_ttl().max(MIN_APPEND_TTL);
-        self.appends_in_flight.push(tokio::spawn(async move { link.call("/raft/append", &rpc, ttl).await }));
+        self.appends_in_flight.push(tokio::spawn(async move { route.call("/raft/append", &rpc, ttl).await }));
         // If openraft gives up on this call, the request stays in the list and runs on.
         let answer = match self.appends_in_flight.last_mut() {
             Some(request) => request.await,
@@ -160,7 +149,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId, InstallSnapshotError>>>
     {
-        self.call("/raft/snapshot", &rpc, option.hard_ttl()).await
+        self.route.call("/raft/snapshot", &rpc, option.hard_ttl()).await
     }
 
     async fn vote(
@@ -168,6 +157,6 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
-        self.call("/raft/vote", &rpc, option.hard_ttl()).await
+        self.route.call("/raft/vote", &rpc, option.hard_ttl()).await
     }
 }
