@@ -63,6 +63,18 @@ pub struct Config {
     #[arg(long, env = "CHAT_SLED_CACHE_MB", default_value_t = chat_storage::sled_db::DEFAULT_CACHE_BYTES >> 20)]
     pub sled_cache_mb: u64,
 
+    /// Threads of the runtime that carries client sockets and REST; 0 = one per core.
+    /// Nodes that share a machine (`chatctl local up`) do better with fewer: every
+    /// idle worker is woken for new work, and on a shared core those wake-ups cost
+    /// more than the parallelism gains (README "Performance").
+    #[arg(long, env = "CHAT_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
+    /// Threads of the consensus runtime (Raft, the cluster listener; see
+    /// `consensus.rs`).
+    #[arg(long, env = "CHAT_CONSENSUS_THREADS", default_value_t = 2)]
+    pub consensus_threads: usize,
+
     /// Shared secret every cluster-listener request must carry.
     #[arg(long, env = "CHAT_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: String,
@@ -202,6 +214,18 @@ impl Config {
             if jwt.len() < 32 {
                 return Err(Error::Config("--jwt-secret must be at least 32 bytes (HS256 key)".into()));
             }
+        }
+        if self.worker_threads > 256 {
+            return Err(Error::Config(format!(
+                "--worker-threads must be between 0 (one per core) and 256 (got {})",
+                self.worker_threads
+            )));
+        }
+        if !(1..=16).contains(&self.consensus_threads) {
+            return Err(Error::Config(format!(
+                "--consensus-threads must be between 1 and 16 (got {})",
+                self.consensus_threads
+            )));
         }
         if !(1..=65_536).contains(&self.sled_cache_mb) {
             return Err(Error::Config(format!(

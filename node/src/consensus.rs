@@ -27,13 +27,19 @@ pub(crate) struct Consensus {
 }
 
 impl Consensus {
-    pub(crate) fn start() -> Result<Self, Error> {
+    /// Start the consensus runtime with `threads` workers (`--consensus-threads`).
+    pub(crate) fn start(threads: usize) -> Result<Self, Error> {
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("consensus".into()).spawn(move || {
-            // Two workers: one blocking moment (a sled write waiting for its buffer, a
-            // state lock held by a reader) must not stop heartbeats on this node.
-            let built = Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("consensus").build();
+            // Two workers by default: one blocking moment (a sled write waiting for its
+            // buffer, a state lock held by a reader) must not stop heartbeats on this
+            // node. Nodes sharing a machine's cores run one (`chatctl local up`).
+            let built = Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .enable_all()
+                .thread_name("consensus")
+                .build();
             let runtime = match built {
                 Ok(runtime) => runtime,
                 Err(e) => {

@@ -101,7 +101,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         .map_err(|e| Error::Storage(e.to_string()))?;
     let plan = stores::Plan::from_config(&config)?;
     let state_machine = StateMachineStore::open_with(&config.data_dir.join("state"), plan.applier())?;
-    let consensus = consensus::Consensus::start()?;
+    let consensus = consensus::Consensus::start(config.consensus_threads)?;
     let (id, raft_addr, secret, settings) =
         (config.id, addr.clone(), config.cluster_secret.clone(), config.raft_settings());
     let cluster = consensus

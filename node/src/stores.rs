@@ -23,7 +23,7 @@ use chat_raft::Cluster;
 use chat_storage::blobs::{Blob, Placement};
 use chat_storage::{
     BlobError, BlobName, BlobStore, DirBlobStore, EmbeddedBlobStore, EmbeddedMessageStore, GridFsBlobStore,
-    HistoryPage, MessageReactions, MessageStore, MongoMessageStore, SledMessages,
+    HistoryPage, MessagePlace, MessageReactions, MessageStore, MongoMessageStore, SledMessages,
 };
 use tokio::sync::watch;
 
@@ -190,6 +190,10 @@ impl MessageStore for MongoMessages {
 
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, chat_storage::Error> {
         self.0.message_store()?.get(id).await
+    }
+
+    async fn locate(&self, id: &str) -> Result<Option<MessagePlace>, chat_storage::Error> {
+        self.0.message_store()?.locate(id).await
     }
 
     async fn history(

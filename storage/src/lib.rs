@@ -18,6 +18,7 @@ pub mod blobs;
 pub mod cache;
 mod error;
 mod log_store;
+mod log_tail;
 pub mod messages;
 pub mod sled_db;
 
@@ -26,5 +27,5 @@ pub use cache::{Cache, CachedMessageStore, NoCache, RedisCache, RedisTarget};
 pub use error::Error;
 pub use log_store::SledLogStore;
 pub use messages::{
-    EmbeddedMessageStore, HistoryPage, MessageReactions, MessageStore, MongoMessageStore, SledMessages,
+    EmbeddedMessageStore, HistoryPage, MessagePlace, MessageReactions, MessageStore, MongoMessageStore, SledMessages,
 };

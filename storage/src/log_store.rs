@@ -20,7 +20,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote};
@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::log_tail::LogTail;
 use crate::Error;
 
 const LOG_TREE: &str = "raft_log";
@@ -45,6 +46,8 @@ pub struct SledLogStore<C: RaftTypeConfig> {
     /// database (its lock file) even while the task lingers.
     log: Arc<sled::Tree>,
     meta: sled::Tree,
+    /// The newest entries, decoded (see `log_tail.rs`); shared by clones.
+    tail: Arc<Mutex<LogTail<C::Entry>>>,
     /// The group-commit queue, started by the first append (on the runtime that runs
     /// Raft); shared by clones.
     flusher: Arc<OnceLock<mpsc::UnboundedSender<LogFlushed<C>>>>,
@@ -54,7 +57,13 @@ pub struct SledLogStore<C: RaftTypeConfig> {
 
 impl<C: RaftTypeConfig> Clone for SledLogStore<C> {
     fn clone(&self) -> Self {
-        Self { log: self.log.clone(), meta: self.meta.clone(), flusher: self.flusher.clone(), _types: PhantomData }
+        Self {
+            log: self.log.clone(),
+            meta: self.meta.clone(),
+            tail: self.tail.clone(),
+            flusher: self.flusher.clone(),
+            _types: PhantomData,
+        }
     }
 }
 
@@ -68,7 +77,7 @@ impl<C: RaftTypeConfig> Debug for SledLogStore<C> {
 impl<C> SledLogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Serialize + DeserializeOwned + Clone,
 {
     /// Open (or create) a sled database at `path` holding only this log.
     pub fn open(path: &Path) -> Result<Self, Error> {
@@ -80,6 +89,7 @@ where
         let store = Self {
             log: Arc::new(db.open_tree(LOG_TREE)?),
             meta: db.open_tree(META_TREE)?,
+            tail: Arc::default(),
             flusher: Arc::default(),
             _types: PhantomData,
         };
@@ -114,17 +124,36 @@ where
     }
 
     fn read_entries(&self, range: impl RangeBounds<u64>) -> Result<Vec<C::Entry>, Error> {
+        if let Some(entries) = self.tail().read(&range) {
+            return Ok(entries);
+        }
         self.log.range(key_range(range)).values().map(|bytes| decode("log entry", &bytes?)).collect()
     }
 
+    /// Entries go to sled first and to the tail after: a read in between misses the
+    /// tail and finds them in sled.
     fn write_entries(&self, entries: impl IntoIterator<Item = C::Entry>) -> Result<(), Error> {
         // One batch, so a crash never leaves a hole in the middle of an append.
         let mut batch = sled::Batch::default();
+        let mut written = Vec::new();
         for entry in entries {
-            batch.insert(&log_key(entry.get_log_id().index), encode("log entry", &entry)?);
+            let index = entry.get_log_id().index;
+            let bytes = encode("log entry", &entry)?;
+            written.push((index, bytes.len(), entry));
+            batch.insert(&log_key(index), bytes);
         }
         self.log.apply_batch(batch)?;
+        let mut tail = self.tail();
+        for (index, len, entry) in written {
+            tail.push(index, entry, len);
+        }
         Ok(())
+    }
+
+    fn tail(&self) -> MutexGuard<'_, LogTail<C::Entry>> {
+        // The tail is only a copy of what sled holds; a panic mid-update cannot make it
+        // claim an entry sled does not have, since removals go to the tail first.
+        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn remove_keys(&self, range: impl RangeBounds<[u8; 8]>) -> Result<(), Error> {
@@ -145,7 +174,7 @@ where
 impl<C> RaftLogReader<C> for SledLogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Serialize + DeserializeOwned + Clone,
 {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
@@ -158,7 +187,7 @@ where
 impl<C> RaftLogStorage<C> for SledLogStore<C>
 where
     C: RaftTypeConfig,
-    C::Entry: Serialize + DeserializeOwned,
+    C::Entry: Serialize + DeserializeOwned + Clone,
 {
     type LogReader = Self;
 
@@ -228,6 +257,8 @@ where
 
     async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         tracing::debug!(since = log_id.index, "truncating raft log");
+        // The tail forgets first, so no read finds there what sled no longer holds.
+        self.tail().truncate(log_id.index);
         self.remove_keys(log_key(log_id.index)..).map_err(|e| StorageIOError::write_logs(&e))?;
         self.flush().await.map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
@@ -238,6 +269,7 @@ where
         // The purged id goes first: if the entries went first, a crash in between would
         // leave a log starting after a gap that nothing on disk explains.
         self.write_meta(LAST_PURGED, &log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.tail().purge(log_id.index);
         self.remove_keys(..=log_key(log_id.index)).map_err(|e| StorageIOError::write_logs(&e))?;
         self.flush().await.map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())

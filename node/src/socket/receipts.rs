@@ -43,7 +43,7 @@ pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>
     // (room, highest seq, ids) in the order the rooms first appear.
     let mut rooms: Vec<(String, u64, Vec<String>)> = Vec::new();
     for (i, id) in ids.into_iter().enumerate() {
-        let message = match node.messages.get(&id).await {
+        let message = match node.messages.locate(&id).await {
             Ok(Some(message)) => message,
             Ok(None) if i == 0 => return super::emit_error(&s, None, "Invalid room"),
             Ok(None) => continue,

@@ -80,11 +80,34 @@ pub fn node_command(binary: &Path, layout: &ClusterLayout, node: &NodeEntry) -> 
         .arg(&node.data_dir)
         .env("CHAT_CLUSTER_SECRET", &layout.secret)
         .env("CHAT_JWT_SECRET", &layout.jwt_secret)
+        .envs(shared_core_threads(layout.nodes.len(), cores(), |name| std::env::var_os(name).is_some()))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
         .process_group(0);
     Ok(cmd)
+}
+
+/// The machine's cores as the kernel lets this process use them.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Thread settings for `nodes` nodes sharing `cores` cores. A node alone on a machine
+/// runs a worker per core and two consensus threads; when the local cluster has at
+/// least as many nodes as the machine has cores, each runs one of each instead. Every
+/// idle worker of a tokio runtime is woken for new work, and with three nodes on two
+/// cores those wake-ups cost more CPU than the parallelism gave back (README
+/// "Performance"). A setting in chatctl's own environment (`is_set`) wins.
+fn shared_core_threads(nodes: usize, cores: usize, is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, &'static str)> {
+    if nodes < cores {
+        return Vec::new();
+    }
+    ["CHAT_WORKER_THREADS", "CHAT_CONSENSUS_THREADS"]
+        .into_iter()
+        .filter(|name| !is_set(name))
+        .map(|name| (name, "1"))
+        .collect()
 }
 
 /// Start `node` as a child that the caller owns and awaits (reaps) with tokio.
@@ -214,6 +237,17 @@ pub async fn wait_gone(pid: u32, timeout: Duration) -> bool {
 mod tests {
     use super::*;
     use crate::local::layout::LocalRole;
+
+    #[test]
+    fn nodes_sharing_the_cores_run_one_thread_of_each_kind() {
+        let none = |_: &str| false;
+        let both = vec![("CHAT_WORKER_THREADS", "1"), ("CHAT_CONSENSUS_THREADS", "1")];
+        assert_eq!(shared_core_threads(3, 2, none), both);
+        assert_eq!(shared_core_threads(2, 2, none), both);
+        assert_eq!(shared_core_threads(3, 8, none), [], "fewer nodes than cores: the node's defaults");
+        let worker_set = |name: &str| name == "CHAT_WORKER_THREADS";
+        assert_eq!(shared_core_threads(3, 2, worker_set), [("CHAT_CONSENSUS_THREADS", "1")], "the operator's wins");
+    }
 
     fn entry(pid: Option<u32>, data_dir: &str) -> NodeEntry {
         NodeEntry {

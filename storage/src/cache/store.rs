@@ -10,7 +10,7 @@ use chat_raft::command::Millis;
 use chat_raft::messages::{derive_readers, NewMessage, ReadMark, StoredMessage};
 
 use super::Cache;
-use crate::messages::{clamp_limit, MAX_PAGE};
+use crate::messages::{clamp_limit, MessagePlace, MAX_PAGE};
 use crate::{Error, HistoryPage, MessageReactions, MessageStore};
 
 /// A message store with a recent-messages cache in front.
@@ -45,6 +45,10 @@ impl MessageStore for CachedMessageStore {
 
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
         self.store.get(id).await
+    }
+
+    async fn locate(&self, id: &str) -> Result<Option<MessagePlace>, Error> {
+        self.store.locate(id).await
     }
 
     async fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error> {

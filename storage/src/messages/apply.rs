@@ -15,14 +15,21 @@ use chat_raft::command::{Millis, Outcome};
 use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage};
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
-use super::sled_messages::SledMessages;
+use super::sled_messages::{Progress, RoomTail, SledMessages};
 use crate::Error;
 
 /// Apply a command at `pos` (above the applied position) as one atomic batch.
-pub(super) fn execute(store: &SledMessages, pos: LogPos, command: &MessageCommand) -> Result<Outcome, Error> {
+/// `progress` is the store's, held by the caller for the whole apply.
+pub(super) fn execute(
+    store: &SledMessages,
+    progress: &mut Progress,
+    pos: LogPos,
+    command: &MessageCommand,
+) -> Result<Outcome, Error> {
     let mut batch = sled::Batch::default();
+    let mut new_tail = None;
     let outcome = match command {
-        MessageCommand::Append { message } => append(store, pos, message, &mut batch)?,
+        MessageCommand::Append { message } => append(store, progress, pos, message, &mut batch, &mut new_tail)?,
         MessageCommand::MarkRead { user_id, message_ids, at } => {
             mark_read(store, user_id, message_ids, *at, &mut batch)?
         }
@@ -39,6 +46,9 @@ pub(super) fn execute(store: &SledMessages, pos: LogPos, command: &MessageComman
     // command of the same entry is not mistaken for a replay of it.
     batch.insert(APPLIED_KEY, &pos.to_bytes());
     store.tree().apply_batch(batch)?;
+    if let (MessageCommand::Append { message }, Some(tail)) = (command, new_tail) {
+        progress.tails.set(&message.room, tail);
+    }
     Ok(outcome)
 }
 
@@ -60,17 +70,26 @@ pub(super) fn replayed(store: &SledMessages, command: &MessageCommand) -> Result
     })
 }
 
-fn append(store: &SledMessages, pos: LogPos, message: &NewMessage, batch: &mut sled::Batch) -> Result<Outcome, Error> {
+/// Sets `new_tail` to the room's tail once this message is stored.
+fn append(
+    store: &SledMessages,
+    progress: &Progress,
+    pos: LogPos,
+    message: &NewMessage,
+    batch: &mut sled::Batch,
+    new_tail: &mut Option<RoomTail>,
+) -> Result<Outcome, Error> {
     if let Some(existing) = store.record(&message.id)? {
         // The same message proposed twice (a retry under a new request id).
         return Ok(appended(&existing.message));
     }
-    let room = &message.room;
-    let seq = store.last_in_room(BY_SEQ, room)?.map_or(1, |last| last.saturating_add(1));
-    let timestamp = match store.last_in_room(BY_TIME, room)? {
+    let tail = progress.tails.get(store, &message.room)?;
+    let seq = tail.seq.map_or(1, |last| last.saturating_add(1));
+    let timestamp = match tail.timestamp {
         Some(last) => message.at.max(last.saturating_add(1)),
         None => message.at,
     };
+    *new_tail = Some(RoomTail { seq: Some(seq), timestamp: Some(timestamp) });
     let record = Record { appended: pos, changed: pos, message: stored(message, seq, timestamp) };
     let value = record.encode()?;
     index(batch, &record.message, value);

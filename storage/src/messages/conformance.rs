@@ -12,7 +12,7 @@ use chat_raft::command::Millis;
 use chat_raft::messages::{MessageKind, NewMessage, ReadMark, Reader, StoredMessage};
 use futures::future::{join_all, try_join_all};
 
-use super::store::{MessageStore, MAX_PAGE};
+use super::store::{MessagePlace, MessageStore, MAX_PAGE};
 use crate::Error;
 
 /// Run every check, in order.
@@ -98,6 +98,8 @@ pub async fn timestamps_strictly_increase(store: &dyn MessageStore) -> Result<()
     let read = store.get(&stored[3].id).await?.expect("an appended message is readable");
     assert_eq!(read, stored[3], "get returns the message as append returned it");
     assert_eq!((read.room.as_str(), read.content.as_str()), (room.as_str(), "message 3"));
+    let place = store.locate(&stored[3].id).await?.expect("an appended message is locatable");
+    assert_eq!(place, MessagePlace { room: room.clone(), seq: stored[3].seq }, "locate agrees with append");
     Ok(())
 }
 
@@ -175,6 +177,7 @@ pub async fn after_seq_resumes_after_a_seq(store: &dyn MessageStore) -> Result<(
 pub async fn unknown_ids_read_as_absent(store: &dyn MessageStore) -> Result<(), Error> {
     for id in [random_id(), String::new(), "not an id".into(), "\u{0}/../m".into()] {
         assert_eq!(store.get(&id).await?, None, "get({id:?})");
+        assert_eq!(store.locate(&id).await?, None, "locate({id:?})");
         assert_eq!(store.react(&id, "👍", "u1", true).await?, None, "react on {id:?}");
     }
     store.mark_read(&[]).await?;

@@ -16,7 +16,7 @@ use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage};
 use chat_raft::Cluster;
 
 use super::sled_messages::SledMessages;
-use super::store::{HistoryPage, MessageReactions, MessageStore};
+use super::store::{HistoryPage, MessagePlace, MessageReactions, MessageStore};
 use crate::Error;
 
 /// How long an append waits for this node to apply an entry the leader acknowledged
@@ -71,6 +71,11 @@ impl MessageStore for EmbeddedMessageStore {
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
         self.fresh().await?;
         self.data.get(id)
+    }
+
+    async fn locate(&self, id: &str) -> Result<Option<MessagePlace>, Error> {
+        self.fresh().await?;
+        self.data.locate(id)
     }
 
     async fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error> {

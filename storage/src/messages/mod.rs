@@ -27,4 +27,4 @@ mod tests;
 pub use embedded::EmbeddedMessageStore;
 pub use mongo::{MongoMessageStore, DEFAULT_DATABASE};
 pub use sled_messages::SledMessages;
-pub use store::{clamp_limit, HistoryPage, MessageReactions, MessageStore, MAX_PAGE};
+pub use store::{clamp_limit, HistoryPage, MessagePlace, MessageReactions, MessageStore, MAX_PAGE};

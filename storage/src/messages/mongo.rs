@@ -25,9 +25,9 @@ use mongodb::options::{DatabaseOptions, IndexOptions, ReturnDocument, WriteConce
 use mongodb::{Client, Collection, IndexModel};
 
 use super::mongo_counters::Counters;
-use super::mongo_docs::{reaction_key, reaction_path, reactions_from_doc, to_i64, MessageDoc};
+use super::mongo_docs::{reaction_key, reaction_path, reactions_from_doc, to_i64, to_u64, MessageDoc};
 use super::mongo_read_marks::ReadMarks;
-use super::store::{clamp_limit, HistoryPage, MessageReactions, MessageStore};
+use super::store::{clamp_limit, HistoryPage, MessagePlace, MessageReactions, MessageStore};
 use crate::Error;
 
 /// The database used when the URI names none.
@@ -208,6 +208,10 @@ impl MessageStore for MongoMessageStore {
         let Some(doc) = self.find_doc(id).await? else { return Ok(None) };
         let room = doc.room.clone();
         Ok(self.with_readers(&room, vec![doc]).await?.pop())
+    }
+
+    async fn locate(&self, id: &str) -> Result<Option<MessagePlace>, Error> {
+        Ok(self.find_doc(id).await?.map(|doc| MessagePlace { room: doc.room, seq: to_u64(doc.seq) }))
     }
 
     async fn history(&self, room: &str, before: Option<Millis>, limit: usize) -> Result<HistoryPage, Error> {

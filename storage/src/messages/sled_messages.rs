@@ -16,7 +16,7 @@ use chat_raft::command::{Millis, Outcome};
 use chat_raft::messages::{derive_readers, MessageApplier, MessageCommand, ReadMark, StoredMessage};
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME, READ_MARK};
-use super::store::{clamp_limit, HistoryPage};
+use super::store::{clamp_limit, HistoryPage, MessagePlace};
 use super::{apply, snapshot};
 use crate::Error;
 
@@ -47,6 +47,44 @@ pub(super) struct Progress {
     /// other with the same index, so a new index restarts the count; openraft never
     /// applies an index twice in one process except after an import, which resets it.
     current: LogPos,
+    /// Each room's last `seq` and timestamp as stored, so an append does not walk the
+    /// room's indexes backwards in sled (a tenth of a busy node's apply time). Only
+    /// applies and imports write those indexes, both under this lock; an import starts
+    /// over with an empty cache.
+    pub tails: RoomTails,
+}
+
+/// The last stored `seq` and timestamp of the rooms appended to since the node started.
+#[derive(Debug, Default)]
+pub(super) struct RoomTails(std::collections::HashMap<String, RoomTail>);
+
+/// A room's last stored `seq` and timestamp (`None`: the room has no messages).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RoomTail {
+    pub seq: Option<u64>,
+    pub timestamp: Option<Millis>,
+}
+
+/// Rooms remembered at most; beyond it the cache starts over (a cache miss costs two
+/// index walks, never a wrong answer).
+const MAX_TAILS: usize = 100_000;
+
+impl RoomTails {
+    /// The room's tail, from the cache or else from the store's indexes.
+    pub fn get(&self, store: &SledMessages, room: &str) -> Result<RoomTail, Error> {
+        if let Some(tail) = self.0.get(room) {
+            return Ok(*tail);
+        }
+        Ok(RoomTail { seq: store.last_in_room(BY_SEQ, room)?, timestamp: store.last_in_room(BY_TIME, room)? })
+    }
+
+    /// Remember a room's tail once the batch that stored it is applied.
+    pub fn set(&mut self, room: &str, tail: RoomTail) {
+        if self.0.len() >= MAX_TAILS && !self.0.contains_key(room) {
+            self.0.clear();
+        }
+        self.0.insert(room.to_owned(), tail);
+    }
 }
 
 impl Progress {
@@ -59,7 +97,7 @@ impl Progress {
     }
 
     pub fn restart_at(&mut self, applied: LogPos) {
-        *self = Self { applied, current: LogPos::default() };
+        *self = Self { applied, current: LogPos::default(), tails: RoomTails::default() };
     }
 }
 
@@ -111,6 +149,11 @@ impl SledMessages {
         derive_readers(&mut messages, &marks);
         let [message] = messages;
         Ok(Some(message))
+    }
+
+    /// A message's room and `seq`, without deriving its readers.
+    pub fn locate(&self, id: &str) -> Result<Option<MessagePlace>, Error> {
+        Ok(self.record(id)?.map(|r| MessagePlace { room: r.message.room, seq: r.message.seq }))
     }
 
     /// Every member's read watermark in `room` (see [`ReadMark`]).
@@ -207,8 +250,11 @@ impl MessageApplier for SledMessages {
     fn apply(&self, index: u64, command: &MessageCommand) -> Outcome {
         let mut progress = self.progress();
         let pos = progress.next(index);
-        let result =
-            if pos <= progress.applied { apply::replayed(self, command) } else { apply::execute(self, pos, command) };
+        let result = if pos <= progress.applied {
+            apply::replayed(self, command)
+        } else {
+            apply::execute(self, &mut progress, pos, command)
+        };
         match result {
             Ok(outcome) => {
                 progress.applied = progress.applied.max(pos);

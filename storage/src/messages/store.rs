@@ -29,6 +29,13 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+/// Where a message sits: its room and its `seq` there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePlace {
+    pub room: String,
+    pub seq: u64,
+}
+
 /// A message's reactions after a change, with its room (for the broadcast).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageReactions {
@@ -49,6 +56,13 @@ pub trait MessageStore: Send + Sync {
     async fn append(&self, message: NewMessage) -> Result<StoredMessage, Error>;
 
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error>;
+
+    /// The room and `seq` of a message, without its readers: what a read mark needs,
+    /// for every message every member receives. Stores where [`Self::get`] derives
+    /// readers at a cost answer it more cheaply.
+    async fn locate(&self, id: &str) -> Result<Option<MessagePlace>, Error> {
+        Ok(self.get(id).await?.map(|m| MessagePlace { room: m.room, seq: m.seq }))
+    }
 
     /// The `limit` newest messages of `room` with `timestamp < before` (every message
     /// when `before` is `None`), ascending. `limit` is clamped by [`clamp_limit`].

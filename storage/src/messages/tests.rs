@@ -186,3 +186,19 @@ fn rooms_whose_ids_share_a_prefix_stay_apart() {
     assert!(store.history("a", None, 100).expect("read").messages.is_empty());
     assert!(store.history("x", Some(0), 100).expect("read").messages.is_empty());
 }
+
+#[test]
+fn an_import_replaces_the_remembered_room_tails() {
+    // The store remembers each room's last seq and timestamp; after an import the
+    // next append must continue from the imported messages, not from the old ones.
+    let smaller = store();
+    smaller.apply(1, &append("x", "r", 1000));
+    let mut stream = Vec::new();
+    smaller.export(&mut stream).expect("export");
+    let store = store();
+    store.apply(1, &append("a", "r", 5000));
+    store.apply(2, &append("b", "r", 5000));
+    assert_eq!(store.apply(3, &append("c", "r", 5000)), appended(3, 5002));
+    store.import(&mut stream.as_slice()).expect("import");
+    assert_eq!(store.apply(2, &append("y", "r", 1000)), appended(2, 1001));
+}
