@@ -235,6 +235,15 @@ fn detail(ok: &AdminOk) -> String {
     ok.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
 }
 
+async fn set_role(args: RoleArgs, role: Role) -> Result<(), Error> {
+    let name = if role == Role::Admin { "admin" } else { "user" };
+    match roles::set_role(&args.target.target()?, &args.email, role).await? {
+        RoleChange::Changed { user_id } => println!("{} ({user_id}) is now {name}", args.email),
+        RoleChange::Unchanged { user_id } => println!("{} ({user_id}) was {name} already", args.email),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,13 +268,4 @@ mod tests {
         let err = remote.run(std::future::pending()).await.unwrap_err();
         assert!(matches!(err, Error::Usage(_)), "{err}");
     }
-}
-
-async fn set_role(args: RoleArgs, role: Role) -> Result<(), Error> {
-    let name = if role == Role::Admin { "admin" } else { "user" };
-    match roles::set_role(&args.target.target()?, &args.email, role).await? {
-        RoleChange::Changed { user_id } => println!("{} ({user_id}) is now {name}", args.email),
-        RoleChange::Unchanged { user_id } => println!("{} ({user_id}) was {name} already", args.email),
-    }
-    Ok(())
 }
