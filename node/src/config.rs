@@ -127,6 +127,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_SOCKET_ADDR")]
     pub socket_addr: Option<SocketAddr>,
 
+    /// Emails of the first admins (comma-separated, case-insensitive): an account with
+    /// such an email is made admin when it registers or logs in (protocol §8.1).
+    #[arg(long, env = "CHAT_ADMIN_EMAILS", value_delimiter = ',')]
+    pub admin_emails: Vec<String>,
+
     /// Banned-word list, one word per line (protocol §6.7). Without it the filter is off.
     #[arg(long, env = "CHAT_BANNED_WORDS_FILE")]
     pub banned_words: Option<PathBuf>,
@@ -248,6 +253,11 @@ impl Config {
                 return Err(Error::Config("--mongodb-uri must start with mongodb:// or mongodb+srv://".into()));
             }
         }
+        if let Some(bad) =
+            self.admin_emails.iter().map(|e| e.trim()).find(|e| !e.is_empty() && !crate::rest::is_email(e))
+        {
+            return Err(Error::Config(format!("--admin-emails: '{bad}' is not an email address")));
+        }
         self.validate_limits()?;
         self.validate_ai()?;
         self.redis_target().map_or(Ok(()), |target| {
@@ -256,6 +266,11 @@ impl Config {
                 .map_err(|e| Error::Config(format!("bad Redis configuration (--redis-url / --redis-sentinels): {e}")))
         })?;
         self.raft_settings().validate().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Whether `email` (lowercased, as stored) is one of `--admin-emails`.
+    pub fn is_admin_email(&self, email: &str) -> bool {
+        self.admin_emails.iter().any(|e| e.trim().eq_ignore_ascii_case(email))
     }
 
     /// Where Redis is, when configured.

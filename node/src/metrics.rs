@@ -57,14 +57,17 @@ pub(crate) enum Rejection {
     BannedWord,
     Invalid,
     StoreFailed,
+    /// The sender is muted (protocol §8.3).
+    Muted,
 }
 
-const REJECTIONS: [(Rejection, &str); 5] = [
+const REJECTIONS: [(Rejection, &str); 6] = [
     (Rejection::Session, "session"),
     (Rejection::Access, "access"),
     (Rejection::BannedWord, "banned_word"),
     (Rejection::Invalid, "invalid"),
     (Rejection::StoreFailed, "store_failed"),
+    (Rejection::Muted, "muted"),
 ];
 
 #[derive(Default)]

@@ -8,6 +8,7 @@
 //! - [`target`]: which cluster a command talks to (`--data-dir` or `--cluster`).
 //! - [`status`]: ask every node at once and merge the answers.
 //! - [`membership`]: add-node, promote, remove-node.
+//! - [`roles`]: `admin grant` and `admin revoke`.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
 //! - [`drill`]: failover drills with a history checker (`chatctl drill`).
 //! - [`bench`]: `chatctl bench`, the load benchmark of simulated chat users.
@@ -37,6 +38,7 @@ mod json_report;
 pub mod local;
 pub mod membership;
 pub mod raft_bench;
+pub mod roles;
 pub mod status;
 pub mod table;
 pub mod target;

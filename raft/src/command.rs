@@ -64,12 +64,35 @@ pub enum Command {
     RegisterUser { user: User },
     /// Change a user's display name and/or profile image.
     UpdateUser { user_id: String, name: Option<String>, profile_image: Option<String>, at: Millis },
-    /// Delete a user with their session, sockets and room participations.
-    DeleteUser { user_id: String },
-    /// Make a user an admin or an ordinary user.
-    SetRole { user_id: String, role: Role },
-    /// Ban or unban a user; banning also ends their session.
+    /// Delete a user with their session, sockets and room participations; `by` is
+    /// set when an admin did it (audited), absent when users delete themselves.
+    DeleteUser {
+        user_id: String,
+        #[serde(default)]
+        by: Option<Stamp>,
+    },
+    /// Make a user an admin or an ordinary user; the last admin cannot be demoted.
+    /// `by` is absent in entries written before the audit log existed.
+    SetRole {
+        user_id: String,
+        role: Role,
+        #[serde(default)]
+        by: Option<Stamp>,
+    },
+    /// Ban or unban a user without reason or end (entries written before [`Command::Ban`]
+    /// existed, and `/admin/propose` scripts); banning also ends their session.
     SetBanned { user_id: String, banned: bool },
+    /// Ban a user (not an admin) until `until` (`None`: until unbanned): their session
+    /// ends, their sockets are dropped, logins are refused.
+    Ban { user_id: String, reason: String, until: Option<Millis>, by: Stamp },
+    /// Lift a user's ban.
+    Unban { user_id: String, by: Stamp },
+    /// Mute a user (not an admin) until `until`: they may read but not send.
+    Mute { user_id: String, reason: String, until: Millis, by: Stamp },
+    /// Lift a user's mute.
+    Unmute { user_id: String, by: Stamp },
+    /// End a user's current session and drop their sockets (admin logout).
+    EndSession { user_id: String, by: Stamp },
 
     /// Open a session, atomically replacing the user's previous one (single login).
     OpenSession { session: Session },
@@ -111,6 +134,15 @@ pub enum Command {
     Message(MessageCommand),
 }
 
+/// Who asked for an admin action and when, stamped by the proposer: the audit log
+/// records it, and sanction end times are computed from `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The acting admin's user id, or `operator` / `config`.
+    pub actor: String,
+    pub at: Millis,
+}
+
 /// One entry of a [`Command::TouchSessions`] batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionTouch {
@@ -137,6 +169,14 @@ pub enum Outcome {
     UnknownUser,
     /// The user is banned: no new session.
     UserBanned,
+    /// The role change would leave the cluster without an admin.
+    LastAdmin,
+    /// Admins cannot be banned or muted (demote them first).
+    AdminTarget,
+    /// The user's session ended and these sockets were dropped (ban, admin logout).
+    Sanctioned {
+        sockets: Vec<SocketRef>,
+    },
 
     /// The session is open; `replaced` is the session it displaced, if any.
     SessionOpened {

@@ -26,7 +26,7 @@ pub mod state_machine;
 mod types;
 
 pub use cluster::Cluster;
-pub use command::{Command, Outcome, Proposal, Request, RequestId};
+pub use command::{Command, Outcome, Proposal, Request, RequestId, Stamp};
 pub use config::RaftSettings;
 pub use error::Error;
 pub use state::ClusterState;

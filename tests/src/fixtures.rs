@@ -18,7 +18,8 @@ pub fn register(email: &str) -> (String, Command) {
         password_hash: "$2b$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234".into(),
         profile_image: String::new(),
         role: Default::default(),
-        banned: false,
+        ban: None,
+        mute: None,
         created_at: 1_700_000_000_000,
         updated_at: 1_700_000_000_000,
     };

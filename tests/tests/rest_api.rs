@@ -159,7 +159,10 @@ async fn tokens_work_on_every_node_and_a_new_login_replaces_the_session() -> Res
     let body = login.json();
     let (new_token, new_session) = (str_of(&body["token"]), str_of(&body["sessionId"]));
     assert_eq!(body["message"], Value::Null);
-    assert_eq!(body["user"], json!({"_id":user_id,"name":"Kim","email":"kim@example.com","profileImage":""}));
+    assert_eq!(
+        body["user"],
+        json!({"_id":user_id,"name":"Kim","email":"kim@example.com","profileImage":"","role":"user"})
+    );
     assert_eq!(login.header("authorization"), format!("Bearer {new_token}"));
     assert_eq!(login.header("x-session-id"), new_session);
     assert_ne!(new_session, session_id);

@@ -70,7 +70,7 @@ pub(crate) fn check(
     pending: Option<Millis>,
 ) -> Result<User, AuthError> {
     let user = state.users.get(user_id).ok_or(AuthError::UserNotFound)?;
-    if user.banned {
+    if user.ban_at(now).is_some() {
         return Err(AuthError::Banned);
     }
     let session = state.sessions.current(user_id).filter(|s| s.session_id == session_id).ok_or(AuthError::Session)?;
@@ -100,7 +100,8 @@ mod tests {
             password_hash: "x".into(),
             profile_image: String::new(),
             role: Default::default(),
-            banned: false,
+            ban: None,
+            mute: None,
             created_at: T0,
             updated_at: T0,
         };
@@ -145,7 +146,7 @@ mod tests {
         let mut banned = state.clone();
         apply(&mut banned, Command::SetBanned { user_id: "u1".into(), banned: true });
         assert!(matches!(check(&banned, "u1", "s1", T0, None), Err(AuthError::Banned)));
-        apply(&mut state, Command::DeleteUser { user_id: "u1".into() });
+        apply(&mut state, Command::DeleteUser { user_id: "u1".into(), by: None });
         assert!(matches!(check(&state, "u1", "s1", T0, None), Err(AuthError::UserNotFound)));
     }
 }

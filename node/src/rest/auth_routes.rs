@@ -15,15 +15,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chat_raft::state::{Role, Session, User};
-use chat_raft::{Command, Outcome};
+use chat_raft::state::{Role, Sanction, Session, User};
+use chat_raft::{Command, Outcome, Stamp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::guard::{header_token, session_id_param};
 use super::input::{ApiJson, ClientMeta};
 use super::respond::ApiError;
-use super::room_view::auth_user;
+use super::room_view::{auth_user, iso_ms};
 use super::{ids, validate};
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{now_ms, session, AuthError, AuthUser};
@@ -38,6 +38,9 @@ const EMAIL_TAKEN: &str = "이미 등록된 이메일입니다.";
 const NEED_TOKEN_AND_SESSION: &str = "토큰 또는 세션 ID가 필요합니다.";
 const USER_NOT_FOUND: &str = "사용자를 찾을 수 없습니다.";
 const SESSION_EXPIRED: &str = "만료된 세션입니다.";
+const BANNED: &str = "이용이 정지된 계정입니다.";
+/// The audit log's actor for roles granted by `--admin-emails`.
+const CONFIG_ACTOR: &str = "config";
 
 pub(super) fn routes() -> Router<Arc<Node>> {
     Router::new()
@@ -88,6 +91,7 @@ async fn register(
         return Err(ApiError::refused(StatusCode::BAD_REQUEST, PasswordError::TooLong.to_string()));
     }
     let email = email.to_lowercase();
+    let role_email = email.clone();
     // A cheap refusal before bcrypt: clients pre-register in bulk and expect 409. The
     // committed `RegisterUser` is what actually enforces uniqueness.
     let taken = node.cluster.read(|s| s.users.by_email(&email).is_some()).await;
@@ -103,8 +107,9 @@ async fn register(
         name,
         password_hash,
         profile_image: String::new(),
-        role: Role::User,
-        banned: false,
+        role: if node.config.is_admin_email(&role_email) { Role::Admin } else { Role::User },
+        ban: None,
+        mute: None,
         created_at: now,
         updated_at: now,
     };
@@ -154,9 +159,14 @@ async fn login(
     let matches = password::verify(password, user.password_hash.clone())
         .await
         .map_err(|e| ApiError::password(e, LOGIN_FAILED))?;
-    if !matches || user.banned {
+    if !matches {
         return Err(bad_credentials());
     }
+    // Only the password's owner learns about the ban, with its reason and end.
+    if let Some(ban) = user.ban_at(now_ms()) {
+        return Err(banned(ban));
+    }
+    let user = grant_configured_admin(&node, user).await?;
     let issued = open_session(&node, &user, client).await?;
     let body = json!({
         "success": true,
@@ -166,6 +176,33 @@ async fn login(
         "message": null
     });
     Ok(issued.with_headers(Json(body).into_response()))
+}
+
+/// 403 for a banned account's login (protocol §8.3): the reason and the end time
+/// (ISO-8601, `null` until unbanned).
+fn banned(ban: &Sanction) -> ApiError {
+    ApiError::coded(StatusCode::FORBIDDEN, "ACCOUNT_BANNED", BANNED)
+        .with_field("reason", json!(ban.reason))
+        .with_field("bannedUntil", json!(ban.until.map(iso_ms)))
+}
+
+/// An account named by `--admin-emails` becomes admin at its login (protocol §8.1).
+async fn grant_configured_admin(node: &Node, mut user: User) -> Result<User, ApiError> {
+    if user.is_admin() || !node.config.is_admin_email(&user.email) {
+        return Ok(user);
+    }
+    let by = Stamp { actor: CONFIG_ACTOR.into(), at: now_ms() };
+    let command = Command::SetRole { user_id: user.id.clone(), role: Role::Admin, by: Some(by) };
+    match node.cluster.propose(command).await {
+        Ok(Outcome::UserUpdated | Outcome::Unchanged) => {
+            tracing::info!(node = node.config.id, user = %user.id, "admin role granted from --admin-emails");
+            user.role = Role::Admin;
+            Ok(user)
+        }
+        Ok(Outcome::UnknownUser) => Err(ApiError::refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS)),
+        Ok(other) => Err(ApiError::internal(LOGIN_FAILED, format!("unexpected outcome {other:?}"))),
+        Err(e) => Err(ApiError::cluster(e, LOGIN_FAILED)),
+    }
 }
 
 /// A freshly opened session and its token.
@@ -204,8 +241,16 @@ async fn open_session(node: &Node, user: &User, client: ClientMeta) -> Result<Is
         Ok(Outcome::SessionOpened { replaced }) => {
             tracing::info!(node = node.config.id, user = %user.id, replaced = replaced.is_some(), "session opened");
         }
-        // Banned or deleted between our read and the commit: same answer as a bad login.
-        Ok(Outcome::UserBanned | Outcome::UnknownUser) => {
+        // Banned between our read and the commit.
+        Ok(Outcome::UserBanned) => {
+            let ban = node.cluster.read_local(|s| s.users.get(&user.id).and_then(|u| u.ban.clone()));
+            return Err(match ban {
+                Some(ban) => banned(&ban),
+                None => ApiError::refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS),
+            });
+        }
+        // Deleted between our read and the commit: same answer as a bad login.
+        Ok(Outcome::UnknownUser) => {
             return Err(ApiError::refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
         }
         Ok(other) => return Err(ApiError::internal(LOGIN_FAILED, format!("unexpected outcome {other:?}"))),

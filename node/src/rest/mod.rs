@@ -16,8 +16,10 @@
 //! | `rooms.rs`, `room_list.rs` | `/api/rooms/**` |
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
 //! | `ids.rs` | ObjectId-style ids and session ids |
+//! | `admin/` | `/api/admin/**`: members, roles, sanctions, the audit log (admins only) |
 //! | `info.rs` | `GET /api`, the message-history placeholder, unknown paths |
 
+mod admin;
 mod auth_routes;
 mod cors;
 mod files;
@@ -33,6 +35,8 @@ mod rooms;
 mod uploads;
 mod users;
 mod validate;
+
+pub(crate) use validate::is_email;
 
 use std::sync::Arc;
 
@@ -54,6 +58,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(files::routes())
         .merge(profile_image::routes())
         .merge(uploads::routes())
+        .merge(admin::routes())
         .route("/api/message/rooms/{room_id}/messages", get(info::message_history))
         .route("/api/{*rest}", any(info::not_found))
         .layer(DefaultBodyLimit::max(input::JSON_BODY_LIMIT))

@@ -57,6 +57,9 @@ pub(crate) enum ApiError {
     /// A refusal with the ad-hoc body `{success:false, message, <nulls…>}`; `nulls`
     /// are fields the contract shows as `null` (e.g. `"user": null`).
     Refused { status: StatusCode, message: Cow<'static, str>, nulls: &'static [&'static str] },
+    /// A refusal in the standard envelope with a machine-readable `code` and the
+    /// request `path` (the admin API, banned logins); `extra` fields are added to it.
+    Coded { status: StatusCode, code: &'static str, message: Cow<'static, str>, extra: Map<String, Value> },
     /// 503: the cluster cannot serve this right now (stale replica, no leader);
     /// retrying, here or on another node, can succeed.
     Unavailable { cause: String },
@@ -74,6 +77,21 @@ impl ApiError {
 
     pub(crate) fn internal(message: &'static str, cause: impl ToString) -> Self {
         Self::Internal { message, nulls: &[], cause: cause.to_string() }
+    }
+
+    pub(crate) fn coded(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Coded { status, code, message: message.into(), extra: Map::new() }
+    }
+
+    /// The same coded refusal with one more field.
+    pub(crate) fn with_field(self, name: &str, value: Value) -> Self {
+        match self {
+            Self::Coded { status, code, message, mut extra } => {
+                extra.insert(name.to_owned(), value);
+                Self::Coded { status, code, message, extra }
+            }
+            other => other,
+        }
     }
 
     /// A failed cluster read or write: "go elsewhere / retry" cases become 503, the
@@ -164,6 +182,15 @@ pub(crate) fn render(error: ApiError, path: &str) -> Response {
         ApiError::TooLarge => coded(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE_MESSAGE, "PAYLOAD_TOO_LARGE", path),
         ApiError::FileTooLarge => coded(StatusCode::PAYLOAD_TOO_LARGE, FILE_TOO_LARGE_MESSAGE, "FILE_TOO_LARGE", path),
         ApiError::Refused { status, message, nulls } => ad_hoc(status, &message, nulls),
+        ApiError::Coded { status, code, message, extra } => {
+            let mut body = Map::new();
+            body.insert("success".into(), Value::Bool(false));
+            body.insert("message".into(), Value::String(message.into_owned()));
+            body.insert("code".into(), Value::String(code.to_owned()));
+            body.insert("path".into(), Value::String(path.to_owned()));
+            body.extend(extra);
+            (status, Json(Value::Object(body))).into_response()
+        }
         ApiError::Unavailable { cause } => {
             tracing::warn!(path, cause, "answered 503: the cluster cannot serve this right now");
             coded(StatusCode::SERVICE_UNAVAILABLE, INTERNAL_MESSAGE, "SERVICE_UNAVAILABLE", path)

@@ -230,7 +230,8 @@ mod tests {
                 password_hash: "x".into(),
                 profile_image: String::new(),
                 role: Default::default(),
-                banned: false,
+                ban: None,
+                mute: None,
                 created_at: 0,
                 updated_at: 0,
             };

@@ -5,7 +5,7 @@
 //! (no per-participant lookups, protocol §10.1).
 
 use chat_raft::command::Millis;
-use chat_raft::state::{Room, User};
+use chat_raft::state::{Role, Room, User};
 use chat_raft::ClusterState;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -111,11 +111,20 @@ pub(crate) async fn fill_recent_counts(node: &Node, rooms: &mut [RoomResponse]) 
     }
 }
 
-/// The auth shape `{_id, name, email, profileImage}`; register answers
+/// The auth shape `{_id, name, email, profileImage, role}`; register answers
 /// `profileImage: null` (`image_null`), login and verify-token the stored value.
+/// `role` is ours (protocol §8.1): the web console shows admin pages by it.
 pub(crate) fn auth_user(user: &User, image_null: bool) -> Value {
     let image = if image_null { Value::Null } else { Value::String(user.profile_image.clone()) };
-    json!({ "_id": user.id, "name": user.name, "email": user.email, "profileImage": image })
+    json!({ "_id": user.id, "name": user.name, "email": user.email, "profileImage": image, "role": role_name(user.role) })
+}
+
+/// `user` or `admin`, as the JSON of users carries it.
+pub(crate) fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::User => "user",
+        Role::Admin => "admin",
+    }
 }
 
 /// ISO-8601 UTC with milliseconds and `Z`, e.g. `2025-11-18T12:34:56.789Z`.
@@ -138,7 +147,8 @@ mod tests {
             password_hash: "x".into(),
             profile_image: String::new(),
             role: Default::default(),
-            banned: false,
+            ban: None,
+            mute: None,
             created_at: 0,
             updated_at: 0,
         }

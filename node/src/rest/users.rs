@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::input::ApiJson;
 use super::respond::ApiError;
-use super::room_view::UserResponse;
+use super::room_view::{role_name, UserResponse};
 use super::validate;
 use crate::auth::{now_ms, AuthUser};
 use crate::Node;
@@ -36,8 +36,11 @@ fn not_found() -> ApiError {
 }
 
 /// The guard read the user from the replica for this very request.
+/// `role` is ours (protocol §8.1).
 async fn profile(auth: AuthUser) -> Json<serde_json::Value> {
-    Json(json!({ "success": true, "user": UserResponse::of(&auth.user) }))
+    let mut user = json!(UserResponse::of(&auth.user));
+    user["role"] = json!(role_name(auth.user.role));
+    Json(json!({ "success": true, "user": user }))
 }
 
 #[derive(Deserialize)]
@@ -69,7 +72,7 @@ async fn update_profile(
 
 /// Deletes the user with their session, sockets and room participations.
 async fn delete_account(State(node): State<Arc<Node>>, auth: AuthUser) -> Result<Response, ApiError> {
-    match node.cluster.propose(Command::DeleteUser { user_id: auth.user.id.clone() }).await {
+    match node.cluster.propose(Command::DeleteUser { user_id: auth.user.id.clone(), by: None }).await {
         Ok(Outcome::UserDeleted { .. }) => {
             tracing::info!(node = node.config.id, user = %auth.user.id, "account deleted");
             Ok(Json(json!({ "success": true, "message": "회원 탈퇴가 완료되었습니다." })).into_response())

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chat_raft::messages::{FileRef, MessageKind, NewMessage};
+use chat_raft::state::{Sanction, User};
 use chat_raft::{Command, Outcome};
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
@@ -14,6 +15,7 @@ use crate::auth::now_ms;
 use crate::auth::session::{self, AuthError};
 use crate::metrics::Rejection;
 use crate::rest::ids::object_id;
+use crate::rest::room_view::iso_ms;
 use crate::Node;
 
 /// Longest accepted message, in characters (protocol §10.19: unbounded before).
@@ -26,6 +28,19 @@ fn message_error(s: &SocketRef, message: &str) {
     super::emit_error(s, Some("MESSAGE_ERROR"), message);
 }
 
+/// A muted user may read but not send (protocol §8.3): `MESSAGE_ERROR` with the end
+/// time (`mutedUntil`, ISO-8601) and the reason.
+fn muted(s: &SocketRef, mute: &Sanction) {
+    let until = mute.until.map(iso_ms).unwrap_or_default();
+    let payload = serde_json::json!({
+        "code": "MESSAGE_ERROR",
+        "message": format!("채팅이 제한되었습니다. (해제: {until})"),
+        "mutedUntil": mute.until.map(iso_ms),
+        "reason": mute.reason,
+    });
+    let _ = s.emit("error", &payload);
+}
+
 /// Handle one `chatMessage`; called by the socket's chat worker, one at a time.
 pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(data) = data.filter(|d| d.is_object()) else {
@@ -34,12 +49,19 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else {
         return super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED);
     };
-    if let Err(e) = recheck_session(&node, &user.user_id, &user.session_id).await {
-        node.metrics.reject(Rejection::Session);
-        return match e {
-            AuthError::Unavailable(_) => message_error(&s, "메시지 전송 중 오류가 발생했습니다."),
-            _ => super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED),
-        };
+    let record = match recheck_session(&node, &user.user_id, &user.session_id).await {
+        Ok(record) => record,
+        Err(e) => {
+            node.metrics.reject(Rejection::Session);
+            return match e {
+                AuthError::Unavailable(_) => message_error(&s, "메시지 전송 중 오류가 발생했습니다."),
+                _ => super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED),
+            };
+        }
+    };
+    if let Some(mute) = record.mute_at(now_ms()) {
+        node.metrics.reject(Rejection::Muted);
+        return muted(&s, mute);
     }
     let limit = node.rate_limits.chat.check(&user.user_id, now_ms()).await;
     if !limit.allowed {
@@ -182,11 +204,11 @@ fn rate_limited(s: &SocketRef, retry_after_s: u64) {
 }
 
 /// The session is re-validated on every message (protocol §2.3).
-async fn recheck_session(node: &Node, user_id: &str, session_id: &str) -> Result<(), AuthError> {
+async fn recheck_session(node: &Node, user_id: &str, session_id: &str) -> Result<User, AuthError> {
     let now = now_ms();
     let pending = node.activity.last_seen(user_id, session_id);
     node.cluster
-        .read(|state| session::check(state, user_id, session_id, now, pending).map(|_| ()))
+        .read(|state| session::check(state, user_id, session_id, now, pending))
         .await
         .map_err(AuthError::Unavailable)?
 }

@@ -1,7 +1,9 @@
 //! Reactions to replicated session changes, on every node for its own sockets
 //! (protocol §2.6, "our implementation"): when a login replaces a session, the replaced
 //! session's sockets get `duplicate_login` at once, `session_ended` 10 s later, and are
-//! then disconnected. Deleted and banned users' sockets are disconnected.
+//! then disconnected. Banned users' and logged-out users' sockets get `session_ended`
+//! with the reason, then are disconnected (protocol §8.3); deleted users' sockets are
+//! disconnected.
 //!
 //! Every node applies every committed entry, so each finds its own affected sockets
 //! without any cross-node message.
@@ -45,13 +47,32 @@ pub(crate) async fn run(node: Arc<Node>, io: SocketIo, mut stop: watch::Receiver
                 (Command::OpenSession { session }, Outcome::SessionOpened { replaced: Some(old) }) => {
                     replaced(&io, session, old);
                 }
-                (Command::DeleteUser { user_id }, Outcome::UserDeleted { .. })
-                | (Command::SetBanned { user_id, banned: true }, Outcome::UserUpdated) => {
+                (Command::DeleteUser { user_id, .. }, Outcome::UserDeleted { .. }) => {
                     let _ = io.to(user_room(user_id)).disconnect().await;
+                }
+                (Command::Ban { user_id, .. }, Outcome::Sanctioned { .. })
+                | (Command::SetBanned { user_id, banned: true }, Outcome::UserUpdated) => {
+                    end(&io, user_id, "banned", BANNED);
+                }
+                (Command::EndSession { user_id, .. }, Outcome::Sanctioned { .. }) => {
+                    end(&io, user_id, "admin_logout", LOGGED_OUT);
                 }
                 _ => {}
             }
         }
+    }
+}
+
+const BANNED: &str = "관리자에 의해 이용이 정지되었습니다.";
+const LOGGED_OUT: &str = "관리자에 의해 로그아웃되었습니다.";
+
+/// Tell every socket of the user on this node why its session ended, then close them:
+/// the notice is queued on each socket before its disconnect packet.
+fn end(io: &SocketIo, user_id: &str, reason: &str, message: &str) {
+    let ended = json!({ "reason": reason, "message": message });
+    for s in io.to(user_room(user_id)).sockets() {
+        let _ = s.emit("session_ended", &ended);
+        let _ = s.disconnect();
     }
 }
 

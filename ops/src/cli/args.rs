@@ -23,6 +23,7 @@ use crate::{duration, raft_bench, Error};
   chatctl status --data-dir ./cluster
   chatctl local stop --data-dir ./cluster --node 2 --kill
   chatctl local restart --data-dir ./cluster --node 2
+  chatctl admin grant --data-dir ./cluster --email ops@example.com
   chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s
   chatctl bench --data-dir ./cluster --profile compressed --json bench.json")]
 pub struct Cli {
@@ -43,6 +44,9 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Remove a node from the Raft membership.
     RemoveNode(RemoveNodeArgs),
+    /// Grant or revoke the admin role of a chat account (by email).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
     /// Run a failover drill against a local cluster: break it under a small load,
@@ -71,6 +75,23 @@ pub enum LocalCommand {
     Restart(RestartArgs),
     /// Stop one node (SIGTERM and up to 10 s to exit, then SIGKILL; or SIGKILL at once).
     Stop(StopArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make the account with this email an admin (it must have registered).
+    Grant(RoleArgs),
+    /// Make an admin an ordinary user again; the last admin cannot be demoted.
+    Revoke(RoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The account's email (case-insensitive).
+    #[arg(long, value_name = "EMAIL")]
+    pub email: String,
 }
 
 /// Which cluster to talk to.
@@ -311,6 +332,14 @@ mod tests {
         assert!(parse(&["status", "--cluster", "h:1", "--secret", "s"]).is_ok());
         assert!(parse(&["status"]).is_err());
         assert!(parse(&["status", "--data-dir", "/c", "--cluster", "h:1", "--secret", "s"]).is_err());
+    }
+
+    #[test]
+    fn admin_roles_take_a_target_and_an_email() {
+        assert!(parse(&["admin", "grant", "--data-dir", "/c", "--email", "a@b.co"]).is_ok());
+        assert!(parse(&["admin", "revoke", "--cluster", "h:1", "--secret", "s", "--email", "a@b.co"]).is_ok());
+        assert!(parse(&["admin", "grant", "--data-dir", "/c"]).is_err());
+        assert!(parse(&["admin", "grant", "--email", "a@b.co"]).is_err());
     }
 
     #[test]

@@ -4,12 +4,14 @@
 use std::future::Future;
 
 use chat_raft::api::AdminOk;
+use chat_raft::state::Role;
 use chat_raft::NodeAddr;
 
 use super::args::*;
 use crate::local::{self, ClusterLayout, LocalCluster, Stopped, UpOptions};
+use crate::roles::RoleChange;
 use crate::target::Target;
-use crate::{membership, raft_bench, status, Error};
+use crate::{membership, raft_bench, roles, status, Error};
 
 impl Cli {
     /// Carry out the command. `shutdown` (the binary passes SIGINT or SIGTERM) is
@@ -41,6 +43,8 @@ async fn run_once(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::RemoveNode(args) => remove_node(args).await,
+        Command::Admin(AdminCommand::Grant(args)) => set_role(args, Role::Admin).await,
+        Command::Admin(AdminCommand::Revoke(args)) => set_role(args, Role::User).await,
         Command::RaftBench(args) => bench(args).await,
         Command::Drill(args) => drill(args).await,
         Command::Bench(_) => unreachable!("bench is run with the shutdown signal"),
@@ -229,6 +233,15 @@ async fn drill(args: DrillArgs) -> Result<(), Error> {
 
 fn detail(ok: &AdminOk) -> String {
     ok.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+}
+
+async fn set_role(args: RoleArgs, role: Role) -> Result<(), Error> {
+    let name = if role == Role::Admin { "admin" } else { "user" };
+    match roles::set_role(&args.target.target()?, &args.email, role).await? {
+        RoleChange::Changed { user_id } => println!("{} ({user_id}) is now {name}", args.email),
+        RoleChange::Unchanged { user_id } => println!("{} ({user_id}) was {name} already", args.email),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

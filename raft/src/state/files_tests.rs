@@ -24,7 +24,8 @@ fn register(id: &str) -> (Command, Outcome) {
         password_hash: "$2b$10$hash".to_owned(),
         profile_image: String::new(),
         role: Role::User,
-        banned: false,
+        ban: None,
+        mute: None,
         created_at: T0,
         updated_at: T0,
     };

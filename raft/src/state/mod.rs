@@ -1,9 +1,12 @@
 //! The control state of the cluster and its pure `apply`.
 //!
-//! `ClusterState` is what every replica holds in memory: users, rooms, sessions,
+//! `ClusterState` is what every replica holds in memory: users (with roles and
+//! sanctions), rooms, sessions, the audit log of admin actions,
 //! presence, node liveness and file metadata. [`ClusterState::apply`] is deterministic: no clock, no
 //! randomness, no IO, so every replica that applies the same log reaches the same state.
 
+mod admin;
+mod audit;
 mod dedup;
 mod files;
 mod nodes;
@@ -21,12 +24,13 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use audit::{AuditAction, AuditEntry, AuditLog, AUDIT_CAPACITY};
 pub use dedup::Dedup;
 pub use files::{FileRecord, Files};
 pub use presence::{Presence, SocketInfo, SocketRef};
 pub use rooms::{Room, Rooms};
-pub use sessions::{Session, Sessions, SESSION_IDLE_MS};
-pub use users::{Role, User, Users};
+pub use sessions::{Session, Sessions, RECENT_SESSIONS, SESSION_IDLE_MS};
+pub use users::{Role, Sanction, User, Users, OPERATOR};
 
 use crate::command::{Command, Outcome, Request};
 use crate::messages::MessageCommand;
@@ -47,6 +51,9 @@ pub struct ClusterState {
     /// Defaulted so snapshots taken before files existed still load.
     #[serde(default)]
     pub files: Files,
+    /// Admin actions, newest last (bounded). Defaulted for older snapshots.
+    #[serde(default)]
+    pub audit: AuditLog,
 }
 
 impl ClusterState {
@@ -76,21 +83,21 @@ impl ClusterState {
             Command::UpdateUser { user_id, name, profile_image, at } => {
                 self.users.update(user_id, name.as_deref(), profile_image.as_deref(), *at)
             }
-            Command::DeleteUser { user_id } => self.delete_user(user_id),
-            Command::SetRole { user_id, role } => self.users.set_role(user_id, *role),
-            Command::SetBanned { user_id, banned } => {
-                let outcome = self.users.set_banned(user_id, *banned);
-                if *banned && outcome == Outcome::UserUpdated {
-                    self.sessions.remove(user_id);
-                }
-                outcome
-            }
+            Command::DeleteUser { user_id, by } => self.delete_user(user_id, by.as_ref()),
+            Command::SetRole { user_id, role, by } => self.set_role(user_id, *role, by.as_ref()),
+            Command::SetBanned { user_id, banned } => self.set_banned_legacy(user_id, *banned),
+            Command::Ban { user_id, reason, until, by } => self.ban(user_id, reason, *until, by),
+            Command::Unban { user_id, by } => self.unban(user_id, by),
+            Command::Mute { user_id, reason, until, by } => self.mute(user_id, reason, *until, by),
+            Command::Unmute { user_id, by } => self.unmute(user_id, by),
+            Command::EndSession { user_id, by } => self.end_session(user_id, by),
             Command::OpenSession { session } => {
                 match self.users.get(&session.user_id) {
                     None => return Outcome::UnknownUser,
                     // The proposer checked the ban on its replica; a ban committed in
-                    // between must still win.
-                    Some(user) if user.banned => return Outcome::UserBanned,
+                    // between must still win. Its expiry is judged at the login's
+                    // stamped time, never this replica's clock.
+                    Some(user) if user.ban_at(session.created_at).is_some() => return Outcome::UserBanned,
                     Some(_) => {}
                 }
                 Outcome::SessionOpened { replaced: self.sessions.open(session.clone()) }
@@ -141,16 +148,6 @@ impl ClusterState {
             // Routed to the message store by the state machine before reaching here.
             Command::Message(_) => Outcome::NoMessageStore,
         }
-    }
-
-    fn delete_user(&mut self, user_id: &str) -> Outcome {
-        if self.users.remove(user_id).is_none() {
-            return Outcome::UnknownUser;
-        }
-        self.sessions.remove(user_id);
-        self.rooms.remove_participant_everywhere(user_id);
-        let sockets = self.presence.disconnect_user(user_id);
-        Outcome::UserDeleted { user_id: user_id.to_owned(), sockets }
     }
 
     fn join_room(

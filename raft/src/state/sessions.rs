@@ -1,6 +1,6 @@
 //! Login sessions: at most one per user (the single-login rule).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,10 +30,17 @@ impl Session {
     }
 }
 
-/// The current session of each user, by user id.
+/// Logins remembered per user for admins (protocol §8.2), the current one included.
+pub const RECENT_SESSIONS: usize = 5;
+
+/// The current session of each user, by user id, and each user's last few logins.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sessions {
     by_user: BTreeMap<String, Session>,
+    /// Newest first, at most [`RECENT_SESSIONS`] each; as opened (activity not tracked).
+    /// Defaulted so snapshots taken before it existed still load.
+    #[serde(default)]
+    recent: BTreeMap<String, VecDeque<Session>>,
 }
 
 impl Sessions {
@@ -53,9 +60,23 @@ impl Sessions {
         self.by_user.is_empty()
     }
 
+    /// The user's last logins, newest first.
+    pub fn recent(&self, user_id: &str) -> impl Iterator<Item = &Session> {
+        self.recent.get(user_id).into_iter().flatten()
+    }
+
     /// Install `session` as the user's only session; returns the one it replaced.
     pub(super) fn open(&mut self, session: Session) -> Option<Session> {
+        let recent = self.recent.entry(session.user_id.clone()).or_default();
+        recent.push_front(session.clone());
+        recent.truncate(RECENT_SESSIONS);
         self.by_user.insert(session.user_id.clone(), session)
+    }
+
+    /// Forget everything about a deleted user.
+    pub(super) fn forget(&mut self, user_id: &str) {
+        self.by_user.remove(user_id);
+        self.recent.remove(user_id);
     }
 
     pub(super) fn close(&mut self, user_id: &str, session_id: &str) -> Option<Session> {

@@ -6,6 +6,10 @@ use super::{ClusterState, Role, Room, Session, SocketRef, User};
 use crate::command::{Command, Millis, Outcome, Request, RequestId, SessionTouch};
 use crate::types::NodeId;
 
+/// Table tests of admin actions; a child module so it shares the fixtures below.
+#[path = "admin_tests.rs"]
+mod admin_tests;
+
 const T0: Millis = 1_700_000_000_000;
 
 /// One table row: commands applied in order to a fresh state, each with the outcome it must commit,
@@ -47,7 +51,8 @@ fn user(id: &str, email: &str) -> User {
         password_hash: format!("$2b$10$hash-of-{id}"),
         profile_image: String::new(),
         role: Role::User,
-        banned: false,
+        ban: None,
+        mute: None,
         created_at: T0,
         updated_at: T0,
     }
@@ -232,8 +237,8 @@ fn users() {
             name: "unknown user cannot be updated, deleted, promoted or banned",
             steps: vec![
                 (update(Some("x"), None, T0), Outcome::UnknownUser),
-                (Command::DeleteUser { user_id: "alice".to_owned() }, Outcome::UnknownUser),
-                (Command::SetRole { user_id: "alice".to_owned(), role: Role::Admin }, Outcome::UnknownUser),
+                (Command::DeleteUser { user_id: "alice".to_owned(), by: None }, Outcome::UnknownUser),
+                (Command::SetRole { user_id: "alice".to_owned(), role: Role::Admin, by: None }, Outcome::UnknownUser),
                 (Command::SetBanned { user_id: "alice".to_owned(), banned: true }, Outcome::UnknownUser),
             ],
             check: |s| assert!(s.users.is_empty()),
@@ -242,7 +247,7 @@ fn users() {
             name: "set role",
             steps: vec![
                 (register("alice"), registered("alice")),
-                (Command::SetRole { user_id: "alice".to_owned(), role: Role::Admin }, Outcome::UserUpdated),
+                (Command::SetRole { user_id: "alice".to_owned(), role: Role::Admin, by: None }, Outcome::UserUpdated),
             ],
             check: |s| assert_eq!(s.users.get("alice").unwrap().role, Role::Admin),
         },
@@ -259,7 +264,7 @@ fn users() {
                 (Command::SetBanned { user_id: "alice".to_owned(), banned: false }, Outcome::UserUpdated),
             ],
             check: |s| {
-                assert!(!s.users.get("alice").unwrap().banned);
+                assert!(s.users.get("alice").unwrap().ban.is_none());
                 assert!(s.sessions.current("alice").is_none());
             },
         },
@@ -287,7 +292,7 @@ fn delete_user_removes_session_sockets_and_participations() {
         (join("r1", "alice", Some(a2.clone()), None), joined(false)),
         (join("r1", "bob", Some(b1.clone()), None), joined(false)),
         (
-            Command::DeleteUser { user_id: "alice".to_owned() },
+            Command::DeleteUser { user_id: "alice".to_owned(), by: None },
             Outcome::UserDeleted { user_id: "alice".to_owned(), sockets: vec![a1, a2] },
         ),
         // The email is free again.
@@ -838,7 +843,7 @@ fn populated_script() -> Vec<(Command, Outcome)> {
     steps.extend([
         (connect(sock(1, "b2"), "bob", "sid-bob"), Outcome::SocketConnected),
         (register_email("dave", "Dave@Example.com"), registered("dave")),
-        (Command::SetRole { user_id: "alice".to_owned(), role: Role::Admin }, Outcome::UserUpdated),
+        (Command::SetRole { user_id: "alice".to_owned(), role: Role::Admin, by: None }, Outcome::UserUpdated),
         (Command::SetBanned { user_id: "dave".to_owned(), banned: true }, Outcome::UserUpdated),
         (create_room("r1", "alice"), Outcome::RoomCreated),
         (Command::CreateRoom { room: room("r2", "bob", Some("hash-2")) }, Outcome::RoomCreated),

@@ -1,4 +1,5 @@
-//! Registered users, with the unique-email rule enforced at apply time.
+//! Registered users, with the unique-email rule enforced at apply time, their roles
+//! and their sanctions (bans and mutes, protocol §8).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,28 @@ pub enum Role {
     Admin,
 }
 
+/// A ban or a mute: why, until when, and who imposed it when. Whether it is in force
+/// is a read-time rule against a clock ([`Sanction::in_force_at`]); `apply` only uses
+/// times stamped into commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sanction {
+    pub reason: String,
+    /// `None`: until lifted.
+    pub until: Option<Millis>,
+    /// When it was imposed (the proposer's clock).
+    pub at: Millis,
+    /// Id of the admin who imposed it, or `operator` for the cluster listener.
+    pub by: String,
+}
+
+impl Sanction {
+    pub fn in_force_at(&self, now: Millis) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "UserRecord")]
 pub struct User {
     /// 24 lowercase hex characters.
     pub id: String,
@@ -26,13 +48,71 @@ pub struct User {
     /// Empty when unset.
     #[serde(default)]
     pub profile_image: String,
-    #[serde(default)]
     pub role: Role,
-    #[serde(default)]
-    pub banned: bool,
+    pub ban: Option<Sanction>,
+    pub mute: Option<Sanction>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
+
+impl User {
+    /// The ban in force at `now`, if any.
+    pub fn ban_at(&self, now: Millis) -> Option<&Sanction> {
+        self.ban.as_ref().filter(|b| b.in_force_at(now))
+    }
+
+    /// The mute in force at `now`, if any.
+    pub fn mute_at(&self, now: Millis) -> Option<&Sanction> {
+        self.mute.as_ref().filter(|m| m.in_force_at(now))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// A user as stored in snapshots and log entries of any version: fields added later
+/// default, and the `banned` flag of older versions becomes a ban until lifted.
+#[derive(Deserialize)]
+struct UserRecord {
+    id: String,
+    email: String,
+    name: String,
+    password_hash: String,
+    #[serde(default)]
+    profile_image: String,
+    #[serde(default)]
+    role: Role,
+    #[serde(default)]
+    banned: bool,
+    #[serde(default)]
+    ban: Option<Sanction>,
+    #[serde(default)]
+    mute: Option<Sanction>,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+impl From<UserRecord> for User {
+    fn from(r: UserRecord) -> Self {
+        let legacy_ban = r.banned.then(|| Sanction { reason: String::new(), until: None, at: 0, by: OPERATOR.into() });
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            password_hash: r.password_hash,
+            profile_image: r.profile_image,
+            role: r.role,
+            ban: r.ban.or(legacy_ban),
+            mute: r.mute,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// The actor of changes made through the cluster listener (`chatctl`, `/admin/propose`).
+pub const OPERATOR: &str = "operator";
 
 /// Users by id, with an email index rebuilt on deserialization.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -95,20 +175,42 @@ impl Users {
         Outcome::UserUpdated
     }
 
+    /// Change a role; the last admin cannot be demoted.
     pub(super) fn set_role(&mut self, id: &str, role: Role) -> Outcome {
+        let admins = self.admins();
+        let Some(user) = self.by_id.get_mut(id) else {
+            return Outcome::UnknownUser;
+        };
+        if user.role == role {
+            return Outcome::Unchanged;
+        }
+        if user.role == Role::Admin && admins == 1 {
+            return Outcome::LastAdmin;
+        }
+        user.role = role;
+        Outcome::UserUpdated
+    }
+
+    pub fn admins(&self) -> usize {
+        self.by_id.values().filter(|u| u.is_admin()).count()
+    }
+
+    /// Impose or lift (`None`) a ban.
+    pub(super) fn set_ban(&mut self, id: &str, ban: Option<Sanction>) -> Outcome {
         match self.by_id.get_mut(id) {
             Some(user) => {
-                user.role = role;
+                user.ban = ban;
                 Outcome::UserUpdated
             }
             None => Outcome::UnknownUser,
         }
     }
 
-    pub(super) fn set_banned(&mut self, id: &str, banned: bool) -> Outcome {
+    /// Impose or lift (`None`) a mute.
+    pub(super) fn set_mute(&mut self, id: &str, mute: Option<Sanction>) -> Outcome {
         match self.by_id.get_mut(id) {
             Some(user) => {
-                user.banned = banned;
+                user.mute = mute;
                 Outcome::UserUpdated
             }
             None => Outcome::UnknownUser,

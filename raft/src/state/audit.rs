@@ -1,0 +1,89 @@
+//! The audit log of admin actions (protocol §8.6): who did what to whom, why and when,
+//! in apply order. Bounded: the oldest entries are dropped past [`AUDIT_CAPACITY`], so
+//! snapshots and memory stay small however long the cluster runs.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Millis;
+
+/// Entries kept; older ones are dropped (their ids keep counting).
+pub const AUDIT_CAPACITY: usize = 10_000;
+
+/// What an admin did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    SetRole,
+    Ban,
+    Unban,
+    Mute,
+    Unmute,
+    Logout,
+    DeleteUser,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// 1, 2, 3, ... in apply order, the same on every node.
+    pub id: u64,
+    /// The proposer's clock when the action was requested.
+    pub at: Millis,
+    /// The acting admin's id, or `operator` / `config`.
+    pub actor: String,
+    /// The actor's email when the action was applied (empty for non-users).
+    pub actor_email: String,
+    pub action: AuditAction,
+    /// The user acted on.
+    pub target: String,
+    /// The target's email when the action was applied.
+    pub target_email: String,
+    pub reason: String,
+    /// Role changes: the new role; bans and mutes: the end time in ms or empty.
+    pub detail: String,
+}
+
+/// The newest [`AUDIT_CAPACITY`] entries, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditLog {
+    entries: VecDeque<AuditEntry>,
+    /// Id of the next entry.
+    next_id: u64,
+}
+
+impl AuditLog {
+    /// Total entries ever recorded (kept or dropped).
+    pub fn recorded(&self) -> u64 {
+        self.next_id.saturating_sub(1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Page `page` (0-based) of `size` entries, newest first, without walking the
+    /// entries before it.
+    pub fn page_newest_first(&self, page: usize, size: usize) -> impl Iterator<Item = &AuditEntry> {
+        let len = self.entries.len();
+        let skip = page.saturating_mul(size).min(len);
+        let newest = len - skip; // exclusive end, counting from the oldest
+        let oldest = newest.saturating_sub(size);
+        self.entries.range(oldest..newest).rev()
+    }
+
+    /// Append an entry; `id` is assigned here.
+    pub(super) fn record(&mut self, mut entry: AuditEntry) {
+        self.next_id = self.next_id.max(1);
+        entry.id = self.next_id;
+        self.next_id += 1;
+        self.entries.push_back(entry);
+        while self.entries.len() > AUDIT_CAPACITY {
+            self.entries.pop_front();
+        }
+    }
+}
