@@ -70,6 +70,26 @@ const REJECTIONS: [(Rejection, &str); 6] = [
     (Rejection::Muted, "muted"),
 ];
 
+/// A limit of issue 12 that refused something (README "Limits").
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// A chat message over the content size cap.
+    MessageSize,
+    /// A `chatMessage` arriving while the socket's queue is full.
+    ChatQueue,
+    /// The per-user `chatMessage` rate limit.
+    ChatRate,
+    /// A new reaction on a message that has the most distinct reactions already.
+    Reactions,
+}
+
+const LIMITS: [(Limit, &str); 4] = [
+    (Limit::MessageSize, "message_size"),
+    (Limit::ChatQueue, "chat_queue"),
+    (Limit::ChatRate, "chat_rate"),
+    (Limit::Reactions, "reactions_per_message"),
+];
+
 #[derive(Default)]
 pub(crate) struct Metrics {
     pub sockets_connected: AtomicU64,
@@ -78,6 +98,7 @@ pub(crate) struct Metrics {
     /// Read watermarks written (after coalescing: one per member and room per window).
     pub read_marks_written: AtomicU64,
     rejected: [AtomicU64; REJECTIONS.len()],
+    limits_hit: [AtomicU64; LIMITS.len()],
     pub store_latency: Histogram,
     pub fanout_latency: Histogram,
 }
@@ -85,6 +106,10 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn reject(&self, why: Rejection) {
         self.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn limit_hit(&self, limit: Limit) {
+        self.limits_hit[limit as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     fn render(&self, node: &Node) -> String {
@@ -120,6 +145,14 @@ impl Metrics {
         for ((_, reason), count) in REJECTIONS.iter().zip(&self.rejected) {
             let _ = writeln!(out, "chat_messages_rejected_total{{reason=\"{reason}\"}} {}", load(count));
         }
+        let _ = writeln!(out, "# HELP chat_limit_hits_total Requests refused by an input limit, by limit.");
+        let _ = writeln!(out, "# TYPE chat_limit_hits_total counter");
+        for ((_, limit), count) in LIMITS.iter().zip(&self.limits_hit) {
+            let _ = writeln!(out, "chat_limit_hits_total{{limit=\"{limit}\"}} {}", load(count));
+        }
+        // Counted where it is enforced: the Raft proposer (a write too large for an entry).
+        let oversized = node.cluster.oversized_requests();
+        let _ = writeln!(out, "chat_limit_hits_total{{limit=\"raft_entry_bytes\"}} {oversized}");
         self.store_latency.render(&mut out, "chat_store_append_seconds", "Message store append latency.");
         self.fanout_latency.render(&mut out, "chat_fanout_seconds", "Fan-out POST latency to one peer.");
         let (raft, fanout) = (node.cluster.client().traffic(), node.fanout.traffic());

@@ -151,6 +151,12 @@ impl Cluster {
         self.inner.forwarded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Writes refused for not fitting in one log entry (`Error::TooLarge`).
+    pub fn oversized_requests(&self) -> u64 {
+        let proposer = self.inner.proposer.lock().expect("proposer lock").clone();
+        proposer.map_or(0, |p| p.oversized())
+    }
+
     pub fn metrics(&self) -> RaftMetrics<NodeId, NodeAddr> {
         self.inner.raft.metrics().borrow().clone()
     }
@@ -537,6 +543,7 @@ fn clone_error(e: &Error) -> Error {
         Error::Network(m) => Error::Network(m.clone()),
         Error::Remote { status, message } => Error::Remote { status: *status, message: message.clone() },
         Error::Invalid(m) => Error::Invalid(m.clone()),
+        Error::TooLarge { bytes, max } => Error::TooLarge { bytes: *bytes, max: *max },
         Error::Storage(m) => Error::Storage(m.clone()),
         Error::Raft(m) => Error::Raft(m.clone()),
     }

@@ -24,6 +24,9 @@ pub enum Error {
     /// A peer answered with an error status.
     #[error("peer answered {status}: {message}")]
     Remote { status: u16, message: String },
+    /// The request cannot fit in one log entry; it is refused before it is proposed.
+    #[error("request too large for one log entry: {bytes} bytes, at most {max}")]
+    TooLarge { bytes: usize, max: usize },
     /// The request itself is invalid (unknown node, bad membership change, ...).
     #[error("invalid request: {0}")]
     Invalid(String),

@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Millis, Outcome};
 
+/// Most distinct reactions (emoji) one message keeps. Every reaction update carries the
+/// message's whole reaction map, to the room and into the write's outcome, so the map
+/// must stay small; the users per emoji are bounded by the room's participants.
+pub const MAX_REACTIONS_PER_MESSAGE: usize = 50;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {

@@ -23,6 +23,7 @@ impl IntoResponse for ApiError {
             E::NoLeader | E::Stale => (StatusCode::SERVICE_UNAVAILABLE, None),
             E::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, None),
             E::Invalid(_) => (StatusCode::BAD_REQUEST, None),
+            E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, None),
             E::Network(_) | E::Remote { .. } => (StatusCode::BAD_GATEWAY, None),
             E::Storage(_) | E::Raft(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };

@@ -7,6 +7,10 @@ use super::respond::FieldError;
 
 const NAME_MIN: &str = "이름은 2자 이상이어야 합니다.";
 const NAME_BLANK: &str = "이름을 입력해주세요.";
+const NAME_MAX: &str = "이름은 50자 이하여야 합니다.";
+/// Longest user name, in characters. A name is copied into every message, event and
+/// room list that shows its user, so its size is everyone's cost (issue 12).
+pub(crate) const MAX_NAME_CHARS: usize = 50;
 const EMAIL_FORMAT: &str = "올바른 이메일 형식이 아닙니다.";
 const EMAIL_BLANK: &str = "이메일을 입력해주세요.";
 const PASSWORD_MIN: &str = "비밀번호는 6자 이상이어야 합니다.";
@@ -43,6 +47,9 @@ pub(crate) fn register(name: Option<&str>, email: Option<&str>, password: Option
     let mut errors = Vec::new();
     if name.is_none_or(|n| len(n.trim()) < 2) {
         errors.push(FieldError { field: "name", message: NAME_MIN });
+    }
+    if name.is_some_and(|n| len(n.trim()) > MAX_NAME_CHARS) {
+        errors.push(FieldError { field: "name", message: NAME_MAX });
     }
     if email.is_none_or(|e| is_blank(e) || !is_email(e)) {
         errors.push(FieldError { field: "email", message: EMAIL_FORMAT });
@@ -84,6 +91,9 @@ pub(crate) fn profile(name: Option<&str>) -> Vec<FieldError> {
     }
     if len(name.trim()) < 2 {
         errors.push(FieldError { field: "name", message: NAME_MIN });
+    }
+    if len(name.trim()) > MAX_NAME_CHARS {
+        errors.push(FieldError { field: "name", message: NAME_MAX });
     }
     errors
 }
@@ -184,5 +194,15 @@ mod tests {
             ]
         );
         assert_eq!(messages(room(Some(&"a".repeat(101)), None)), vec![("name", "size must be between 2 and 100")]);
+    }
+
+    #[test]
+    fn names_longer_than_the_maximum_are_refused() {
+        let long = "가".repeat(MAX_NAME_CHARS + 1);
+        let fits = "가".repeat(MAX_NAME_CHARS);
+        assert_eq!(messages(register(Some(&long), Some("a@b.co"), Some("secret1"))), vec![("name", NAME_MAX)]);
+        assert!(register(Some(&fits), Some("a@b.co"), Some("secret1")).is_empty());
+        assert_eq!(messages(profile(Some(&long))), vec![("name", NAME_MAX)]);
+        assert!(profile(Some(&fits)).is_empty());
     }
 }

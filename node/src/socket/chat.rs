@@ -13,13 +13,13 @@ use super::render;
 use super::session_user::user_of;
 use crate::auth::now_ms;
 use crate::auth::session::{self, AuthError};
-use crate::metrics::Rejection;
+use crate::metrics::{Limit, Rejection};
 use crate::rest::ids::object_id;
 use crate::rest::room_view::iso_ms;
 use crate::Node;
 
 /// Longest accepted message, in characters (protocol §10.19: unbounded before).
-const MAX_CONTENT_CHARS: usize = 10_000;
+pub(crate) const MAX_CONTENT_CHARS: usize = 10_000;
 
 const SESSION_EXPIRED: &str = "세션이 만료되었습니다. 다시 로그인해주세요.";
 const NO_ACCESS: &str = "채팅방 접근 권한이 없습니다.";
@@ -39,6 +39,25 @@ fn muted(s: &SocketRef, mute: &Sanction) {
         "reason": mute.reason,
     });
     let _ = s.emit("error", &payload);
+}
+
+/// A `chatMessage` as it arrives, before it is queued: refusals that need no state
+/// (no payload, content over [`MAX_CONTENT_CHARS`], the socket's queue full) are
+/// answered at once and never take queue space.
+pub(super) fn arrived(node: &Node, s: &SocketRef, data: Option<Value>) {
+    let Some(data) = data.filter(|d| d.is_object()) else {
+        return message_error(s, "메시지 데이터가 없습니다.");
+    };
+    if content_of(&data).chars().count() > MAX_CONTENT_CHARS {
+        node.metrics.reject(Rejection::Invalid);
+        node.metrics.limit_hit(Limit::MessageSize);
+        return message_error(s, "메시지가 너무 깁니다.");
+    }
+    let Some(queue) = s.extensions.get::<super::ChatQueue>() else { return };
+    if queue.0.try_send(data).is_err() {
+        node.metrics.limit_hit(Limit::ChatQueue);
+        rate_limited(s, 1);
+    }
 }
 
 /// Handle one `chatMessage`; called by the socket's chat worker, one at a time.
@@ -65,6 +84,7 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     }
     let limit = node.rate_limits.chat.check(&user.user_id, now_ms()).await;
     if !limit.allowed {
+        node.metrics.limit_hit(Limit::ChatRate);
         return rate_limited(&s, limit.retry_after_s);
     }
     let room_id = data.get("room").and_then(Value::as_str).unwrap_or("").trim().to_owned();
@@ -86,6 +106,7 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     // Before a file is attached to the room: a refused message grants no access.
     if content.chars().count() > MAX_CONTENT_CHARS {
         node.metrics.reject(Rejection::Invalid);
+        node.metrics.limit_hit(Limit::MessageSize);
         return message_error(&s, "메시지가 너무 깁니다.");
     }
     let (kind, file) = match kind {

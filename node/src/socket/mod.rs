@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::SocketIo;
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::sync::mpsc;
 
 use crate::Node;
@@ -35,15 +35,30 @@ use crate::Node;
 pub(crate) const NO_ARGUMENTS: [u8; 0] = [];
 
 /// Engine.IO's largest accepted frame (protocol §1.1); a larger one closes the connection.
-const MAX_PAYLOAD: u64 = 64 * 1024;
+/// It binds both transports: the polling body (`max_payload`) and the websocket
+/// message and frame, which the library would otherwise accept up to 64 MiB / 16 MiB
+/// and buffer whole before any authentication (issue 12: one 12 MB pre-auth frame
+/// cost 300 MB of memory).
+pub(crate) const MAX_PAYLOAD: usize = 64 * 1024;
+/// The protocol carries no binary attachments (files go over REST, §3.6); one is
+/// tolerated, bounded by the frame limit, and must arrive promptly.
+const MAX_BINARY_ATTACHMENTS: usize = 1;
+const BINARY_COMPLETION: Duration = Duration::from_secs(10);
 
 /// The Socket.IO layer and its handle, configured as protocol §1.1 says.
 pub(crate) fn build() -> (SocketIoLayer, SocketIo) {
+    let parser = ParserConfig::common()
+        .max_incoming_binaries(MAX_BINARY_ATTACHMENTS)
+        .max_incoming_binary_buf_size(MAX_PAYLOAD)
+        .packet_completion_timeout(BINARY_COMPLETION);
     SocketIo::builder()
         .ping_interval(Duration::from_millis(25_000))
         .ping_timeout(Duration::from_millis(60_000))
         .upgrade_timeout(Duration::from_millis(10_000))
-        .max_payload(MAX_PAYLOAD)
+        .max_payload(MAX_PAYLOAD as u64)
+        .ws_max_message_size(MAX_PAYLOAD)
+        .ws_max_frame_size(MAX_PAYLOAD)
+        .with_parser(parser)
         .max_buffer_size(1024)
         .build_layer()
 }
@@ -51,7 +66,7 @@ pub(crate) fn build() -> (SocketIoLayer, SocketIo) {
 /// Install the default namespace's handlers.
 pub(crate) fn register(io: &SocketIo, node: Arc<Node>) {
     let auth_node = node.clone();
-    let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
+    let middleware = move |s: SocketRef, TryData(auth): TryData<handshake::ConnectAuth>| {
         let node = auth_node.clone();
         async move {
             handshake::authenticate(&node, &s, auth.ok()).await?;
@@ -107,25 +122,31 @@ where
 
 /// The sending side of a socket's chat queue, kept in the socket's extensions.
 #[derive(Clone)]
-struct ChatQueue(mpsc::UnboundedSender<Option<Value>>);
+struct ChatQueue(mpsc::Sender<Value>);
+
+/// `chatMessage`s one socket may have waiting for its worker. A client sending faster
+/// than its messages commit gets `RATE_LIMIT_EXCEEDED` for the excess at once, instead
+/// of a queue (and memory) that grows with its send rate. Bursts of the existing clients
+/// (tens of messages) fit.
+pub(crate) const CHAT_QUEUE: usize = 128;
 
 /// `chatMessage`s of one connection are handled one at a time in arrival order
 /// (protocol §6.5.3: a client's burst is broadcast in send order). Handler futures
 /// run concurrently, so the event is queued synchronously, in the order socketioxide
-/// delivers it, and one worker per socket drains the queue.
+/// delivers it, and one worker per socket drains the queue. What can be refused without
+/// waiting (no payload, content over the size cap, a full queue) is refused on arrival.
 fn chat_queue(s: &SocketRef, node: &Arc<Node>) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::channel(CHAT_QUEUE);
     s.extensions.insert(ChatQueue(tx));
     let (worker_node, worker_socket) = (node.clone(), s.clone());
     tokio::spawn(async move {
         while let Some(data) = rx.recv().await {
-            chat::send(worker_node.clone(), worker_socket.clone(), data).await;
+            chat::send(worker_node.clone(), worker_socket.clone(), Some(data)).await;
         }
     });
-    s.on("chatMessage", |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
-        if let Some(queue) = s.extensions.get::<ChatQueue>() {
-            let _ = queue.0.send(data.ok());
-        }
+    let arrival_node = node.clone();
+    s.on("chatMessage", move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+        chat::arrived(&arrival_node, &s, data.ok());
         let _ = ack.send(&NO_ARGUMENTS);
         async {}
     });

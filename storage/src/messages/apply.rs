@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chat_raft::command::{Millis, Outcome};
-use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage};
+use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage, MAX_REACTIONS_PER_MESSAGE};
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
 use super::sled_messages::{Progress, RoomTail, SledMessages};
@@ -163,8 +163,13 @@ fn react(
     Ok(reacted(record.message))
 }
 
-/// Set semantics per emoji; returns whether anything changed.
+/// Set semantics per emoji; returns whether anything changed. A new emoji on a message
+/// that has [`MAX_REACTIONS_PER_MESSAGE`] already changes nothing (the node refuses it
+/// before proposing; this keeps the cap when two nodes race).
 fn change_reaction(reactions: &mut BTreeMap<String, Vec<String>>, emoji: &str, user_id: &str, add: bool) -> bool {
+    if add && !reactions.contains_key(emoji) && reactions.len() >= MAX_REACTIONS_PER_MESSAGE {
+        return false;
+    }
     if add {
         let users = reactions.entry(emoji.to_owned()).or_default();
         let absent = !users.iter().any(|u| u == user_id);
@@ -220,4 +225,22 @@ fn reacted(message: StoredMessage) -> Outcome {
 fn unique(ids: &[String]) -> impl Iterator<Item = &String> {
     let mut seen = HashSet::new();
     ids.iter().filter(move |id| seen.insert(id.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_reactions_are_capped_per_message() {
+        let mut reactions = BTreeMap::new();
+        for i in 0..MAX_REACTIONS_PER_MESSAGE {
+            assert!(change_reaction(&mut reactions, &format!("e{i}"), "u1", true));
+        }
+        assert!(!change_reaction(&mut reactions, "one more", "u1", true), "a new emoji over the cap");
+        assert_eq!(reactions.len(), MAX_REACTIONS_PER_MESSAGE);
+        assert!(change_reaction(&mut reactions, "e0", "u2", true), "an existing emoji takes more users");
+        assert!(change_reaction(&mut reactions, "e1", "u1", false));
+        assert!(change_reaction(&mut reactions, "one more", "u1", true), "room again after a removal");
+    }
 }
