@@ -28,6 +28,16 @@ pub enum AiProviderKind {
     Openai,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, spans), for log
+    /// shippers such as the CloudWatch agent.
+    Json,
+}
+
 /// chat-node: one member of the Raft-replicated chat cluster.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chat-node", version, about)]
@@ -121,6 +131,16 @@ pub struct Config {
     /// answers 503. Longer than a normal election, so elections do not empty the pool.
     #[arg(long, env = "CHAT_HEALTH_GRACE_MS", default_value_t = 2_000)]
     pub health_grace_ms: u64,
+
+    /// Log lines on stderr as readable text or as one JSON object per line.
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// On SIGTERM, a leader first hands leadership to an up-to-date voter, waiting up
+    /// to this many milliseconds (0: stop without handing over; the others elect a
+    /// leader after an election timeout).
+    #[arg(long, env = "CHAT_STOP_HANDOVER_MS", default_value_t = 5_000)]
+    pub stop_handover_ms: u64,
 
     /// Also serve Socket.IO (and `/api/health`) on this second address, for clients
     /// configured with separate REST and socket base URLs (protocol §1.1, port 5002).
@@ -334,6 +354,11 @@ impl Config {
             node_down_grace_ms: self.node_down_grace_ms,
             ..RaftSettings::default()
         }
+    }
+
+    /// How long a stopping leader may take to hand over; `None` when disabled.
+    pub fn stop_handover(&self) -> Option<Duration> {
+        (self.stop_handover_ms > 0).then(|| Duration::from_millis(self.stop_handover_ms))
     }
 
     pub fn health_grace(&self) -> Duration {

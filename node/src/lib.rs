@@ -36,7 +36,7 @@ use chat_storage::{
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{Config, Role};
+pub use config::{Config, LogFormat, Role};
 pub use error::Error;
 
 /// How long in-flight requests get to finish once shutdown starts.
@@ -168,6 +168,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 
     shutdown.await;
     tracing::info!(node = node.config.id, "shutting down");
+    // Before anything stops: a leader that leaves spares the cluster an election.
+    hand_over_leadership(&consensus, &cluster, node.config.stop_handover()).await;
     let _ = stop_tx.send(true);
     // Close client sockets first, so their disconnects are handled while Raft runs.
     io.disconnect().await.ok();
@@ -188,6 +190,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     consensus.stop();
     tracing::info!(node = node.config.id, "stopped");
     Ok(())
+}
+
+/// On a planned stop of the leader, hand leadership to an up-to-date voter (the
+/// others would otherwise notice the silence only after an election timeout).
+async fn hand_over_leadership(consensus: &consensus::Consensus, cluster: &Cluster, within: Option<Duration>) {
+    let Some(within) = within else { return };
+    if cluster.raft().metrics().borrow().current_leader != Some(cluster.id()) {
+        return;
+    }
+    let leader = cluster.clone();
+    // On the consensus thread, whose runtime drives the cluster client's connections.
+    match consensus.run(async move { leader.transfer_leadership(None, within).await }).await {
+        Ok(Ok(handover)) => tracing::info!(to = handover.to, took_ms = handover.took_ms, "handed leadership over"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not hand leadership over; stopping anyway"),
+        Err(e) => tracing::warn!(error = %e, "could not hand leadership over; stopping anyway"),
+    }
 }
 
 /// The message store as the node uses it, and the rate limits' shared counters.

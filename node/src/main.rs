@@ -1,18 +1,23 @@
-//! The `chat-node` binary: parse the configuration, install tracing, run the node
-//! until SIGINT or SIGTERM.
+//! The `chat-node` binary: parse the configuration, install tracing (text or JSON
+//! lines), run the node until SIGINT or SIGTERM.
+
+mod json_logs;
 
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let config = chat_node::Config::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,openraft=warn,sled=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = chat_node::Config::parse();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        chat_node::LogFormat::Text => logs.init(),
+        chat_node::LogFormat::Json => logs.event_format(json_logs::JsonLines).init(),
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.worker_threads > 0 {
         runtime.worker_threads(config.worker_threads);

@@ -6,8 +6,9 @@
 //! - [`local`]: a cluster of `chat-node` processes on this machine, recorded in
 //!   `DIR/cluster.json` ([`local::LocalCluster`], restart, stop, add an edge).
 //! - [`target`]: which cluster a command talks to (`--data-dir` or `--cluster`).
-//! - [`status`]: ask every node at once and merge the answers.
-//! - [`membership`]: add-node, promote, remove-node.
+//! - [`status`]: ask every node at once and merge the answers; [`watch`]: the same
+//!   live, with message counters from `/metrics` and alert lines (`status --watch`).
+//! - [`membership`]: add-node, promote, remove-node, transfer-leader.
 //! - [`roles`]: `admin grant` and `admin revoke`.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
 //! - [`drill`]: failover drills with a history checker (`chatctl drill`).
@@ -42,5 +43,6 @@ pub mod roles;
 pub mod status;
 pub mod table;
 pub mod target;
+pub mod watch;
 
 pub use error::Error;

@@ -1,8 +1,9 @@
-//! Membership changes: `add-node`, `promote`, `remove-node`. Any member forwards a
+//! Membership and leadership changes: `add-node`, `promote`, `remove-node`,
+//! `transfer-leader`. Any member forwards a
 //! change to the leader; chatctl sends it to the leader when one is known anyway,
 //! which saves a hop and keeps the error messages first-hand.
 
-use chat_raft::api::AdminOk;
+use chat_raft::api::{AdminOk, Handover};
 use chat_raft::client::ClusterClient;
 use chat_raft::{NodeAddr, NodeId};
 
@@ -40,4 +41,10 @@ pub async fn promote(target: &Target, id: NodeId) -> Result<AdminOk, Error> {
 pub async fn remove(target: &Target, id: NodeId) -> Result<AdminOk, Error> {
     let admin = admin(target).await?;
     admin.client.remove(&admin.addr, id).await.map_err(Error::api(admin.label))
+}
+
+/// Hand leadership to `to`, or to the most up-to-date other voter (planned maintenance).
+pub async fn transfer_leader(target: &Target, to: Option<NodeId>) -> Result<Handover, Error> {
+    let admin = admin(target).await?;
+    admin.client.transfer_leader(&admin.addr, to).await.map_err(Error::api(admin.label))
 }

@@ -20,6 +20,8 @@
 //! | GET  | `/admin/state?local=true` | -> [`crate::ClusterState`] (fresh read unless `local`) |
 //! | POST | `/admin/fault` | [`FaultRequest`] -> [`AdminOk`] |
 //! | POST | `/admin/snapshot` | -> [`AdminOk`] once a snapshot is built |
+//! | POST | `/admin/transfer-leader` | [`TransferRequest`] -> [`Handover`] (forwarded to the leader) |
+//! | POST | `/admin/campaign` | -> [`AdminOk`] once this voter started an election (a transfer's second half) |
 //! | POST | `/admin/bench` | [`BenchRequest`] -> [`BenchReport`] |
 //!
 //! Errors come back as a non-2xx status with an [`ErrorBody`].
@@ -145,6 +147,22 @@ pub struct AdminOk {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Hand leadership to `to`, or to the most up-to-date other voter.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct TransferRequest {
+    #[serde(default)]
+    pub to: Option<NodeId>,
+}
+
+/// A completed leadership transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// From closing the old leader's write gate to the old leader seeing the new one lead.
+    pub took_ms: u64,
 }
 
 /// Run `proposers` concurrent writers inside the node for `duration_ms`.

@@ -171,6 +171,11 @@ impl ClusterClient {
         self.post(addr, "/admin/snapshot", &(), Duration::from_secs(30)).await
     }
 
+    /// Ask the node at `addr` (forwarded to the leader) to hand leadership over.
+    pub async fn transfer_leader(&self, addr: &str, to: Option<NodeId>) -> Result<Handover, Error> {
+        self.post(addr, "/admin/transfer-leader", &TransferRequest { to }, Duration::from_secs(10)).await
+    }
+
     pub async fn bench(&self, addr: &str, req: BenchRequest) -> Result<BenchReport, Error> {
         let timeout = Duration::from_millis(req.duration_ms) + Duration::from_secs(30);
         self.post(addr, "/admin/bench", &req, timeout).await

@@ -34,6 +34,8 @@ use crate::state_machine::StateMachineStore;
 use crate::types::{NodeAddr, NodeId, Raft, TypeConfig};
 use crate::{liveness, Error, RaftSettings};
 
+mod handover;
+
 /// How long a read waits for this node to become fresh before giving up.
 const READ_WAIT: Duration = Duration::from_millis(1500);
 
@@ -60,6 +62,10 @@ struct Inner {
     leader_since: Mutex<Option<Instant>>,
     forwarded: std::sync::atomic::AtomicU64,
     stale_since: Mutex<Option<Instant>>,
+    /// Held shared by every leader append, exclusively by a planned leadership transfer
+    /// (`handover.rs`): the transfer waits for the appends in flight and holds back new
+    /// ones, so the chosen successor can be fully caught up before it campaigns.
+    writes_open: tokio::sync::RwLock<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -100,6 +106,7 @@ impl Cluster {
                 leader_since: Mutex::new(None),
                 forwarded: Default::default(),
                 stale_since: Mutex::new(Some(Instant::now())),
+                writes_open: tokio::sync::RwLock::new(()),
                 tasks: Mutex::new(Vec::new()),
             }),
         };
@@ -234,6 +241,9 @@ impl Cluster {
             // An isolated leader cannot reach a quorum; fail fast so callers retry.
             return Err(Error::NotLeader { leader: None });
         }
+        // Waits while a leadership transfer is under way; the write then fails with
+        // `NotLeader` and is retried on the successor.
+        let _open = self.inner.writes_open.read().await;
         let resp = self.inner.raft.client_write(proposal).await.map_err(|e| match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => Error::NotLeader { leader: f.leader_id },
             RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => Error::Invalid(e.to_string()),

@@ -215,6 +215,18 @@ impl TestCluster {
         }
     }
 
+    /// SIGTERM a node (a planned stop) and wait until it exited; returns its exit status.
+    pub async fn terminate(&mut self, id: NodeId) -> Result<std::process::ExitStatus> {
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let mut child = node.child.take().ok_or_else(|| anyhow!("node {id} is not running"))?;
+        // The child is not reaped yet, so its pid cannot have been reused.
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+        if !sent.success() {
+            bail!("kill -TERM node {id} (pid {}) failed: {sent}", child.id());
+        }
+        Ok(tokio::task::spawn_blocking(move || child.wait()).await??)
+    }
+
     /// Start a stopped node again on the same ports and data directory.
     pub async fn restart(&mut self, id: NodeId) -> Result<()> {
         let node = self.node(id);

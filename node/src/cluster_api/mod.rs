@@ -7,6 +7,7 @@
 //! - `fanout`: socket events from other nodes, for this node's sockets.
 //! - `blobs`: copies of uploaded files, stored and served for peers.
 //! - `admin`: status, bootstrap, membership, state reads, fault injection, snapshots.
+//! - `handover`: planned leadership transfer (`transfer-leader`, `campaign`).
 //! - `bench`: in-node proposers that measure commit throughput and latency.
 //! - `error`: the one mapping from `chat_raft::Error` to HTTP status codes.
 
@@ -15,6 +16,7 @@ mod bench;
 mod blobs;
 mod error;
 mod fanout;
+pub(crate) mod handover;
 mod raft_rpc;
 mod replication;
 
@@ -54,6 +56,8 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/admin/state", get(admin::state))
         .route("/admin/fault", post(admin::fault))
         .route("/admin/snapshot", post(admin::snapshot))
+        .route("/admin/transfer-leader", post(handover::transfer))
+        .route("/admin/campaign", post(handover::campaign))
         .route("/admin/bench", post(bench::bench))
         .layer(middleware::from_fn_with_state(node.clone(), require_secret))
         .layer(DefaultBodyLimit::max(MAX_BODY))

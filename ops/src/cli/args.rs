@@ -47,6 +47,9 @@ pub enum Command {
     /// Grant or revoke the admin role of a chat account (by email).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Hand leadership to another voter without an election timeout (before planned
+    /// maintenance of the leader; a leader stopped with SIGTERM does this itself).
+    TransferLeader(TransferLeaderArgs),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
     /// Run a failover drill against a local cluster: break it under a small load,
@@ -191,8 +194,22 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print JSON: {"leader", "term", "nodes": [{"id", "role", "state", "last_applied", "public", "cluster"}]}.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Refresh until Ctrl-C: leader, each node's readiness, messages stored and refused
+    /// and the append p99 over the last interval, and ALERT lines (no leader, node not
+    /// ready, p99 or refusals over the limits below).
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch refreshes.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration::parse, requires = "watch")]
+    pub interval: Duration,
+    /// --watch alerts when the message append p99 of an interval exceeds this.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = duration::parse, requires = "watch")]
+    pub p99_alert: Duration,
+    /// --watch alerts when more than this percentage of an interval's messages was refused.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, requires = "watch")]
+    pub error_alert: f64,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +258,18 @@ pub struct RemoveNodeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TransferLeaderArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The voter to hand leadership to [default: the most up-to-date other voter].
+    #[arg(long, value_name = "ID")]
+    pub to: Option<NodeId>,
+    /// Print the outcome as JSON: {"from", "to", "took_ms"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RaftBenchArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -258,7 +287,7 @@ pub struct RaftBenchArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Scenarios: kill-leader (SIGKILL), kill-follower, kill-edge (needs `local up --edges 1`), \
 partition-leader (fault injection cuts the leader off from peers and clients), rolling-restart (every node in turn: \
-drain, SIGTERM, start, wait healthy), pause-node (SIGSTOP / SIGCONT, the leader unless --node).
+drain, for the leader transfer-leader, SIGTERM, start, wait healthy), pause-node (SIGSTOP / SIGCONT, the leader unless --node).
 
 Example: chatctl drill kill-leader --data-dir ./cluster --json kill-leader.json")]
 pub struct DrillArgs {
@@ -301,6 +330,11 @@ pub struct DrillArgs {
     /// How long the cluster may take to be healthy (before, and after the repair).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse)]
     pub ready_timeout: Duration,
+    /// rolling-restart: do not call transfer-leader before stopping the leader (the
+    /// leader's own SIGTERM handover still runs unless its nodes were started with
+    /// CHAT_STOP_HANDOVER_MS=0, which measures a restart that costs an election).
+    #[arg(long)]
+    pub no_transfer: bool,
     /// The chat-node executable for restarts [default: next to chatctl, else on PATH].
     #[arg(long, value_name = "PATH", env = "CHATCTL_NODE_BIN")]
     pub node_bin: Option<PathBuf>,
@@ -361,6 +395,26 @@ mod tests {
         assert_eq!(args.hold, Duration::from_secs(5));
         assert!(parse(&["drill", "kill-leader"]).is_err());
         assert!(parse(&["drill", "unplug-everything", "--data-dir", "/c"]).is_err());
+    }
+
+    #[test]
+    fn transfer_leader_takes_an_optional_target_voter() {
+        let cli = parse(&["transfer-leader", "--data-dir", "/c", "--to", "2"]).unwrap();
+        let Command::TransferLeader(args) = cli.command else { panic!("transfer-leader") };
+        assert_eq!(args.to, Some(2));
+        assert!(parse(&["transfer-leader", "--cluster", "h:1", "--secret", "s"]).is_ok());
+        assert!(parse(&["transfer-leader", "--data-dir", "/c", "--to", "two"]).is_err());
+    }
+
+    #[test]
+    fn status_watch_has_its_own_knobs() {
+        let cli = parse(&["status", "--data-dir", "/c", "--watch", "--interval", "500ms"]).unwrap();
+        let Command::Status(args) = cli.command else { panic!("status") };
+        assert!(args.watch);
+        assert_eq!(args.interval, Duration::from_millis(500));
+        assert_eq!(args.p99_alert, Duration::from_millis(500));
+        assert!(parse(&["status", "--data-dir", "/c", "--interval", "1s"]).is_err(), "--interval needs --watch");
+        assert!(parse(&["status", "--data-dir", "/c", "--watch", "--json"]).is_err());
     }
 
     #[test]

@@ -21,6 +21,15 @@ impl Cli {
             Command::Local(LocalCommand::Up(args)) => return up(args, shutdown).await,
             // The bench reports what it measured even when interrupted.
             Command::Bench(args) => return crate::bench::run(args, shutdown).await.map(drop),
+            // Watching ends with Ctrl-C, which is success.
+            Command::Status(args) if args.watch => {
+                let limits = crate::watch::Thresholds { p99: args.p99_alert, error_rate: args.error_alert / 100.0 };
+                let target = args.target.target()?;
+                return tokio::select! {
+                    result = crate::watch::run(&target, args.interval, limits) => result,
+                    () = shutdown => Ok(()),
+                };
+            }
             command => command,
         };
         tokio::select! {
@@ -45,6 +54,18 @@ async fn run_once(command: Command) -> Result<(), Error> {
         Command::RemoveNode(args) => remove_node(args).await,
         Command::Admin(AdminCommand::Grant(args)) => set_role(args, Role::Admin).await,
         Command::Admin(AdminCommand::Revoke(args)) => set_role(args, Role::User).await,
+        Command::TransferLeader(args) => {
+            let handover = membership::transfer_leader(&args.target.target()?, args.to).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&handover).expect("a handover always serializes"));
+            } else {
+                println!(
+                    "leadership handed from node {} to node {} in {} ms",
+                    handover.from, handover.to, handover.took_ms
+                );
+            }
+            Ok(())
+        }
         Command::RaftBench(args) => bench(args).await,
         Command::Drill(args) => drill(args).await,
         Command::Bench(_) => unreachable!("bench is run with the shutdown signal"),
@@ -217,6 +238,7 @@ async fn drill(args: DrillArgs) -> Result<(), Error> {
         settle: args.settle,
         node: args.node,
         ready_timeout: args.ready_timeout,
+        transfer: !args.no_transfer,
         history: args.history,
     };
     let report = crate::drill::run(&opts).await?;

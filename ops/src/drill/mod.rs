@@ -60,6 +60,9 @@ pub struct DrillOptions {
     pub settle: Duration,
     pub node: Option<NodeId>,
     pub ready_timeout: Duration,
+    /// `rolling-restart`: hand leadership over (`transfer-leader`) before stopping the
+    /// leader, instead of leaving it to the node's own SIGTERM handling.
+    pub transfer: bool,
     /// Also write the history, one JSON entry per line.
     pub history: Option<PathBuf>,
 }
@@ -80,6 +83,7 @@ pub async fn run(opts: &DrillOptions) -> Result<Report, Error> {
         hold: opts.hold,
         node: opts.node,
         ready_timeout: opts.ready_timeout,
+        transfer: opts.transfer,
     };
     scenario::wait_healthy(&ctx, opts.ready_timeout).await?;
     let cluster_nodes: Vec<(NodeId, String)> = layout.active().map(|n| (n.id, n.cluster.clone())).collect();

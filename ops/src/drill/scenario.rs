@@ -8,7 +8,7 @@
 //! | `kill-follower` | SIGKILL a follower voter | `local restart` it after `--hold` |
 //! | `kill-edge` | SIGKILL an edge (learner) | `local restart` it after `--hold` |
 //! | `partition-leader` | fault injection isolates the leader from its peers and its clients | heal after `--hold` |
-//! | `rolling-restart` | every node in turn, leader last: drain, SIGTERM, start, wait healthy | — |
+//! | `rolling-restart` | every node in turn, leader last: drain, (leader: transfer leadership), SIGTERM, start, wait healthy | — |
 //! | `pause-node` | SIGSTOP the leader (or `--node`) | SIGCONT after `--hold` |
 //!
 //! Every broken node is taken out of the balancer's rotation while it is broken, and
@@ -70,6 +70,8 @@ pub struct Ctx {
     pub node: Option<NodeId>,
     /// How long the cluster may take to become healthy again.
     pub ready_timeout: Duration,
+    /// `rolling-restart` hands leadership over before stopping the leader.
+    pub transfer: bool,
 }
 
 const POLL: Duration = Duration::from_millis(50);
@@ -237,7 +239,13 @@ async fn rolling_restart(ctx: &Ctx, leader: NodeId) -> Result<Vec<FaultWindow>, 
         while ctx.balancer.clients_on(id) > 0 && Instant::now() < drained_by {
             tokio::time::sleep(POLL).await;
         }
+        // The window opens before the transfer: any leaderless time it causes is this node's.
         let from_ms = ctx.history.now_ms();
+        let what = if leader == id && ctx.transfer {
+            format!("drain, {}, SIGTERM, start", hand_over(ctx, id).await?)
+        } else {
+            "drain, SIGTERM, start".to_owned()
+        };
         let (node, stopped) = local::stop_node(&ctx.dir, id, false).await?;
         tracing::info!(node = id, ?stopped, "stopped; starting again");
         local::restart(&ctx.dir, node.id, ctx.node_bin.as_deref(), ctx.ready_timeout).await?;
@@ -245,9 +253,22 @@ async fn rolling_restart(ctx: &Ctx, leader: NodeId) -> Result<Vec<FaultWindow>, 
         wait_node_ready(ctx, id).await?;
         wait_healthy(ctx, ctx.ready_timeout).await?;
         ctx.balancer.restore(id);
-        faults.push(FaultWindow { node: id, what: "drain, SIGTERM, start".into(), from_ms, to_ms: Some(to_ms) });
+        faults.push(FaultWindow { node: id, what, from_ms, to_ms: Some(to_ms) });
     }
     Ok(faults)
+}
+
+/// Planned leadership transfer away from `leader` (`chatctl transfer-leader`);
+/// returns what to call the step in the report.
+async fn hand_over(ctx: &Ctx, leader: NodeId) -> Result<String, Error> {
+    let node = entry(ctx, leader)?;
+    let handover = ctx
+        .client
+        .transfer_leader(&node.cluster, None)
+        .await
+        .map_err(Error::api(format!("{leader} ({})", node.cluster)))?;
+    tracing::info!(from = handover.from, to = handover.to, took_ms = handover.took_ms, "leadership handed over");
+    Ok(format!("leadership to node {} in {} ms", handover.to, handover.took_ms))
 }
 
 /// Node `id` is fresh and ready again (it follows a leader or leads, and is caught up).

@@ -240,7 +240,11 @@ mod tests {
             })
         );
         let later = user_summary(&state, user, 3, T0 + 60_000);
-        assert_eq!((later["muted"].as_bool(), &later["mute"]), (Some(false), &Value::Null), "an ended mute is not shown");
+        assert_eq!(
+            (later["muted"].as_bool(), &later["mute"]),
+            (Some(false), &Value::Null),
+            "an ended mute is not shown"
+        );
         let detail = user_detail(&state, user, T0);
         assert_eq!(
             detail["sessions"],
