@@ -16,9 +16,11 @@
 //! | `rooms.rs`, `room_list.rs` | `/api/rooms/**` |
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
 //! | `ids.rs` | ObjectId-style ids and session ids |
+//! | `cluster_view.rs` | `GET /api/console/cluster`: the web console's cluster view, admins only |
 //! | `info.rs` | `GET /api`, the message-history placeholder, unknown paths |
 
 mod auth_routes;
+mod cluster_view;
 mod cors;
 mod files;
 mod guard;
@@ -54,6 +56,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(files::routes())
         .merge(profile_image::routes())
         .merge(uploads::routes())
+        .merge(cluster_view::routes())
         .route("/api/message/rooms/{room_id}/messages", get(info::message_history))
         .route("/api/{*rest}", any(info::not_found))
         .layer(DefaultBodyLimit::max(input::JSON_BODY_LIMIT))
