@@ -6,57 +6,20 @@
 // It prints `KILL <id>` when A's node should die and waits for `KILLED` on stdin.
 // Headless Debian chromium through playwright-core; any failed expectation exits 1.
 
-import { chromium } from 'playwright-core';
-import { createInterface } from 'node:readline';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { url, log, ask, closeInput, launch, newPage, register, shot } from './lib.mjs';
 
-const nodes = JSON.parse(process.env.CHAT_NODES);
-const url = (id) => nodes.find((n) => String(n.id) === String(id)).public;
 const aNode = process.env.CHAT_A_NODE;
 const bNode = process.env.CHAT_B_NODE;
-const screens = process.env.CHAT_SCREENS;
-const T = 20_000;
-const stdin = createInterface({ input: process.stdin });
-const lines = stdin[Symbol.asyncIterator]();
-
-const log = (...a) => console.log('[browser]', ...a);
 const suffix = Date.now().toString(36);
 const alice = { name: `Alice${suffix}`, email: `alice-${suffix}@example.com`, password: 'secret-alice' };
 const bob = { name: `Bob${suffix}`, email: `bob-${suffix}@example.com`, password: 'secret-bob' };
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'chat-chromium-'))}`],
-  headless: true,
-});
-
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 }, locale: 'ko-KR' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => { console.error('[page error]', e); process.exitCode = 1; });
-  return page;
-}
-
-async function register(page, base, user) {
-  await page.goto(`${base}/register`);
-  await page.getByTestId('register-name-input').fill(user.name);
-  await page.getByTestId('register-email-input').fill(user.email);
-  await page.getByTestId('register-password-input').fill(user.password);
-  await page.getByTestId('register-password-confirm-input').fill(user.password);
-  await page.getByTestId('register-submit-button').click();
-  await page.waitForURL(/\/chat$/);
-}
+const browser = await launch();
 
 const message = (page, text) => page.getByTestId('message-container').filter({ hasText: text });
-const shot = (page, name) => page.screenshot({ path: join(screens, `${name}.png`) });
 
 try {
-  const a = await newPage();
-  const b = await newPage();
+  const a = await newPage(browser);
+  const b = await newPage(browser);
 
   // Both register (on two different nodes); the start page offers login to a newcomer.
   await a.goto(`${url(aNode)}/`);
@@ -109,9 +72,7 @@ try {
   await shot(b, 'chat-room');
 
   // Kill A's node: both keep chatting, nobody logs in again.
-  console.log(`KILL ${aNode}`);
-  const answer = await lines.next();
-  if (answer.value !== 'KILLED') throw new Error(`expected KILLED, got ${answer.value}`);
+  await ask(`KILL ${aNode}`, 'KILLED');
   await a.getByTestId('chat-message-input').fill('노드가 죽어도 계속');
   await a.getByTestId('chat-send-button').click();
   await message(b, '노드가 죽어도 계속').waitFor({ timeout: 30_000 });
@@ -122,7 +83,7 @@ try {
   log('chat survived the death of node', aNode, '; A now on', await a.getByTestId('connection-status').textContent());
 
   // Duplicate login: B logs in again elsewhere; the first page gets the notice, then the end.
-  const b2 = await newPage();
+  const b2 = await newPage(browser);
   await b2.goto(`${url(bNode)}/login`);
   await b2.getByTestId('login-email-input').fill(bob.email);
   await b2.getByTestId('login-password-input').fill(bob.password);
@@ -140,15 +101,11 @@ try {
   await b.getByTestId('login-submit-button').click();
   await b.getByTestId('login-error-message').waitFor();
 
-  await b2.goto(`${url(bNode)}/admin`);
-  await shot(b2, 'admin');
-  await b2.goto(`${url(bNode)}/cluster`);
-  await shot(b2, 'cluster');
   console.log('RESULT ok');
 } catch (e) {
   console.error('[browser] FAILED:', e);
   process.exitCode = 1;
 } finally {
   await browser.close();
-  stdin.close();
+  closeInput();
 }

@@ -20,8 +20,11 @@ export async function roomPage(main, app, roomId) {
   let order = [];
   let participants = room.participants || [];
   let hasMore = true;
-  let loading = null; // 'first' | 'older' | 'catch-up'
+  // Kinds of the history requests in flight, answered in order on one socket:
+  // 'first' | 'older' | 'catch-up'.
+  const loads = [];
   let joined = false;
+  let joining = false;
   let everJoined = false;
   let newestBeforeGap = 0;
 
@@ -73,11 +76,13 @@ export async function roomPage(main, app, roomId) {
   }
 
   function fetchPage(kind, before) {
-    loading = kind;
+    loads.push(kind);
     app.emit('fetchPreviousMessages', before ? { roomId, limit: PAGE, before } : { roomId, limit: PAGE });
   }
 
   function join() {
+    if (joining) return;
+    joining = true;
     status.textContent = '입장 중…';
     app.emit('joinRoom', roomId);
   }
@@ -100,7 +105,7 @@ export async function roomPage(main, app, roomId) {
 
   fileInput.addEventListener('change', uploadFile);
   list.addEventListener('scroll', () => {
-    if (list.scrollTop < 40 && hasMore && !loading && order.length) {
+    if (list.scrollTop < 40 && hasMore && !loads.length && order.length) {
       fetchPage('older', byId.get(order[0]).timestamp);
     }
   });
@@ -124,6 +129,8 @@ export async function roomPage(main, app, roomId) {
     switch (event) {
       case '$connected':
         if (everJoined) { joined = false; newestBeforeGap = order.length ? byId.get(order[order.length - 1]).timestamp : 0; }
+        joining = false; // a request sent on the old connection gets no answer
+        loads.length = 0;
         join();
         break;
       case '$disconnected':
@@ -131,18 +138,19 @@ export async function roomPage(main, app, roomId) {
         break;
       case 'joinRoomSuccess':
         if (!arg || arg.roomId !== roomId) break;
+        joining = false;
         if (arg.participants) { participants = arg.participants; drawPeople(); }
         joined = true;
         status.textContent = '';
         if (!everJoined) { everJoined = true; fetchPage('first'); } else fetchPage('catch-up');
         break;
       case 'joinRoomError':
+        joining = false;
         status.textContent = (arg && arg.message) || '채팅방 입장에 실패했습니다.';
         toast(status.textContent, 'error');
         break;
       case 'previousMessagesLoaded': {
-        const kind = loading;
-        loading = null;
+        const kind = loads.shift();
         const msgs = arg.messages || [];
         if (kind === 'older') {
           const before = list.scrollHeight;
