@@ -38,7 +38,12 @@ export const app = {
   },
   /** Subscribe to socket events while the page is shown; returns the unsubscriber. */
   listen(f) { listeners.add(f); return () => listeners.delete(f); },
-  emit(event, arg, ack) { ensureSocket(); socket.emit(event, arg, ack); },
+  /** Without a session (it just ended) there is nobody to speak for: dropped. */
+  emit(event, arg, ack) {
+    if (!api.session()) return;
+    ensureSocket();
+    socket.emit(event, arg, ack);
+  },
   connected() { return socket && socket.connected; },
   loggedIn(s) { api.saveSession(s); startSocket(); },
   async logout() {
