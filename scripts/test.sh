@@ -50,6 +50,16 @@ fi
 haproxy_version=$(haproxy -v)
 echo "${haproxy_version%%$'\n'*}"
 
+step "install chromium (the headless browser of the web console test)"
+# Debian's package; tests/tests/web_console.rs drives it through playwright-core and, with
+# CI=true, fails when it is missing instead of skipping.
+if ! command -v chromium >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+fi
+chromium --version
+
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
 
@@ -60,6 +70,9 @@ cargo test -p chat-ops --features aws --locked
 
 step "install the conformance suite's npm packages (socket.io-client)"
 npm ci --prefix tests/conformance --no-audit --no-fund
+
+step "install the browser test's npm package (playwright-core, no browser download)"
+npm ci --prefix tests/browser --no-audit --no-fund
 
 step "whole-system tests (real chat-node processes on loopback)"
 # Each test runs a cluster of 3 to 5 processes; two at a time fit two cores.

@@ -12,6 +12,7 @@ mod auth;
 mod cluster_api;
 pub mod config;
 mod consensus;
+mod console;
 mod error;
 mod fanout;
 mod mentions;

@@ -1,6 +1,6 @@
 //! The public listener: what clients reach through the load balancer. `/api/health`
-//! lives here; the rest of `/api` is the REST API (`rest`), and Socket.IO is served at
-//! `/socket.io/`. The REST edge (CORS, token guard) wraps all of it, because a stale
+//! lives here; the rest of `/api` is the REST API (`rest`), Socket.IO is served at
+//! `/socket.io/`, and the web console (`console`) at `/` and its page routes. The REST edge (CORS, token guard) wraps all of it, because a stale
 //! token must get 401 on `/api/health` too and polling clients need CORS as well.
 //! Fault injection can cut the listeners off from every client (`refuse_when_cut_off`).
 
@@ -24,6 +24,7 @@ pub(crate) fn router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router {
         .route("/metrics", get(crate::metrics::metrics))
         .with_state(node.clone())
         .merge(rest::router(node.clone()))
+        .merge(crate::console::router(node.clone()))
         .layer(socket_io);
     rest::edge(api, node.clone()).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
 }

@@ -17,10 +17,12 @@
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
 //! | `ids.rs` | ObjectId-style ids and session ids |
 //! | `admin/` | `/api/admin/**`: members, roles, sanctions, the audit log (admins only) |
+//! | `cluster_view.rs` | `GET /api/console/cluster`: the web console's cluster view, admins only |
 //! | `info.rs` | `GET /api`, the message-history placeholder, unknown paths |
 
 mod admin;
 mod auth_routes;
+mod cluster_view;
 mod cors;
 mod files;
 mod guard;
@@ -59,6 +61,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(profile_image::routes())
         .merge(uploads::routes())
         .merge(admin::routes())
+        .merge(cluster_view::routes())
         .route("/api/message/rooms/{room_id}/messages", get(info::message_history))
         .route("/api/{*rest}", any(info::not_found))
         .layer(DefaultBodyLimit::max(input::JSON_BODY_LIMIT))

@@ -113,10 +113,19 @@ async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), Erro
     };
     let layout = cluster.layout()?;
     print!("{}", local::up::nodes_table(&layout));
-    if let Some(lb) = lb {
+    if let Some(lb) = &lb {
         println!("load balancer: http://{} (haproxy, stats http://{}/)", lb.public, lb.stats);
     }
     println!("leader: node {leader}");
+    // Every node serves the web console; the balancer, when there is one, is the address
+    // that survives any single node.
+    let console = match &lb {
+        Some(lb) => Some(lb.public.clone()),
+        None => layout.nodes.iter().find(|n| !n.removed).map(|n| n.public.clone()),
+    };
+    if let Some(addr) = console {
+        println!("open the web console: http://{addr}/ (admins: /admin, /cluster)");
+    }
     println!("cluster file: {}", ClusterLayout::path(cluster.dir()).display());
     println!("node logs: {}/node-<id>/node.log", cluster.dir().display());
     println!("running; Ctrl-C stops every node");

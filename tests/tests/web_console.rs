@@ -1,0 +1,133 @@
+//! The web console in a real browser: Debian's headless chromium, driven by
+//! playwright-core (`tests/browser/*.mjs`), against three real nodes.
+//!
+//! - `console.mjs`: two users on two different nodes register, create and join a room,
+//!   exchange text and an image, see the read status, a reaction and a mention; then the
+//!   first user's node is killed (SIGKILL) and both keep chatting without logging in
+//!   again; a second login of the second user shows the first page the duplicate-login
+//!   notice and ends its session.
+//! - `dashboard.mjs`: `/cluster` gives a non-admin no data; made an admin, the user sees
+//!   all three nodes, and after the leader is killed the new leader within 2 s.
+//!
+//! Screenshots go to `docs/screens/` (shown in the README). Without chromium the tests
+//! say so and pass, except under `CI=true`, where a missing browser fails them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chat_raft::state::Role;
+use chat_raft::{Command, NodeId};
+use chat_tests::{NodeSpec, TestCluster};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_chat_through_a_node_death_and_a_duplicate_login() -> Result<()> {
+    let Some(root) = browser_ready()? else { return Ok(()) };
+    let mut cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    // A sits on a follower, B on the leader: killing A's node costs no election, so the
+    // test is about the client's failover, not Raft's.
+    let a_node = follower(&cluster, leader)?;
+    let env = [("CHAT_A_NODE", a_node.to_string()), ("CHAT_B_NODE", leader.to_string())];
+    let result = drive(&root, "console.mjs", &env, &mut cluster).await?;
+    assert_eq!(result, "ok");
+    assert!(root.join("docs/screens/chat-room.png").exists(), "screenshot chat-room.png missing");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_admins_every_node_and_a_new_leader_within_two_seconds() -> Result<()> {
+    let Some(root) = browser_ready()? else { return Ok(()) };
+    let mut cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let view = follower(&cluster, leader)?;
+    let result = drive(&root, "dashboard.mjs", &[("CHAT_VIEW_NODE", view.to_string())], &mut cluster).await?;
+    let millis: u64 = result.strip_prefix("ok ").context("RESULT ok <ms>")?.parse()?;
+    println!("new leader shown {millis} ms after killing node {leader}");
+    for name in ["cluster", "admin"] {
+        assert!(root.join(format!("docs/screens/{name}.png")).exists(), "screenshot {name}.png missing");
+    }
+    Ok(())
+}
+
+/// The repository root when chromium and playwright-core are there; `None` to skip
+/// (never under `CI=true`).
+fn browser_ready() -> Result<Option<PathBuf>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !Path::new(CHROMIUM).exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            bail!("{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium");
+        }
+        eprintln!("SKIPPED: {CHROMIUM} is missing (apt-get install chromium); CI=true fails instead");
+        return Ok(None);
+    }
+    if !root.join("tests/browser/node_modules/playwright-core").exists() {
+        bail!("run `npm ci --prefix tests/browser` first (playwright-core is missing)");
+    }
+    std::fs::create_dir_all(root.join("docs/screens"))?;
+    Ok(Some(root))
+}
+
+fn follower(cluster: &TestCluster, leader: NodeId) -> Result<NodeId> {
+    cluster.ids().into_iter().find(|id| *id != leader).context("a follower")
+}
+
+/// Run `tests/browser/<script>` and carry out what it asks on stdout (`KILL <id>`,
+/// `ADMIN <email>`); returns what follows `RESULT ` once it exited successfully.
+async fn drive(root: &Path, script: &str, env: &[(&str, String)], cluster: &mut TestCluster) -> Result<String> {
+    let nodes: Vec<serde_json::Value> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| serde_json::json!({ "id": id, "public": format!("http://{}", cluster.node(id).addr.public) }))
+        .collect();
+    let mut child = tokio::process::Command::new("node")
+        .arg(format!("tests/browser/{script}"))
+        .current_dir(root)
+        .env("CHAT_NODES", serde_json::to_string(&nodes)?)
+        .env("CHAT_SCREENS", root.join("docs/screens"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("run node")?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut result = None;
+    let run = async {
+        while let Some(line) = lines.next_line().await? {
+            println!("{line}");
+            if let Some(id) = line.strip_prefix("KILL ") {
+                cluster.kill(id.trim().parse()?);
+                stdin.write_all(b"KILLED\n").await?;
+            } else if let Some(email) = line.strip_prefix("ADMIN ") {
+                make_admin(cluster, email.trim()).await?;
+                stdin.write_all(b"ADMIN_OK\n").await?;
+            } else if let Some(outcome) = line.strip_prefix("RESULT ") {
+                result = Some(outcome.to_owned());
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(240), run).await.context("the browser test timed out")??;
+    let status = child.wait().await?;
+    if !status.success() {
+        bail!("{script} failed ({status}); node logs:\n{}", cluster.log_tails(20));
+    }
+    result.context("no RESULT line")
+}
+
+/// The admin API of the console is not what this test is about: the role is set by a
+/// replicated command, as an operator's tooling would.
+async fn make_admin(cluster: &TestCluster, email: &str) -> Result<()> {
+    let via = cluster.running_ids()[0];
+    let state = cluster.state(via).await?;
+    let user = state.users.by_email(email).with_context(|| format!("no user {email}"))?;
+    cluster.propose(via, Command::SetRole { user_id: user.id.clone(), role: Role::Admin }).await?;
+    Ok(())
+}
