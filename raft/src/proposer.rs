@@ -168,7 +168,7 @@ mod tests {
 
     /// A request of about `bytes` bytes in a log entry.
     fn request_of(bytes: usize) -> Request {
-        Request::new(Command::SetRole { user_id: "x".repeat(bytes), role: crate::state::Role::User })
+        Request::new(Command::SetRole { user_id: "x".repeat(bytes), role: crate::state::Role::User, by: None })
     }
 
     /// Starts a proposer whose submit records each proposal's size and answers after a

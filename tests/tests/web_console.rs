@@ -128,6 +128,6 @@ async fn make_admin(cluster: &TestCluster, email: &str) -> Result<()> {
     let via = cluster.running_ids()[0];
     let state = cluster.state(via).await?;
     let user = state.users.by_email(email).with_context(|| format!("no user {email}"))?;
-    cluster.propose(via, Command::SetRole { user_id: user.id.clone(), role: Role::Admin }).await?;
+    cluster.propose(via, Command::SetRole { user_id: user.id.clone(), role: Role::Admin, by: None }).await?;
     Ok(())
 }

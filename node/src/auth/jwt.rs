@@ -199,7 +199,8 @@ mod tests {
                     _ => {
                         let text = String::from_utf8_lossy(&bytes).into_owned();
                         let mut parts: Vec<&str> = text.split('.').collect();
-                        parts.swap(0, parts.len() - 1);
+                        let last = parts.len() - 1;
+                        parts.swap(0, last);
                         bytes = parts.join(".").into_bytes();
                     }
                 }
