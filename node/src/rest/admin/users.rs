@@ -183,7 +183,7 @@ mod tests {
         let some = UserFilter::parse(&raw(&[
             ("page", "2"),
             ("pageSize", "500"),
-            ("search", " Kim "),
+            ("search", "%20Kim+"),
             ("role", "admin"),
             ("status", "banned"),
         ]))
