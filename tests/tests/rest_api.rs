@@ -125,7 +125,7 @@ async fn tokens_work_on_every_node_and_a_new_login_replaces_the_session() -> Res
         assert_eq!(profile.status, 200, "node {node}: {}", profile.body);
         assert_eq!(
             profile.json(),
-            json!({"success":true,"user":{"id":user_id,"name":"Kim","email":"kim@example.com","profileImage":""}})
+            json!({"success":true,"user":{"id":user_id,"name":"Kim","email":"kim@example.com","profileImage":"","role":"user"}})
         );
     }
     // Those uses slide the session's activity: batched, committed within one flush
