@@ -7,7 +7,8 @@
 //! a MongoDB-compatible server for clusters configured with one; [`protocol_suite`]
 //! runs the JS wire-protocol conformance suite against a running cluster; [`redis`]
 //! starts a `redis-server` for clusters configured with one; [`local_up`] runs the
-//! real `chatctl local up` for the tests of chatctl's own commands.
+//! real `chatctl local up` for the tests of chatctl's own commands; [`socket_events`]
+//! waits for one Socket.IO event on the bench client's sockets.
 
 mod cluster;
 pub mod fixtures;
@@ -15,6 +16,7 @@ pub mod local_up;
 pub mod mongo;
 pub mod protocol_suite;
 pub mod redis;
+pub mod socket_events;
 mod wait;
 
 pub use cluster::{NodeSpec, TestCluster, TestNode};

@@ -4,35 +4,11 @@
 //! sides. The protocol itself is proven by the socket.io-client conformance suite;
 //! this shows our client speaks it.
 
-use std::time::Duration;
-
-use anyhow::{bail, Context, Result};
-use chat_ops::client::{ApiError, ChatApi, ChatSocket, Events, Incoming, SocketError};
+use anyhow::{bail, Result};
+use chat_ops::client::{ApiError, ChatApi, ChatSocket, Incoming, SocketError};
+use chat_tests::socket_events::{next_event, WAIT};
 use chat_tests::{NodeSpec, TestCluster};
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// The first event called `name` whose first argument satisfies `matches`.
-async fn next_event(events: &mut Events, name: &str, matches: impl Fn(&Value) -> bool) -> Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let incoming = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .with_context(|| format!("no '{name}' within {WAIT:?}"))?;
-        match incoming {
-            Some(Incoming::Event { name: got, mut args, .. }) if got == name => {
-                let first = if args.is_empty() { Value::Null } else { args.swap_remove(0) };
-                if matches(&first) {
-                    return Ok(first);
-                }
-            }
-            Some(Incoming::Event { .. }) => {}
-            Some(Incoming::Closed { reason }) => bail!("closed ({reason}) while waiting for '{name}'"),
-            None => bail!("event stream ended while waiting for '{name}'"),
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_chats_across_nodes_and_sees_refusals() -> Result<()> {

@@ -5,34 +5,12 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use chat_ops::client::{ApiError, ChatApi, ChatSocket, Events, Incoming};
+use chat_ops::client::{ApiError, ChatApi, ChatSocket, Events};
+use chat_tests::socket_events::{next_event, WAIT};
 use chat_tests::{NodeSpec, TestCluster};
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// The first event called `name` whose first argument satisfies `matches`.
-async fn next_event(events: &mut Events, name: &str, matches: impl Fn(&Value) -> bool) -> Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let incoming = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .with_context(|| format!("no '{name}' within {WAIT:?}"))?;
-        match incoming {
-            Some(Incoming::Event { name: got, mut args, .. }) if got == name => {
-                let first = if args.is_empty() { Value::Null } else { args.swap_remove(0) };
-                if matches(&first) {
-                    return Ok(first);
-                }
-            }
-            Some(Incoming::Event { .. }) => {}
-            Some(Incoming::Closed { reason }) => bail!("closed ({reason}) while waiting for '{name}'"),
-            None => bail!("event stream ended while waiting for '{name}'"),
-        }
-    }
-}
 
 /// The value of the metric line starting with `series` on node `public`.
 async fn metric(public: &str, series: &str) -> Result<u64> {

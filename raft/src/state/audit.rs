@@ -1,4 +1,4 @@
-//! The audit log of admin actions (protocol §8.6): who did what to whom, why and when,
+//! The audit log of admin actions (protocol §8.4): who did what to whom, why and when,
 //! in apply order. Bounded: the oldest entries are dropped past [`AUDIT_CAPACITY`], so
 //! snapshots and memory stay small however long the cluster runs.
 

@@ -1,4 +1,4 @@
-//! `GET /api/admin/audit?page&pageSize` (protocol §8.6): every admin action, newest
+//! `GET /api/admin/audit?page&pageSize` (protocol §8.4): every admin action, newest
 //! first, from the replicated log, so every node answers the same.
 
 use std::sync::Arc;
