@@ -8,12 +8,14 @@
 //! runs the JS wire-protocol conformance suite against a running cluster; [`redis`]
 //! starts a `redis-server` for clusters configured with one; [`local_up`] runs the
 //! real `chatctl local up` for the tests of chatctl's own commands; [`socket_events`]
-//! waits for one Socket.IO event on the bench client's sockets.
+//! waits for one Socket.IO event on the bench client's sockets; [`node_script`] runs a
+//! Node.js client script against the cluster over a line protocol.
 
 mod cluster;
 pub mod fixtures;
 pub mod local_up;
 pub mod mongo;
+pub mod node_script;
 pub mod protocol_suite;
 pub mod redis;
 pub mod socket_events;

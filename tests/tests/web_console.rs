@@ -13,14 +13,13 @@
 //! say so and pass, except under `CI=true`, where a missing browser fails them.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chat_raft::state::Role;
 use chat_raft::{Command, NodeId};
+use chat_tests::node_script::NodeScript;
 use chat_tests::{NodeSpec, TestCluster};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -79,35 +78,18 @@ fn follower(cluster: &TestCluster, leader: NodeId) -> Result<NodeId> {
 /// Run `tests/browser/<script>` and carry out what it asks on stdout (`KILL <id>`,
 /// `ADMIN <email>`); returns what follows `RESULT ` once it exited successfully.
 async fn drive(root: &Path, script: &str, env: &[(&str, String)], cluster: &mut TestCluster) -> Result<String> {
-    let nodes: Vec<serde_json::Value> = cluster
-        .ids()
-        .into_iter()
-        .map(|id| serde_json::json!({ "id": id, "public": format!("http://{}", cluster.node(id).addr.public) }))
-        .collect();
-    let mut child = tokio::process::Command::new("node")
-        .arg(format!("tests/browser/{script}"))
-        .current_dir(root)
-        .env("CHAT_NODES", serde_json::to_string(&nodes)?)
-        .env("CHAT_SCREENS", root.join("docs/screens"))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("run node")?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut env = env.to_vec();
+    env.push(("CHAT_SCREENS", root.join("docs/screens").display().to_string()));
+    let mut child = NodeScript::spawn(root, &[&format!("tests/browser/{script}")], cluster, &env)?;
     let mut result = None;
     let run = async {
-        while let Some(line) = lines.next_line().await? {
-            println!("{line}");
+        while let Some(line) = child.next_line().await? {
             if let Some(id) = line.strip_prefix("KILL ") {
                 cluster.kill(id.trim().parse()?);
-                stdin.write_all(b"KILLED\n").await?;
+                child.answer("KILLED").await?;
             } else if let Some(email) = line.strip_prefix("ADMIN ") {
                 make_admin(cluster, email.trim()).await?;
-                stdin.write_all(b"ADMIN_OK\n").await?;
+                child.answer("ADMIN_OK").await?;
             } else if let Some(outcome) = line.strip_prefix("RESULT ") {
                 result = Some(outcome.to_owned());
             }
