@@ -59,6 +59,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get install -y -qq chromium >/dev/null
 fi
 chromium --version
+# Korean labels and emoji reactions: without these fonts the screenshots the test writes
+# to docs/screens show empty boxes (the page itself is unaffected).
+if ! fc-list | grep -qi nanum; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq fonts-nanum fonts-noto-color-emoji >/dev/null
+fi
 
 step "unit and crate tests"
 cargo test --workspace --locked --exclude chat-tests
