@@ -18,6 +18,12 @@ fn main() -> std::process::ExitCode {
         chat_node::LogFormat::Text => logs.init(),
         chat_node::LogFormat::Json => logs.event_format(json_logs::JsonLines).init(),
     }
+    // Before the runtime exists: a bad --worker-threads must not start its threads.
+    // `run` validates again, for callers that start it directly (the tests).
+    if let Err(e) = config.validate() {
+        eprintln!("chat-node: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.worker_threads > 0 {
         runtime.worker_threads(config.worker_threads);

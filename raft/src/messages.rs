@@ -18,6 +18,13 @@ use crate::command::{Millis, Outcome};
 /// must stay small; the users per emoji are bounded by the room's participants.
 pub const MAX_REACTIONS_PER_MESSAGE: usize = 50;
 
+/// Whether adding `emoji` to a message with these `reactions` would pass
+/// [`MAX_REACTIONS_PER_MESSAGE`]: the node checks before proposing, the replicated apply
+/// again (two nodes may race). An emoji the message already has never does.
+pub fn reaction_cap_reached(reactions: &BTreeMap<String, Vec<String>>, emoji: &str) -> bool {
+    !reactions.contains_key(emoji) && reactions.len() >= MAX_REACTIONS_PER_MESSAGE
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chat_raft::messages::{ReadMark, MAX_REACTIONS_PER_MESSAGE};
+use chat_raft::messages::{reaction_cap_reached, ReadMark, MAX_REACTIONS_PER_MESSAGE};
 use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 
@@ -92,7 +92,7 @@ pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     if !is_participant(&node, &message.room, &user.user_id) {
         return super::emit_error(&s, None, "채팅방 접근 권한이 없습니다.");
     }
-    if add && !message.reactions.contains_key(emoji) && message.reactions.len() >= MAX_REACTIONS_PER_MESSAGE {
+    if add && reaction_cap_reached(&message.reactions, emoji) {
         node.metrics.limit_hit(Limit::Reactions);
         let text = format!("메시지당 리액션은 {MAX_REACTIONS_PER_MESSAGE}종류까지 가능합니다.");
         return super::emit_error(&s, Some("REACTION_LIMIT"), &text);

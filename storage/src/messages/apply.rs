@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chat_raft::command::{Millis, Outcome};
-use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage, MAX_REACTIONS_PER_MESSAGE};
+use chat_raft::messages::{reaction_cap_reached, MessageCommand, NewMessage, ReadMark, StoredMessage};
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
 use super::sled_messages::{Progress, RoomTail, SledMessages};
@@ -27,9 +27,14 @@ pub(super) fn execute(
     command: &MessageCommand,
 ) -> Result<Outcome, Error> {
     let mut batch = sled::Batch::default();
-    let mut new_tail = None;
+    // The room's new tail, remembered only once the batch that stores it is applied.
+    let mut appended_to = None;
     let outcome = match command {
-        MessageCommand::Append { message } => append(store, progress, pos, message, &mut batch, &mut new_tail)?,
+        MessageCommand::Append { message } => {
+            let (outcome, tail) = append(store, progress, pos, message, &mut batch)?;
+            appended_to = tail.map(|tail| (message.room.as_str(), tail));
+            outcome
+        }
         MessageCommand::MarkRead { user_id, message_ids, at } => {
             mark_read(store, user_id, message_ids, *at, &mut batch)?
         }
@@ -46,8 +51,8 @@ pub(super) fn execute(
     // command of the same entry is not mistaken for a replay of it.
     batch.insert(APPLIED_KEY, &pos.to_bytes());
     store.tree().apply_batch(batch)?;
-    if let (MessageCommand::Append { message }, Some(tail)) = (command, new_tail) {
-        progress.tails.set(&message.room, tail);
+    if let Some((room, tail)) = appended_to {
+        progress.tails.set(room, tail);
     }
     Ok(outcome)
 }
@@ -70,18 +75,17 @@ pub(super) fn replayed(store: &SledMessages, command: &MessageCommand) -> Result
     })
 }
 
-/// Sets `new_tail` to the room's tail once this message is stored.
+/// The outcome, and the room's tail with this message when it is new.
 fn append(
     store: &SledMessages,
     progress: &Progress,
     pos: LogPos,
     message: &NewMessage,
     batch: &mut sled::Batch,
-    new_tail: &mut Option<RoomTail>,
-) -> Result<Outcome, Error> {
+) -> Result<(Outcome, Option<RoomTail>), Error> {
     if let Some(existing) = store.record(&message.id)? {
         // The same message proposed twice (a retry under a new request id).
-        return Ok(appended(&existing.message));
+        return Ok((appended(&existing.message), None));
     }
     let tail = progress.tails.get(store, &message.room)?;
     let seq = tail.seq.map_or(1, |last| last.saturating_add(1));
@@ -89,11 +93,10 @@ fn append(
         Some(last) => message.at.max(last.saturating_add(1)),
         None => message.at,
     };
-    *new_tail = Some(RoomTail { seq: Some(seq), timestamp: Some(timestamp) });
     let record = Record { appended: pos, changed: pos, message: stored(message, seq, timestamp) };
     let value = record.encode()?;
     index(batch, &record.message, value);
-    Ok(Outcome::MessageAppended { seq, timestamp })
+    Ok((Outcome::MessageAppended { seq, timestamp }, Some(RoomTail { seq: Some(seq), timestamp: Some(timestamp) })))
 }
 
 /// A command of an earlier version: each listed message raises the reader's mark in its
@@ -164,10 +167,10 @@ fn react(
 }
 
 /// Set semantics per emoji; returns whether anything changed. A new emoji on a message
-/// that has [`MAX_REACTIONS_PER_MESSAGE`] already changes nothing (the node refuses it
+/// that has [`chat_raft::messages::MAX_REACTIONS_PER_MESSAGE`] already changes nothing (the node refuses it
 /// before proposing; this keeps the cap when two nodes race).
 fn change_reaction(reactions: &mut BTreeMap<String, Vec<String>>, emoji: &str, user_id: &str, add: bool) -> bool {
-    if add && !reactions.contains_key(emoji) && reactions.len() >= MAX_REACTIONS_PER_MESSAGE {
+    if add && reaction_cap_reached(reactions, emoji) {
         return false;
     }
     if add {
@@ -229,6 +232,8 @@ fn unique(ids: &[String]) -> impl Iterator<Item = &String> {
 
 #[cfg(test)]
 mod tests {
+    use chat_raft::messages::MAX_REACTIONS_PER_MESSAGE;
+
     use super::*;
 
     #[test]
