@@ -97,6 +97,8 @@ pub(crate) struct Metrics {
     pub messages_delivered: AtomicU64,
     /// Read watermarks written (after coalescing: one per member and room per window).
     pub read_marks_written: AtomicU64,
+    /// Applied entries the room announcer skipped because it fell behind.
+    pub applied_lagged: AtomicU64,
     rejected: [AtomicU64; REJECTIONS.len()],
     limits_hit: [AtomicU64; LIMITS.len()],
     pub store_latency: Histogram,
@@ -139,6 +141,12 @@ impl Metrics {
             "chat_read_marks_written_total",
             "Read watermarks written, after coalescing per member and room.",
             load(&self.read_marks_written),
+        );
+        counter(
+            &mut out,
+            "chat_applied_events_lagged_total",
+            "Applied entries not announced to this node's sockets because the announcer fell behind.",
+            load(&self.applied_lagged),
         );
         let _ = writeln!(out, "# HELP chat_messages_rejected_total Chat messages refused, by reason.");
         let _ = writeln!(out, "# TYPE chat_messages_rejected_total counter");

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chat_raft::command::Millis;
-use chat_raft::messages::ReadMark;
+use chat_raft::messages::{ReadMark, ReadNotice};
 use serde_json::json;
 use socketioxide::extract::SocketRef;
 use tokio::sync::{watch, Notify};
@@ -111,19 +111,29 @@ async fn flush(node: &Node, batch: HashMap<(String, String), Pending>) {
         .iter()
         .map(|((room, user_id), p)| ReadMark { room: room.clone(), user_id: user_id.clone(), seq: p.seq, at: p.at })
         .collect();
+    let notices: Vec<ReadNotice> = batch
+        .iter()
+        .filter(|(_, p)| !p.ids.is_empty())
+        .map(|((room, user_id), p)| ReadNotice {
+            room: room.clone(),
+            user_id: user_id.clone(),
+            message_ids: p.ids.clone(),
+        })
+        .collect();
     node.metrics.read_marks_written.fetch_add(marks.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = node.messages.mark_read(&marks).await {
+    if let Err(e) = node.messages.mark_read(&marks, &notices).await {
         tracing::warn!(marks = marks.len(), error = %e, "read marks not stored");
         for socket in batch.values().flat_map(|p| &p.sockets) {
             crate::socket::emit_error(socket, None, STORE_FAILED);
         }
         return;
     }
-    for ((room, user_id), pending) in batch {
-        if pending.ids.is_empty() {
-            continue;
-        }
-        let payload = json!({ "userId": user_id, "messageIds": pending.ids });
-        node.fanout.emit(node, Target::Room(room), "messagesRead", payload).await;
+    if node.messages.applied_everywhere() {
+        // Every node announces the notices as it applies the write (fanout::applied).
+        return;
+    }
+    for notice in notices {
+        let payload = json!({ "userId": notice.user_id, "messageIds": notice.message_ids });
+        node.fanout.emit(node, Target::Room(notice.room), "messagesRead", payload).await;
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_raft::command::Millis;
-use chat_raft::messages::{MessageApplier, NewMessage, ReadMark, StoredMessage};
+use chat_raft::messages::{MessageApplier, NewMessage, ReadMark, ReadNotice, StoredMessage};
 use chat_raft::Cluster;
 use chat_storage::blobs::{Blob, Placement};
 use chat_storage::{
@@ -209,8 +209,12 @@ impl MessageStore for MongoMessages {
         self.0.message_store()?.after_seq(room, seq, limit).await
     }
 
-    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), chat_storage::Error> {
-        self.0.message_store()?.mark_read(marks).await
+    fn applied_everywhere(&self) -> bool {
+        false
+    }
+
+    async fn mark_read(&self, marks: &[ReadMark], notices: &[ReadNotice]) -> Result<(), chat_storage::Error> {
+        self.0.message_store()?.mark_read(marks, notices).await
     }
 
     async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, chat_storage::Error> {

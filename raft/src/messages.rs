@@ -81,6 +81,17 @@ pub struct ReadMark {
     pub at: Millis,
 }
 
+/// What a member said they read, as `messagesRead {userId, messageIds}` announces it
+/// to the room (protocol §6.5.5). Carried in [`MessageCommand::RaiseReadMarks`] next
+/// to the marks, so every node that applies the command announces it to its own
+/// sockets: no node has to send it to the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadNotice {
+    pub room: String,
+    pub user_id: String,
+    pub message_ids: Vec<String>,
+}
+
 /// The readers of message `seq` as derived from its room's marks: every member whose
 /// mark reaches it, with the mark's time, after the readers stored with the message
 /// itself (records written before watermarks existed), each user once.
@@ -105,6 +116,28 @@ pub fn derive_readers(messages: &mut [StoredMessage], marks: &[ReadMark]) {
 pub struct Reader {
     pub user_id: String,
     pub read_at: Millis,
+}
+
+impl NewMessage {
+    /// The message as a store keeps it once it was given its room `seq` and final
+    /// timestamp (no reactions or readers yet).
+    pub fn stored_as(&self, seq: u64, timestamp: Millis) -> StoredMessage {
+        StoredMessage {
+            id: self.id.clone(),
+            room: self.room.clone(),
+            seq,
+            sender: self.sender.clone(),
+            kind: self.kind,
+            content: self.content.clone(),
+            file: self.file.clone(),
+            ai_type: self.ai_type.clone(),
+            mentions: self.mentions.clone(),
+            metadata: self.metadata.clone(),
+            timestamp,
+            reactions: BTreeMap::new(),
+            readers: Vec::new(),
+        }
+    }
 }
 
 /// A message as stored and served.
@@ -138,8 +171,14 @@ pub enum MessageCommand {
     /// listed messages -> `Outcome::ReadsMarked` with the ids whose mark rose.
     MarkRead { user_id: String, message_ids: Vec<String>, at: Millis },
     /// Raise each member's read watermark (a node's marks of a few milliseconds,
-    /// coalesced into one command) -> `Outcome::ReadMarksRaised`.
-    RaiseReadMarks { marks: Vec<ReadMark> },
+    /// coalesced into one command) -> `Outcome::ReadMarksRaised`. `notices` are the
+    /// `messagesRead` announcements behind the marks (none for marks from history
+    /// loads, and none in entries written before they were carried).
+    RaiseReadMarks {
+        marks: Vec<ReadMark>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notices: Vec<ReadNotice>,
+    },
     /// Add or remove one user's reaction -> `Outcome::Reacted`, or `UnknownMessage`.
     React { message_id: String, emoji: String, user_id: String, add: bool },
 }

@@ -49,7 +49,7 @@ async fn a_restarted_node_replays_its_log_without_changing_messages() -> Result<
             let id = stored.id;
             store.react(&id, "👍", "u1", true).await?;
             let mark = ReadMark { room: room.clone(), user_id: "u2".into(), seq: stored.seq, at: 2_000 + i as u64 };
-            store.mark_read(&[mark]).await?;
+            store.mark_read(&[mark], &[]).await?;
             store.react(&id, "👍", "u1", i % 3 != 0).await?;
         }
         let before = dump(store.data(), &rooms)?;
@@ -94,7 +94,7 @@ fn commands(rooms: &[String]) -> Vec<MessageCommand> {
             let message_ids = vec![format!("{i:024x}"), format!("{:024x}", i / 4)];
             commands.push(MessageCommand::MarkRead { user_id: "reader".into(), message_ids, at: 5_000 + i });
             let mark = ReadMark { room: rooms[(i % 2) as usize].clone(), user_id: format!("r{i}"), seq: i / 4, at: i };
-            commands.push(MessageCommand::RaiseReadMarks { marks: vec![mark] });
+            commands.push(MessageCommand::RaiseReadMarks { marks: vec![mark], notices: Vec::new() });
         }
     }
     commands

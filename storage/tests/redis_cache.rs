@@ -92,7 +92,7 @@ async fn the_first_page_comes_from_the_cache_and_equals_the_stores() -> Result<(
     // shows in the next cached page; a reaction drops the room, which is then refilled.
     let last = ids.last().cloned().context("ids")?;
     let seq = s.store.get(&last).await?.context("last stored")?.seq;
-    s.cached.mark_read(&[ReadMark { room: room.clone(), user_id: "reader".into(), seq, at: 5_000 }]).await?;
+    s.cached.mark_read(&[ReadMark { room: room.clone(), user_id: "reader".into(), seq, at: 5_000 }], &[]).await?;
     let page = s.cached.history(&room, None, 10).await?;
     ensure!(page == s.store.history(&room, None, 10).await?, "a read receipt shows in the next page");
     ensure!(page.messages.last().is_some_and(|m| !m.readers.is_empty()));

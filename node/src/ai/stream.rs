@@ -136,7 +136,7 @@ impl Reply {
         });
         node.fanout.emit(&node, self.target(), "aiMessageComplete", complete).await;
         let payload = render::live_message(&stored, &Default::default());
-        node.fanout.emit_message(&node, &self.room, stored.seq, payload).await;
+        node.fanout.emit_message(&node, &stored, payload).await;
         tracing::debug!(message = %stored.id, ms = began.elapsed().as_millis() as u64, "AI reply stored");
     }
 

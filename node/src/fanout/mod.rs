@@ -9,13 +9,21 @@
 //! Each peer gets one queue drained by one task, so events from this node reach a peer
 //! in the order they were emitted. Chat messages additionally pass through the
 //! receiving node's [`sequencer`], which emits a room's messages in `seq` order.
+//!
+//! With the embedded store, every node applies every message, read mark and reaction
+//! itself, so most room traffic needs no POST at all: each node announces what it
+//! applies to its own sockets ([`applied`]). Only system and AI messages (whose order
+//! against `joinRoomSuccess` and the AI stream events their sender decides) and events
+//! that are not message-store writes travel between nodes.
 
+pub(crate) mod applied;
 mod peers;
 pub(crate) mod sequencer;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chat_raft::messages::StoredMessage;
 use chat_raft::NodeId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -91,10 +99,19 @@ impl Fanout {
         self.send(node, Envelope { target, event: event.to_owned(), payload, seq: None }).await;
     }
 
-    /// Emit a chat message (`message` event) to its room, in `seq` order everywhere.
-    pub(crate) async fn emit_message(&self, node: &Node, room: &str, seq: u64, payload: Value) {
-        let envelope =
-            Envelope { target: Target::Room(room.to_owned()), event: "message".into(), payload, seq: Some(seq) };
+    /// Emit a stored message (`message` event, `payload` its live JSON) to its room, in
+    /// `seq` order everywhere. Users' messages in a store that every node applies are
+    /// announced by each node as it applies them ([`applied`]): nothing to send.
+    pub(crate) async fn emit_message(&self, node: &Node, message: &StoredMessage, payload: Value) {
+        if node.messages.applied_everywhere() && applied::announced(message.kind) {
+            return;
+        }
+        let envelope = Envelope {
+            target: Target::Room(message.room.clone()),
+            event: "message".into(),
+            payload,
+            seq: Some(message.seq),
+        };
         self.send(node, envelope).await;
     }
 
@@ -129,13 +146,19 @@ impl Fanout {
         match envelope.seq {
             Some(seq) => {
                 let room = envelope.target.socket_room();
-                self.sequencer.admit(node, &self.io, &room, seq, envelope.payload).await;
+                self.deliver_message(node, &room, seq, envelope.payload).await;
             }
             None => self.emit_local(&envelope.target, &envelope.event, &envelope.payload).await,
         }
     }
 
-    async fn emit_local(&self, target: &Target, event: &str, payload: &Value) {
+    /// Emit message `seq` of `room` to this node's sockets, in `seq` order.
+    pub(crate) async fn deliver_message(&self, node: &Node, room: &str, seq: u64, payload: Value) {
+        self.sequencer.admit(node, &self.io, room, seq, payload).await;
+    }
+
+    /// Emit an event to `target`'s sockets on this node only.
+    pub(crate) async fn emit_local(&self, target: &Target, event: &str, payload: &Value) {
         if let Err(e) = self.io.to(target.socket_room()).emit(event, payload).await {
             tracing::debug!(?target, event, error = %e, "local emit failed");
         }

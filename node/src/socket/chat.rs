@@ -149,7 +149,7 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     };
     let users = render::senders(&node, std::slice::from_ref(&stored));
     let payload = render::live_message(&stored, &users);
-    node.fanout.emit_message(&node, &room_id, stored.seq, payload).await;
+    node.fanout.emit_message(&node, &stored, payload).await;
     crate::ai::start_replies(&node, &stored).await;
     crate::mentions::notify(&node, &stored, &user.user_id).await;
     session::record_activity(&node, &user.user_id, &user.session_id);

@@ -98,6 +98,8 @@ pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         return super::emit_error(&s, Some("REACTION_LIMIT"), &text);
     }
     match node.messages.react(message_id, emoji, &user.user_id, add).await {
+        // Every node announces it as it applies the change (fanout::applied).
+        Ok(Some(_)) if node.messages.applied_everywhere() => {}
         Ok(Some(updated)) => {
             let payload = json!({ "messageId": message_id, "reactions": updated.reactions });
             node.fanout.emit(&node, Target::Room(updated.room), "messageReactionUpdate", payload).await;

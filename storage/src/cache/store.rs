@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{derive_readers, NewMessage, ReadMark, StoredMessage};
+use chat_raft::messages::{derive_readers, NewMessage, ReadMark, ReadNotice, StoredMessage};
 
 use super::Cache;
 use crate::messages::{clamp_limit, MessagePlace, MAX_PAGE};
@@ -76,8 +76,12 @@ impl MessageStore for CachedMessageStore {
         self.store.after_seq(room, seq, limit).await
     }
 
-    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error> {
-        self.store.mark_read(marks).await
+    fn applied_everywhere(&self) -> bool {
+        self.store.applied_everywhere()
+    }
+
+    async fn mark_read(&self, marks: &[ReadMark], notices: &[ReadNotice]) -> Result<(), Error> {
+        self.store.mark_read(marks, notices).await
     }
 
     async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error> {

@@ -38,7 +38,7 @@ pub(super) fn execute(
         MessageCommand::MarkRead { user_id, message_ids, at } => {
             mark_read(store, user_id, message_ids, *at, &mut batch)?
         }
-        MessageCommand::RaiseReadMarks { marks } => {
+        MessageCommand::RaiseReadMarks { marks, .. } => {
             let mut raising = Raising::new(store, &mut batch);
             let raised = marks.iter().map(|m| raising.raise(m)).collect::<Result<Vec<_>, _>>()?;
             Outcome::ReadMarksRaised { raised: raised.into_iter().filter(|r| *r).count() }
@@ -93,7 +93,7 @@ fn append(
         Some(last) => message.at.max(last.saturating_add(1)),
         None => message.at,
     };
-    let record = Record { appended: pos, changed: pos, message: stored(message, seq, timestamp) };
+    let record = Record { appended: pos, changed: pos, message: message.stored_as(seq, timestamp) };
     let value = record.encode()?;
     index(batch, &record.message, value);
     Ok((Outcome::MessageAppended { seq, timestamp }, Some(RoomTail { seq: Some(seq), timestamp: Some(timestamp) })))
@@ -196,24 +196,6 @@ pub(super) fn index(batch: &mut sled::Batch, message: &StoredMessage, value: Vec
     batch.insert(layout::message_key(&message.id), value);
     batch.insert(layout::room_key(BY_SEQ, &message.room, message.seq), message.id.as_bytes());
     batch.insert(layout::room_key(BY_TIME, &message.room, message.timestamp), message.id.as_bytes());
-}
-
-fn stored(message: &NewMessage, seq: u64, timestamp: Millis) -> StoredMessage {
-    StoredMessage {
-        id: message.id.clone(),
-        room: message.room.clone(),
-        seq,
-        sender: message.sender.clone(),
-        kind: message.kind,
-        content: message.content.clone(),
-        file: message.file.clone(),
-        ai_type: message.ai_type.clone(),
-        mentions: message.mentions.clone(),
-        metadata: message.metadata.clone(),
-        timestamp,
-        reactions: BTreeMap::new(),
-        readers: Vec::new(),
-    }
 }
 
 fn appended(message: &StoredMessage) -> Outcome {

@@ -180,7 +180,7 @@ pub async fn unknown_ids_read_as_absent(store: &dyn MessageStore) -> Result<(), 
         assert_eq!(store.locate(&id).await?, None, "locate({id:?})");
         assert_eq!(store.react(&id, "👍", "u1", true).await?, None, "react on {id:?}");
     }
-    store.mark_read(&[]).await?;
+    store.mark_read(&[], &[]).await?;
     assert_eq!(store.read_marks(&random_id()).await?, [], "an unknown room has no marks");
     Ok(())
 }
@@ -207,18 +207,18 @@ pub async fn read_marks_are_watermarks_merged_by_max(store: &dyn MessageStore) -
     let reader = |user: &str, at: Millis| Reader { user_id: user.to_owned(), read_at: at };
     assert_eq!(readers_by_seq(store, &room).await?, vec![Vec::<Reader>::new(); 4], "nothing read yet");
 
-    store.mark_read(&[read_mark(&room, "u1", 2, at)]).await?;
+    store.mark_read(&[read_mark(&room, "u1", 2, at)], &[]).await?;
     let u1 = vec![reader("u1", at)];
     assert_eq!(readers_by_seq(store, &room).await?, [u1.clone(), u1.clone(), vec![], vec![]], "u1 read up to 2");
 
     // A lower mark, or the same seq again, changes nothing (not even the time).
-    store.mark_read(&[read_mark(&room, "u1", 1, at + 5), read_mark(&room, "u1", 2, at + 6)]).await?;
+    store.mark_read(&[read_mark(&room, "u1", 1, at + 5), read_mark(&room, "u1", 2, at + 6)], &[]).await?;
     assert_eq!(readers_by_seq(store, &room).await?, [u1.clone(), u1.clone(), vec![], vec![]], "max wins");
 
     // One call with marks of two users, one of them twice: each keeps its highest.
     let marks =
         [read_mark(&room, "u2", 1, at + 10), read_mark(&room, "u1", 3, at + 9), read_mark(&room, "u2", 4, at + 11)];
-    store.mark_read(&marks).await?;
+    store.mark_read(&marks, &[]).await?;
     let (u1, u2) = (reader("u1", at + 9), reader("u2", at + 11));
     let both = vec![u1.clone(), u2.clone()];
     assert_eq!(readers_by_seq(store, &room).await?, [both.clone(), both.clone(), both, vec![u2]]);
@@ -235,7 +235,7 @@ pub async fn concurrent_read_marks_lose_no_reader(store: &dyn MessageStore) -> R
     let message = store.append(text(&room, now_ms(), "read me")).await?;
     let users: Vec<String> = (0..20).map(|i| format!("reader-{i}")).collect();
     let marks: Vec<[ReadMark; 1]> = users.iter().map(|user| [read_mark(&room, user, message.seq, now_ms())]).collect();
-    try_join_all(marks.iter().map(|mark| store.mark_read(mark))).await?;
+    try_join_all(marks.iter().map(|mark| store.mark_read(mark, &[]))).await?;
     let readers: BTreeSet<String> =
         store.get(&message.id).await?.expect("stored").readers.into_iter().map(|r| r.user_id).collect();
     assert_eq!(readers, users.into_iter().collect(), "no reader lost");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_raft::command::{Command, Millis, Outcome, Request};
-use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, StoredMessage};
+use chat_raft::messages::{MessageCommand, NewMessage, ReadMark, ReadNotice, StoredMessage};
 use chat_raft::Cluster;
 
 use super::sled_messages::SledMessages;
@@ -68,6 +68,10 @@ impl MessageStore for EmbeddedMessageStore {
         self.data.get(&id)?.ok_or_else(|| Error::NotApplied(format!("appended message {id} is not stored here")))
     }
 
+    fn applied_everywhere(&self) -> bool {
+        true
+    }
+
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
         self.fresh().await?;
         self.data.get(id)
@@ -88,12 +92,12 @@ impl MessageStore for EmbeddedMessageStore {
         self.data.after_seq(room, seq, limit)
     }
 
-    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error> {
+    async fn mark_read(&self, marks: &[ReadMark], notices: &[ReadNotice]) -> Result<(), Error> {
         if marks.is_empty() {
             // Nothing can change: not worth a log entry.
             return Ok(());
         }
-        match self.commit(MessageCommand::RaiseReadMarks { marks: marks.to_vec() }).await?.1 {
+        match self.commit(MessageCommand::RaiseReadMarks { marks: marks.to_vec(), notices: notices.to_vec() }).await?.1 {
             Outcome::ReadMarksRaised { .. } => Ok(()),
             other => Err(unexpected("mark_read", &other)),
         }

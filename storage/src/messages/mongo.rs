@@ -17,7 +17,7 @@
 
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{derive_readers, NewMessage, ReadMark, StoredMessage};
+use chat_raft::messages::{derive_readers, NewMessage, ReadMark, ReadNotice, StoredMessage};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -234,7 +234,12 @@ impl MessageStore for MongoMessageStore {
         self.with_readers(room, docs).await
     }
 
-    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error> {
+    fn applied_everywhere(&self) -> bool {
+        false
+    }
+
+    /// `notices` are the caller's to announce: MongoDB writes are applied by no node.
+    async fn mark_read(&self, marks: &[ReadMark], _notices: &[ReadNotice]) -> Result<(), Error> {
         self.read_marks.raise(marks).await
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{NewMessage, ReadMark, StoredMessage};
+use chat_raft::messages::{NewMessage, ReadMark, ReadNotice, StoredMessage};
 
 use crate::Error;
 
@@ -55,6 +55,12 @@ pub trait MessageStore: Send + Sync {
     /// nothing and returns the stored message.
     async fn append(&self, message: NewMessage) -> Result<StoredMessage, Error>;
 
+    /// Whether every node applies this store's writes itself (the embedded store: they
+    /// are commands in the Raft log). Then each node can announce new messages, read
+    /// marks and reactions to its own sockets as it applies them, and nothing needs to
+    /// send them from node to node.
+    fn applied_everywhere(&self) -> bool;
+
     async fn get(&self, id: &str) -> Result<Option<StoredMessage>, Error>;
 
     /// The room and `seq` of a message, without its readers: what a read mark needs,
@@ -79,7 +85,12 @@ pub trait MessageStore: Send + Sync {
     /// nothing), so concurrent and repeated marks lose nothing. Messages returned by
     /// every read of this store carry the `readers` derived from the marks
     /// ([`chat_raft::messages::readers_of`]).
-    async fn mark_read(&self, marks: &[ReadMark]) -> Result<(), Error>;
+    ///
+    /// `notices` are the `messagesRead` announcements behind the marks. A store whose
+    /// writes every node applies (the embedded store) carries them in the write, and
+    /// each node announces them to its own sockets when it applies it; the others
+    /// ignore them, and the caller announces (see [`Self::applied_everywhere`]).
+    async fn mark_read(&self, marks: &[ReadMark], notices: &[ReadNotice]) -> Result<(), Error>;
 
     /// Every member's read watermark in `room`, for deriving readers of messages read
     /// elsewhere (a cache).

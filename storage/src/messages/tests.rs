@@ -30,7 +30,7 @@ fn read(user: &str, ids: &[&str], at: u64) -> MessageCommand {
 
 fn raise(room: &str, user: &str, seq: u64, at: u64) -> MessageCommand {
     let mark = ReadMark { room: room.into(), user_id: user.into(), seq, at };
-    MessageCommand::RaiseReadMarks { marks: vec![mark] }
+    MessageCommand::RaiseReadMarks { marks: vec![mark], notices: Vec::new() }
 }
 
 fn appended(seq: u64, timestamp: u64) -> Outcome {
