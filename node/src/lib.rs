@@ -147,10 +147,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let activity = tokio::spawn(auth::activity::run(node.clone(), stop_rx.clone()));
     let read_marks = tokio::spawn(read_marks::run(node.clone(), stop_rx.clone()));
     let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
-    let announcer = node
-        .messages
-        .applied_everywhere()
-        .then(|| tokio::spawn(fanout::applied::run(node.clone(), stop_rx.clone())));
+    let announcer =
+        node.messages.applied_everywhere().then(|| tokio::spawn(fanout::applied::run(node.clone(), stop_rx.clone())));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
     // The cluster listener is served by the consensus thread (a listener belongs to
     // the runtime that registers it, hence the round trip through std).

@@ -17,7 +17,6 @@ use super::{AiError, Persona};
 use crate::auth::now_ms;
 use crate::fanout::Target;
 use crate::rest::ids::object_id;
-use crate::socket::render;
 use crate::Node;
 
 /// A provider silent for this long has failed.
@@ -135,8 +134,7 @@ impl Reply {
             "timestamp": stored.timestamp,
         });
         node.fanout.emit(&node, self.target(), "aiMessageComplete", complete).await;
-        let payload = render::live_message(&stored, &Default::default());
-        node.fanout.emit_message(&node, &stored, payload).await;
+        node.fanout.emit_message(&node, &stored).await;
         tracing::debug!(message = %stored.id, ms = began.elapsed().as_millis() as u64, "AI reply stored");
     }
 

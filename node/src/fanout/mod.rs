@@ -30,6 +30,7 @@ use serde_json::Value;
 use socketioxide::SocketIo;
 
 use crate::metrics::Metrics;
+use crate::socket::render;
 use crate::Node;
 
 /// Who an event is for.
@@ -99,13 +100,14 @@ impl Fanout {
         self.send(node, Envelope { target, event: event.to_owned(), payload, seq: None }).await;
     }
 
-    /// Emit a stored message (`message` event, `payload` its live JSON) to its room, in
-    /// `seq` order everywhere. Users' messages in a store that every node applies are
-    /// announced by each node as it applies them ([`applied`]): nothing to send.
-    pub(crate) async fn emit_message(&self, node: &Node, message: &StoredMessage, payload: Value) {
+    /// Emit a stored message (`message` event) to its room, in `seq` order everywhere.
+    /// Users' messages in a store that every node applies are announced by each node
+    /// as it applies them ([`applied`]): nothing to send.
+    pub(crate) async fn emit_message(&self, node: &Node, message: &StoredMessage) {
         if node.messages.applied_everywhere() && applied::announced(message.kind) {
             return;
         }
+        let payload = render::live_message(message, &render::senders(node, std::slice::from_ref(message)));
         let envelope = Envelope {
             target: Target::Room(message.room.clone()),
             event: "message".into(),

@@ -9,7 +9,6 @@ use chat_raft::{Command, Outcome};
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
-use super::render;
 use super::session_user::user_of;
 use crate::auth::now_ms;
 use crate::auth::session::{self, AuthError};
@@ -147,9 +146,7 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
             return message_error(&s, "메시지 전송 중 오류가 발생했습니다.");
         }
     };
-    let users = render::senders(&node, std::slice::from_ref(&stored));
-    let payload = render::live_message(&stored, &users);
-    node.fanout.emit_message(&node, &stored, payload).await;
+    node.fanout.emit_message(&node, &stored).await;
     crate::ai::start_replies(&node, &stored).await;
     crate::mentions::notify(&node, &stored, &user.user_id).await;
     session::record_activity(&node, &user.user_id, &user.session_id);

@@ -91,12 +91,12 @@ pub(super) async fn join(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         "activeStreams": [],
     });
     let _ = s.emit("joinRoomSuccess", &success);
-    node.fanout.emit_message(&node, &system.0, system.1).await;
+    node.fanout.emit_message(&node, &system).await;
     node.fanout.emit(&node, Target::Room(room_id), "participantsUpdate", Value::Array(participants)).await;
 }
 
-/// Store a system message in a room; returns it and its live JSON.
-async fn post_system(node: &Node, room_id: &str, content: String) -> Result<(StoredMessage, Value), String> {
+/// Store a system message in a room.
+async fn post_system(node: &Node, room_id: &str, content: String) -> Result<StoredMessage, String> {
     let message = NewMessage {
         id: object_id(now_ms()),
         room: room_id.to_owned(),
@@ -113,8 +113,7 @@ async fn post_system(node: &Node, room_id: &str, content: String) -> Result<(Sto
         tracing::warn!(room = room_id, error = %e, "system message not stored");
         "채팅방 입장에 실패했습니다.".to_owned()
     })?;
-    let live = render::live_message(&stored, &Default::default());
-    Ok((stored, live))
+    Ok(stored)
 }
 
 /// Loading history marks it read by the loader (protocol §6.5.4): the loader's
@@ -153,8 +152,8 @@ async fn leave_room(node: &Node, user: &SocketUser, room_id: &str) -> Result<(),
     if node.cluster.propose(command).await? != (Outcome::RoomLeft { removed: true }) {
         return Ok(());
     }
-    if let Ok((stored, system)) = post_system(node, room_id, format!("{}님이 퇴장하였습니다.", user.name)).await {
-        node.fanout.emit_message(node, &stored, system).await;
+    if let Ok(system) = post_system(node, room_id, format!("{}님이 퇴장하였습니다.", user.name)).await {
+        node.fanout.emit_message(node, &system).await;
     }
     let participants = node.cluster.read_local(|state| render::participants(state, room_id));
     let target = Target::Room(room_id.to_owned());

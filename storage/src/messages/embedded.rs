@@ -97,7 +97,8 @@ impl MessageStore for EmbeddedMessageStore {
             // Nothing can change: not worth a log entry.
             return Ok(());
         }
-        match self.commit(MessageCommand::RaiseReadMarks { marks: marks.to_vec(), notices: notices.to_vec() }).await?.1 {
+        match self.commit(MessageCommand::RaiseReadMarks { marks: marks.to_vec(), notices: notices.to_vec() }).await?.1
+        {
             Outcome::ReadMarksRaised { .. } => Ok(()),
             other => Err(unexpected("mark_read", &other)),
         }
