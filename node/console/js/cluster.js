@@ -158,8 +158,8 @@ function operatorActions() {
   }
 
   const card = h('div', { class: 'card', testid: 'operator-actions' }, h('h2', { style: 'font-size:16px;margin-top:0' }, '운영 작업'),
-    h('div', { class: 'row' }, h('label', {}, '새 리더 ', target), transfer),
-    h('div', { class: 'row' }, h('label', {}, '노드 ', node), drain, undrain),
+    h('div', { class: 'row' }, h('label', { class: 'inline' }, '새 리더', target), transfer),
+    h('div', { class: 'row' }, h('label', { class: 'inline' }, '노드', node), drain, undrain),
     result);
   return { card, update };
 }
