@@ -258,4 +258,14 @@ mod tests {
         // Above Engine.IO's ping interval + timeout (25 s + 60 s).
         assert!(cfg.contains("timeout tunnel 120s"));
     }
+
+    #[test]
+    fn a_fixed_port_is_used_only_when_free() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let refused = fixed_addr(port).unwrap_err().to_string();
+        assert!(refused.contains("--lb-port") && refused.contains(&port.to_string()), "{refused}");
+        drop(taken);
+        assert_eq!(fixed_addr(port).unwrap(), format!("127.0.0.1:{port}"));
+    }
 }
