@@ -208,10 +208,16 @@ function plot(history, leaderLog, now) {
   if (history.length > 1) {
     el('polyline', { fill: 'none', stroke: '#3056d3', 'stroke-width': 2, points: history.map((p) => `${x(p.t).toFixed(1)},${y(p.rate).toFixed(1)}`).join(' ') });
   }
+  // Changes close together (a transfer, a failover) get their labels on separate lines.
+  let line = 0;
+  let lastX = -Infinity;
   for (const c of leaderLog) {
     if (c.t < now - WINDOW_MS) continue;
-    el('line', { x1: x(c.t), y1: P, x2: x(c.t), y2: H - P, stroke: c.leader ? '#18794e' : '#c0342b', 'stroke-dasharray': '4 3' });
-    el('text', { x: x(c.t) + 3, y: P + 10, 'font-size': 11, fill: '#1d2330' }, c.leader ? `리더 ${c.leader} (t${c.term})` : '리더 없음');
+    const at = x(c.t);
+    line = at - lastX < 90 ? (line + 1) % 5 : 0;
+    lastX = at;
+    el('line', { x1: at, y1: P, x2: at, y2: H - P, stroke: c.leader ? '#18794e' : '#c0342b', 'stroke-dasharray': '4 3' });
+    el('text', { x: Math.min(at + 3, W - 90), y: P + 10 + 13 * line, 'font-size': 11, fill: '#1d2330' }, c.leader ? `리더 ${c.leader} (t${c.term})` : '리더 없음');
   }
   return svg;
 }
