@@ -3,8 +3,9 @@
 # foreground until Ctrl-C. Data, secrets, logs and cluster.json live in
 # ${CHAT_LOCAL_DIR:-.local-cluster}; running it again resumes the same cluster.
 # A new cluster gets fixed ports when they are free (public 5001-5003, cluster
-# 7001-7003), and HAProxy in front (--lb) when haproxy is installed; the last lines
-# printed say which URL to open in a browser. Extra arguments go to `chatctl local up`
+# 7001-7003), and HAProxy in front (--lb) when haproxy is installed, on port 8080
+# (statistics on 8081) when those are free; the last lines printed say which URL to
+# open in a browser. Extra arguments go to `chatctl local up`
 # (e.g. --edges 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,21 @@ if [[ " $* " != *" --base-port "* ]]; then
   done
   [[ $free == yes ]] && extra+=(--base-port 5001)
 fi
-if [[ " $* " != *" --lb "* ]]; then
-  if command -v haproxy >/dev/null 2>&1; then
-    extra+=(--lb)
+lb=no
+if [[ " $* " == *" --lb "* ]]; then
+  lb=yes
+elif command -v haproxy >/dev/null 2>&1; then
+  extra+=(--lb)
+  lb=yes
+else
+  echo "run-local: NOTE: haproxy is not installed (Debian: apt-get install haproxy), so there is no load balancer;"
+  echo "run-local:       open one node's console instead (the URL is printed below); it fails over to the others by itself"
+fi
+if [[ $lb == yes && " $* " != *" --lb-port "* ]]; then
+  if in_use 8080 || in_use 8081; then
+    echo "run-local: port 8080 or 8081 is taken; HAProxy gets the ports recorded earlier or free ones"
   else
-    echo "run-local: haproxy is not installed (Debian: apt-get install haproxy); running without a load balancer"
+    extra+=(--lb-port 8080)
   fi
 fi
 exec target/release/chatctl local up --nodes 3 --data-dir "${CHAT_LOCAL_DIR:-.local-cluster}" "${extra[@]}" "$@"

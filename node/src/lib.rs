@@ -13,6 +13,7 @@ mod cluster_api;
 pub mod config;
 mod consensus;
 mod console;
+mod drain;
 mod error;
 mod fanout;
 mod mentions;
@@ -75,6 +76,8 @@ pub(crate) struct Node {
     pub rate_limits: ratelimit::RateLimits,
     /// AI replies: the provider and the replies being streamed.
     pub ai: ai::Ai,
+    /// Whether this node is being drained of its client sockets (operator action).
+    pub drain: Arc<drain::Drain>,
 }
 
 /// Run a node until `shutdown` resolves.
@@ -141,6 +144,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         banned_words,
         rate_limits,
         ai,
+        drain: Arc::new(drain::Drain::new(io.clone())),
     });
     socket::register(&io, node.clone());
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -126,6 +126,12 @@ impl Metrics {
         gauge(&mut out, "chat_sockets_connected", "Sockets connected to this node.", load(&self.sockets_connected));
         let (users, rooms, sockets) =
             node.cluster.read_local(|s| (s.users.len() as u64, s.rooms.len() as u64, s.presence.len() as u64));
+        gauge(
+            &mut out,
+            "chat_node_draining",
+            "1 while this node is drained of client sockets.",
+            u64::from(node.drain.is_draining()),
+        );
         gauge(&mut out, "chat_users", "Registered users.", users);
         gauge(&mut out, "chat_rooms", "Rooms.", rooms);
         gauge(&mut out, "chat_cluster_sockets", "Sockets on all nodes, from the presence state.", sockets);

@@ -23,6 +23,7 @@
 //! | POST | `/admin/transfer-leader` | [`TransferRequest`] -> [`Handover`] (forwarded to the leader) |
 //! | POST | `/admin/campaign` | -> [`AdminOk`] once this voter started an election (a transfer's second half) |
 //! | POST | `/admin/bench` | [`BenchRequest`] -> [`BenchReport`] |
+//! | POST | `/admin/drain` | [`DrainRequest`] -> [`DrainState`] (this node; chat-node's `drain`) |
 //!
 //! Errors come back as a non-2xx status with an [`ErrorBody`].
 
@@ -154,6 +155,21 @@ pub struct AdminOk {
 pub struct TransferRequest {
     #[serde(default)]
     pub to: Option<NodeId>,
+}
+
+/// Drain this node of client sockets (`drain: true`) or take sockets again (`false`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct DrainRequest {
+    pub drain: bool,
+}
+
+/// A node's drain state after a [`DrainRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainState {
+    pub node: NodeId,
+    pub draining: bool,
+    /// Client sockets this node held when the request arrived (asked to move when draining).
+    pub sockets: usize,
 }
 
 /// A completed leadership transfer.

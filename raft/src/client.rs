@@ -176,6 +176,11 @@ impl ClusterClient {
         self.post(addr, "/admin/transfer-leader", &TransferRequest { to }, Duration::from_secs(10)).await
     }
 
+    /// Start or end draining the node at `addr` (that node only; not forwarded).
+    pub async fn drain(&self, addr: &str, drain: bool) -> Result<DrainState, Error> {
+        self.post(addr, "/admin/drain", &DrainRequest { drain }, Duration::from_secs(5)).await
+    }
+
     pub async fn bench(&self, addr: &str, req: BenchRequest) -> Result<BenchReport, Error> {
         let timeout = Duration::from_millis(req.duration_ms) + Duration::from_secs(30);
         self.post(addr, "/admin/bench", &req, timeout).await

@@ -51,4 +51,4 @@ export async function register(page, base, user) {
   await page.waitForURL(/\/chat$/);
 }
 
-export const shot = (page, name) => page.screenshot({ path: join(screens, `${name}.png`) });
+export const shot = (page, name) => page.screenshot({ path: join(screens, `${name}.png`), fullPage: true });

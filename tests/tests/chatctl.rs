@@ -1,6 +1,7 @@
 //! The operator CLI against real processes: `chatctl local up` runs a cluster in the
 //! foreground, `status --json` reports it, `local stop --kill` and `local restart`
-//! drive one node, and SIGINT stops every node and exits 0.
+//! drive one node, and SIGINT stops every node and exits 0; `local up --lb --lb-port P`
+//! puts HAProxy on P in front of the web console, as `scripts/run-local.sh` does with 8080.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use chat_tests::local_up::chatctl;
+use chat_tests::local_up::{chatctl, LocalUp};
 use chat_tests::wait_until;
 use serde_json::Value;
 
@@ -105,4 +106,39 @@ async fn local_up_status_restart_and_clean_shutdown() -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_up_puts_haproxy_on_a_fixed_port_in_front_of_the_web_console() -> Result<()> {
+    if Command::new("haproxy").arg("-v").stdout(Stdio::null()).status().is_err() {
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            bail!("haproxy is not installed (scripts/test.sh installs it)");
+        }
+        eprintln!("SKIPPED: haproxy is not installed");
+        return Ok(());
+    }
+    let port = free_port_pair()?;
+    let up = LocalUp::start(&["--lb", "--lb-port", &port.to_string()], &[]).await?;
+    let layout: Value = serde_json::from_slice(&std::fs::read(up.dir().join("cluster.json"))?)?;
+    assert_eq!(layout["lb"]["public"], format!("127.0.0.1:{port}"), "--lb-port is the frontend");
+    assert_eq!(layout["lb"]["stats"], format!("127.0.0.1:{}", port + 1), "statistics next to it");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let page = http.get(format!("http://127.0.0.1:{port}/")).send().await?;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await?.contains("/console/js/main.js"), "the console's page through haproxy");
+    let nodes: Value = http.get(format!("http://127.0.0.1:{port}/console/nodes")).send().await?.json().await?;
+    assert_eq!(nodes["nodes"].as_array().map(Vec::len), Some(3), "{nodes}");
+    Ok(())
+}
+
+/// A port P such that P and P+1 are free now.
+fn free_port_pair() -> Result<u16> {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = first.local_addr()?.port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no two adjacent free ports")
 }

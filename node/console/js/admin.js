@@ -23,12 +23,14 @@ export function adminPage(main) {
     error.hidden = false;
   };
   main.append(error);
-  usersSection(main, show, () => { error.hidden = true; });
+  // A sanction shows up in the audit log at once: the users section asks it to reload.
+  const audit = { reload: () => {} };
+  usersSection(main, show, () => { error.hidden = true; }, () => audit.reload());
   deletionSection(main, show);
-  auditSection(main, show);
+  audit.reload = auditSection(main, show);
 }
 
-function usersSection(main, show, clear) {
+function usersSection(main, show, clear, changed) {
   let page = 0;
   const search = h('input', { type: 'search', placeholder: '이름 또는 이메일', 'aria-label': '사용자 검색', testid: 'admin-user-search-input' });
   const role = h('select', { 'aria-label': '역할', testid: 'admin-role-filter' }, h('option', { value: '' }, '모든 역할'), h('option', { value: 'user' }, '사용자'), h('option', { value: 'admin' }, '관리자'));
@@ -48,7 +50,7 @@ function usersSection(main, show, clear) {
     clear();
     const users = res.body.data || res.body.users || [];
     const meta = res.body.metadata || res.body.meta || {};
-    rows.replaceChildren(...users.map((u) => userRow(u, load, show)));
+    rows.replaceChildren(...users.map((u) => userRow(u, () => { load(); changed(); }, show)));
     if (!users.length) rows.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, '사용자가 없습니다.')));
     const pages = meta.totalPages || 1;
     info.textContent = `${meta.total ?? users.length}명 · ${page + 1} / ${pages} 페이지`;
@@ -69,10 +71,10 @@ function usersSection(main, show, clear) {
 }
 
 function userState(u) {
-  if (u.banned || u.status === 'banned') return u.bannedUntil ? `차단 (${dateText(u.bannedUntil)}까지)` : '차단';
-  if (u.mutedUntil && new Date(u.mutedUntil) > new Date()) return `음소거 (${dateText(u.mutedUntil)}까지)`;
-  if (u.status === 'muted') return '음소거';
-  return '활성';
+  const until = (s) => (s && s.until ? `${dateText(s.until)}까지` : '무기한');
+  if (u.banned) return `차단 (${until(u.ban)}${u.ban && u.ban.reason ? `, ${u.ban.reason}` : ''})`;
+  if (u.muted) return `음소거 (${until(u.mute)})`;
+  return u.online ? '활성 · 접속 중' : '활성';
 }
 
 function userRow(u, reload, show) {
@@ -89,8 +91,8 @@ function userRow(u, reload, show) {
     const values = await askReason(title, needMinutes);
     if (values) send(values);
   };
-  return h('tr', { testid: 'admin-user-row', 'data-user-id': id },
-    h('td', {}, u.name), h('td', {}, u.email), h('td', {}, roleSelect), h('td', {}, userState(u)),
+  return h('tr', { testid: 'admin-user-row', 'data-user-id': id, 'data-email': u.email, 'data-banned': String(!!u.banned) },
+    h('td', {}, u.name), h('td', {}, u.email), h('td', {}, roleSelect), h('td', { testid: 'admin-user-state' }, userState(u)),
     h('td', {}, h('div', { class: 'row' },
       h('button', { class: 'danger', testid: 'admin-ban-button', onclick: () => withReason(`${u.name} 차단`, false, (v) =>
         act(`${u.name}을(를) 차단할까요? 세션이 즉시 종료됩니다.`, 'POST', `/api/admin/users/${id}/ban`, v.minutes ? { reason: v.reason, minutes: v.minutes } : { reason: v.reason }, '차단했습니다.')) }, '차단'),
@@ -134,6 +136,10 @@ function deletionSection(main, show) {
     form('메시지 ID', 'admin-delete-message', '메시지', '/api/admin/messages')));
 }
 
+function actionName(action) {
+  return { set_role: '역할 변경', ban: '차단', unban: '차단 해제', mute: '음소거', unmute: '음소거 해제', logout: '강제 로그아웃', delete_user: '계정 삭제' }[action] || action || '';
+}
+
 function auditSection(main, show) {
   let page = 0;
   const rows = h('tbody');
@@ -145,16 +151,18 @@ function auditSection(main, show) {
     if (page === 0) rows.replaceChildren();
     for (const e of entries) {
       const at = e.at || e.timestamp || e.createdAt;
-      rows.append(h('tr', { testid: 'admin-audit-row' },
+      const target = e.target && typeof e.target === 'object' ? (e.target.email || e.target.id) : (e.target || '');
+      const detail = [e.reason, e.role ? `역할: ${e.role}` : '', e.until ? `${dateText(e.until)}까지` : ''].filter(Boolean).join(' · ');
+      rows.append(h('tr', { testid: 'admin-audit-row', 'data-action': e.action || '' },
         h('td', {}, at ? (typeof at === 'number' ? new Date(at).toLocaleString('ko-KR') : dateText(at)) : ''),
-        h('td', {}, (e.actor && (e.actor.name || e.actor.email)) || e.actorName || e.actorId || ''),
-        h('td', {}, e.action || ''), h('td', {}, e.target || e.targetId || ''),
-        h('td', {}, [e.reason, e.minutes ? `${e.minutes}분` : ''].filter(Boolean).join(' · '))));
+        h('td', {}, (e.actor && (e.actor.name || e.actor.email)) || ''),
+        h('td', {}, actionName(e.action)), h('td', {}, target), h('td', {}, detail)));
     }
     const meta = res.body.metadata || {};
     more.disabled = !(meta.hasMore ?? entries.length === PAGE_SIZE);
   }
   main.append(h('section', { class: 'card', 'aria-label': '감사 기록' }, h('h2', { style: 'font-size:18px;margin-top:0' }, '감사 기록'),
-    h('div', { style: 'overflow-x:auto' }, h('table', {}, h('thead', {}, h('tr', {}, ['시각', '관리자', '작업', '대상', '사유'].map((t) => h('th', {}, t)))), rows)), more));
+    h('div', { style: 'overflow-x:auto' }, h('table', { testid: 'admin-audit-table' }, h('thead', {}, h('tr', {}, ['시각', '관리자', '작업', '대상', '사유'].map((t) => h('th', {}, t)))), rows)), more));
   load();
+  return () => { page = 0; load(); };
 }

@@ -2,10 +2,12 @@
 // `GET /api/console/cluster` (the node proxies the cluster view; the cluster secret
 // never reaches the browser). Polled twice a second: every node's role, Raft state,
 // term, applied index and lag, health, sockets and users, messages per second, and a
-// live chart of messages/s with the leader changes marked.
+// live chart of messages/s with the leader changes marked. Operator actions, each after
+// a confirmation: transfer leadership (to a chosen voter or any) and drain a node (or end
+// its drain), through the admin-only routes under `/api/console/cluster/`.
 
 import * as api from './api.js';
-import { h } from './ui.js';
+import { h, confirmDialog, toast } from './ui.js';
 
 const POLL_MS = 500;
 const WINDOW_MS = 5 * 60 * 1000;
@@ -23,6 +25,7 @@ export function clusterPage(main) {
   const rows = h('tbody');
   const chart = h('div', { class: 'chart', testid: 'cluster-chart', role: 'img', 'aria-label': '초당 메시지와 리더 변경' });
   const changes = h('ol', { testid: 'leader-changes', reversed: true });
+  const actions = operatorActions();
   main.append(error,
     h('div', { class: 'card row' }, '리더: ', leader, ' · 임기(term): ', term),
     h('div', { class: 'card', style: 'overflow-x:auto' }, h('table', {},
@@ -30,12 +33,7 @@ export function clusterPage(main) {
       rows)),
     h('div', { class: 'card' }, h('h2', { style: 'font-size:16px;margin-top:0' }, '초당 메시지 · 리더 변경 (최근 5분)'), chart,
       h('h3', { style: 'font-size:14px' }, '리더 변경 기록'), changes),
-    h('div', { class: 'card' }, h('h2', { style: 'font-size:16px;margin-top:0' }, '운영 작업'),
-      h('div', { class: 'row' },
-        h('button', { disabled: true, testid: 'transfer-leadership-button' }, '리더십 이전'),
-        h('button', { disabled: true, testid: 'drain-node-button' }, '노드 드레인')),
-      h('p', { class: 'muted', testid: 'operator-actions-note' },
-        '리더십 이전과 노드 드레인은 이 서버 버전의 관리 API에 아직 없어 사용할 수 없습니다. 그때까지는 chatctl을 쓰세요.')));
+    actions.card);
 
   const history = []; // {t, rate}
   const leaderLog = []; // {t, leader, term}
@@ -84,6 +82,7 @@ export function clusterPage(main) {
     history.push({ t: now, rate: total });
     while (history.length && history[0].t < now - WINDOW_MS) history.shift();
     rows.replaceChildren(...view.nodes.map((n) => row(n, rates[n.id])));
+    actions.update(view.nodes, lead);
     chart.replaceChildren(plot(history, leaderLog, now));
   }
 
@@ -91,11 +90,86 @@ export function clusterPage(main) {
   return () => { stopped = true; };
 }
 
+/**
+ * The operator actions card: transfer leadership to a chosen voter (or the best one) and
+ * drain a node or end its drain. `update` refreshes the choices from each poll.
+ */
+function operatorActions() {
+  const target = h('select', { 'aria-label': '새 리더', testid: 'transfer-target-select' });
+  const node = h('select', { 'aria-label': '드레인할 노드', testid: 'drain-node-select' });
+  const result = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite', testid: 'operator-action-result' });
+  let nodes = [];
+  let leader = null;
+  let busy = false;
+
+  // Options are rebuilt only when they change: a poll must not close an open list.
+  const fill = (select, options) => {
+    const key = JSON.stringify(options);
+    if (select.dataset.options === key) return;
+    select.dataset.options = key;
+    const keep = select.value;
+    select.replaceChildren(...options.map(([value, text]) => h('option', { value }, text)));
+    if (options.some(([value]) => value === keep)) select.value = keep;
+  };
+  async function run(question, confirmLabel, path, body, done) {
+    if (busy || !(await confirmDialog(question, confirmLabel))) return;
+    busy = true;
+    result.textContent = '처리 중…';
+    const res = await api.request('POST', path, body);
+    busy = false;
+    if (res.status === 200 && res.body && res.body.success) {
+      result.textContent = done(res.body.data);
+      toast(result.textContent, 'success');
+    } else {
+      result.textContent = api.errorText(res, `작업에 실패했습니다 (${res.status}).`);
+      toast(result.textContent, 'error');
+    }
+  }
+  const transfer = h('button', { testid: 'transfer-leadership-button', disabled: true, onclick: () => {
+    const to = target.value ? Number(target.value) : undefined;
+    run(to ? `리더십을 노드 ${to}(으)로 넘길까요? 잠시 쓰기가 멈춥니다.` : '리더십을 가장 앞선 다른 투표자에게 넘길까요? 잠시 쓰기가 멈춥니다.', '리더십 이전',
+      '/api/console/cluster/transfer-leader', to ? { to } : {},
+      (d) => `리더십을 노드 ${d.from}에서 노드 ${d.to}(으)로 넘겼습니다 (${d.took_ms} ms).`);
+  } }, '리더십 이전');
+  const drainTarget = () => nodes.find((n) => String(n.id) === node.value);
+  const drain = h('button', { class: 'danger', testid: 'drain-node-button', disabled: true, onclick: () => {
+    const id = Number(node.value);
+    run(`노드 ${id}을(를) 드레인할까요? 새 연결을 받지 않고, 접속한 사용자를 다른 노드로 옮깁니다.`, '드레인',
+      '/api/console/cluster/drain', { node: id, drain: true },
+      (d) => `노드 ${d.node} 드레인 중: 소켓 ${d.sockets}개를 다른 노드로 옮깁니다.`);
+  } }, '노드 드레인');
+  const undrain = h('button', { class: 'ghost', testid: 'undrain-node-button', disabled: true, onclick: () => {
+    const id = Number(node.value);
+    run(`노드 ${id}의 드레인을 끝낼까요? 다시 연결을 받습니다.`, '드레인 해제',
+      '/api/console/cluster/drain', { node: id, drain: false }, (d) => `노드 ${d.node}이(가) 다시 연결을 받습니다.`);
+  } }, '드레인 해제');
+  node.addEventListener('change', () => update(nodes, leader));
+
+  function update(list, lead) {
+    nodes = list;
+    leader = lead;
+    const voters = list.filter((n) => n.role === 'voter' && n.status && (!lead || n.id !== lead.id));
+    fill(target, [['', '가장 앞선 투표자 (자동)'], ...voters.map((n) => [String(n.id), `노드 ${n.id}`])]);
+    fill(node, list.map((n) => [String(n.id), `노드 ${n.id}${n.draining ? ' (드레인 중)' : ''}`]));
+    transfer.disabled = !lead;
+    const chosen = drainTarget();
+    drain.disabled = !chosen || !chosen.reachable || chosen.draining === true;
+    undrain.disabled = !chosen || chosen.draining !== true;
+  }
+
+  const card = h('div', { class: 'card', testid: 'operator-actions' }, h('h2', { style: 'font-size:16px;margin-top:0' }, '운영 작업'),
+    h('div', { class: 'row' }, h('label', { class: 'inline' }, '새 리더', target), transfer),
+    h('div', { class: 'row' }, h('label', { class: 'inline' }, '노드', node), drain, undrain),
+    result);
+  return { card, update };
+}
+
 function row(n, rate) {
   const s = n.status;
   const state = s ? s.state : 'unreachable';
-  const health = !s ? h('span', { class: 'pill bad' }, '응답 없음') : s.ready ? h('span', { class: 'pill ok' }, s.fresh ? '정상' : '선거 중') : h('span', { class: 'pill bad' }, '지연/단절');
-  return h('tr', { testid: 'cluster-node-row', 'data-node-id': String(n.id), 'data-state': state },
+  let health = !s ? h('span', { class: 'pill bad' }, '응답 없음') : s.ready ? h('span', { class: 'pill ok' }, s.fresh ? '정상' : '선거 중') : h('span', { class: 'pill bad' }, '지연/단절');
+  if (n.draining) health = h('span', { class: 'pill bad', testid: 'node-draining' }, '드레인 중');
+  return h('tr', { testid: 'cluster-node-row', 'data-node-id': String(n.id), 'data-state': state, 'data-draining': n.draining ? 'true' : 'false' },
     h('td', {}, `${n.id}`, h('div', { class: 'muted' }, n.public)),
     h('td', {}, n.role === 'voter' ? '투표자' : '학습자(edge)'),
     h('td', {}, h('span', { class: `pill ${state === 'leader' ? 'leader' : s ? '' : 'bad'}` }, stateName(state))),
@@ -134,10 +208,16 @@ function plot(history, leaderLog, now) {
   if (history.length > 1) {
     el('polyline', { fill: 'none', stroke: '#3056d3', 'stroke-width': 2, points: history.map((p) => `${x(p.t).toFixed(1)},${y(p.rate).toFixed(1)}`).join(' ') });
   }
+  // Changes close together (a transfer, a failover) get their labels on separate lines.
+  let line = 0;
+  let lastX = -Infinity;
   for (const c of leaderLog) {
     if (c.t < now - WINDOW_MS) continue;
-    el('line', { x1: x(c.t), y1: P, x2: x(c.t), y2: H - P, stroke: c.leader ? '#18794e' : '#c0342b', 'stroke-dasharray': '4 3' });
-    el('text', { x: x(c.t) + 3, y: P + 10, 'font-size': 11, fill: '#1d2330' }, c.leader ? `리더 ${c.leader} (t${c.term})` : '리더 없음');
+    const at = x(c.t);
+    line = at - lastX < 90 ? (line + 1) % 5 : 0;
+    lastX = at;
+    el('line', { x1: at, y1: P, x2: at, y2: H - P, stroke: c.leader ? '#18794e' : '#c0342b', 'stroke-dasharray': '4 3' });
+    el('text', { x: Math.min(at + 3, W - 90), y: P + 10 + 13 * line, 'font-size': 11, fill: '#1d2330' }, c.leader ? `리더 ${c.leader} (t${c.term})` : '리더 없음');
   }
   return svg;
 }

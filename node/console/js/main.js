@@ -77,6 +77,8 @@ function startSocket() {
     onEvent: (event, arg) => {
       if (event === 'duplicate_login') {
         banner(`다른 기기에서 로그인이 감지되었습니다 (${arg.deviceInfo || '알 수 없는 기기'}, ${arg.ipAddress || '알 수 없는 IP'}). 곧 이 세션이 종료됩니다.`, { testid: 'duplicate-login-notice' });
+      } else if (event === 'serverDraining') {
+        toast((arg && arg.message) || '이 서버를 점검합니다. 다른 서버로 다시 연결합니다.', 'info', 'server-draining-notice');
       } else if (event === 'session_ended') {
         app.sessionEnded(arg && arg.message);
       } else if (event === 'mention') {

@@ -1,12 +1,15 @@
 // The chat room (protocol §6.5): joining over the socket, history on scroll-up, live
-// messages, read marks, reactions, files, participants; after a reconnect (to this or
-// another node) it joins again and reads back what it missed, merging by `_id`.
+// messages, read marks, reactions, files, participants with their online state (polled
+// from `GET /api/rooms/<id>/presence`, and re-read whenever the participants change);
+// after a reconnect (to this or another node) it joins again and reads back what it
+// missed, merging by `_id`.
 
 import * as api from './api.js';
 import { h, toast } from './ui.js';
 import { renderMessage } from './messages.js';
 
 const PAGE = 30;
+const PRESENCE_POLL_MS = 3000;
 
 export async function roomPage(main, app, roomId) {
   const me = (() => { const s = api.session(); return { id: s.user._id || s.user.id, name: s.user.name }; })();
@@ -19,6 +22,9 @@ export async function roomPage(main, app, roomId) {
   const byId = new Map();
   let order = [];
   let participants = room.participants || [];
+  let online = null; // Set of user ids, once the presence answered
+  let presenceTimer = null;
+  let gone = false;
   let hasMore = true;
   // Kinds of the history requests in flight, answered in order on one socket:
   // 'first' | 'older' | 'catch-up'.
@@ -88,7 +94,31 @@ export async function roomPage(main, app, roomId) {
   }
 
   function drawPeople() {
-    people.replaceChildren(...participants.map((p) => h('li', { testid: 'participant' }, h('span', { class: 'dot on', 'aria-hidden': 'true' }), p.name, p.id === me.id ? ' (나)' : '')));
+    people.replaceChildren(...participants.map((p) => {
+      const on = online ? online.has(p.id) : p.id === me.id;
+      const state = online ? (on ? '온라인' : '오프라인') : '확인 중';
+      return h('li', { testid: 'participant', 'data-user-id': p.id, 'data-online': online ? String(on) : 'unknown' },
+        h('span', { class: `dot${on ? ' on' : ''}`, 'aria-hidden': 'true' }), p.name, p.id === me.id ? ' (나)' : '',
+        h('span', { class: 'visually-hidden' }, ` (${state})`));
+    }));
+  }
+
+  // One presence request at a time; a change while one is out asks for another after it.
+  let presenceBusy = false;
+  let presenceAgain = false;
+  async function readPresence() {
+    if (presenceBusy) { presenceAgain = true; return; }
+    presenceBusy = true;
+    clearTimeout(presenceTimer);
+    const res = await api.request('GET', `/api/rooms/${roomId}/presence`);
+    presenceBusy = false;
+    if (gone) return;
+    if (res.status === 200 && res.body && res.body.data) {
+      online = new Set(res.body.data.online);
+      drawPeople();
+    }
+    if (presenceAgain) { presenceAgain = false; readPresence(); return; }
+    presenceTimer = setTimeout(readPresence, PRESENCE_POLL_MS);
   }
 
   async function uploadFile() {
@@ -124,6 +154,7 @@ export async function roomPage(main, app, roomId) {
       } }, h('label', { class: 'file-label', title: '파일 첨부' }, '📎', fileInput), input, send)),
     h('aside', { class: 'people', 'aria-label': '참여자' }, h('h2', { style: 'font-size:16px;margin-top:0' }, '참여자'), people)));
   drawPeople();
+  readPresence();
 
   const off = app.listen((event, arg) => {
     switch (event) {
@@ -179,7 +210,10 @@ export async function roomPage(main, app, roomId) {
         markRead();
         break;
       case 'participantsUpdate':
-        if (Array.isArray(arg)) { participants = arg; drawPeople(); redrawMine(); }
+        if (Array.isArray(arg)) { participants = arg; drawPeople(); redrawMine(); readPresence(); }
+        break;
+      case 'userLeft':
+        readPresence();
         break;
       case 'messagesRead': {
         const seqs = (arg.messageIds || []).map((id) => byId.get(id)).filter(Boolean).map((m) => m.seq);
@@ -224,8 +258,10 @@ export async function roomPage(main, app, roomId) {
   input.focus();
 
   return () => {
+    gone = true;
     off();
     clearTimeout(markTimer);
+    clearTimeout(presenceTimer);
     document.removeEventListener('visibilitychange', markRead);
     if (joined) app.emit('leaveRoom', roomId);
   };

@@ -8,7 +8,9 @@
 //
 // On a lost connection it reconnects by itself, to the next base URL of `bases()`
 // (another node), with the same credentials, so a user never logs in again because a
-// node died. It stops for good on `close()`, or when the server refuses the session.
+// node died. A node being drained says `serverDraining` (protocol §12): the client then
+// leaves it the same way. It stops for good on `close()`, or when the server refuses the
+// session.
 
 const RETRY_MS = [250, 500, 1000, 2000, 3000];
 
@@ -153,6 +155,8 @@ export class Socket {
       }
       if (m[1]) this.ws.send('43' + m[1] + '[]');
       this.o.onEvent(args[0], args[1]);
+      // Dropping the connection (no DISCONNECT packet) moves it like a node failure would.
+      if (args[0] === 'serverDraining' && this.ws) this.ws.close();
     }
   }
 }

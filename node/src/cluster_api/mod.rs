@@ -8,12 +8,14 @@
 //! - `blobs`: copies of uploaded files, stored and served for peers.
 //! - `admin`: status, bootstrap, membership, state reads, fault injection, snapshots.
 //! - `handover`: planned leadership transfer (`transfer-leader`, `campaign`).
+//! - `drain`: draining this node of its client sockets (`crate::drain`).
 //! - `bench`: in-node proposers that measure commit throughput and latency.
 //! - `error`: the one mapping from `chat_raft::Error` to HTTP status codes.
 
 mod admin;
 mod bench;
 mod blobs;
+mod drain;
 mod error;
 mod fanout;
 pub(crate) mod handover;
@@ -58,6 +60,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/admin/snapshot", post(admin::snapshot))
         .route("/admin/transfer-leader", post(handover::transfer))
         .route("/admin/campaign", post(handover::campaign))
+        .route("/admin/drain", post(drain::drain))
         .route("/admin/bench", post(bench::bench))
         .layer(middleware::from_fn_with_state(node.clone(), require_secret))
         .layer(DefaultBodyLimit::max(MAX_BODY))

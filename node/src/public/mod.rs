@@ -2,7 +2,8 @@
 //! lives here; the rest of `/api` is the REST API (`rest`), Socket.IO is served at
 //! `/socket.io/`, and the web console (`console`) at `/` and its page routes. The REST edge (CORS, token guard) wraps all of it, because a stale
 //! token must get 401 on `/api/health` too and polling clients need CORS as well.
-//! Fault injection can cut the listeners off from every client (`refuse_when_cut_off`).
+//! Fault injection can cut the listeners off from every client (`refuse_when_cut_off`);
+//! a draining node refuses new Socket.IO connections (`refuse_sockets_while_draining`).
 
 mod health;
 
@@ -25,7 +26,8 @@ pub(crate) fn router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router {
         .with_state(node.clone())
         .merge(rest::router(node.clone()))
         .merge(crate::console::router(node.clone()))
-        .layer(socket_io);
+        .layer(socket_io)
+        .layer(middleware::from_fn_with_state(node.clone(), refuse_sockets_while_draining));
     rest::edge(api, node.clone()).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
 }
 
@@ -36,7 +38,8 @@ pub(crate) fn socket_router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router
         .route("/api/health", get(health::health))
         .fallback(|| async { StatusCode::BAD_REQUEST })
         .with_state(node.clone())
-        .layer(socket_io);
+        .layer(socket_io)
+        .layer(middleware::from_fn_with_state(node.clone(), refuse_sockets_while_draining));
     rest::cors_only(routes).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
 }
 
@@ -46,6 +49,16 @@ pub(crate) fn socket_router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router
 async fn refuse_when_cut_off(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
     if node.cluster.contact().clients_blocked() {
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "unavailable" })))
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// A draining node (`crate::drain`) takes no new Socket.IO connection: the handshake gets
+/// 503, so the client tries another node. Sockets already open are not requests here.
+async fn refuse_sockets_while_draining(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    if node.drain.is_draining() && req.uri().path().starts_with("/socket.io") {
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "draining" })))
             .into_response();
     }
     next.run(req).await

@@ -1,8 +1,8 @@
 //! `GET /api/console/cluster`: the cluster as the web console's dashboard shows it, for
 //! admins only. The node asks every member's cluster listener for its status (with the
 //! cluster secret, which never leaves the server) and each member's public `/metrics`
-//! for its message counter; sockets and users per node come from the replicated
-//! presence state. A member that does not answer within a second is listed as
+//! for its message counter and drain state; sockets and users per node come from the
+//! replicated presence state. The operator actions on this view are `cluster_actions.rs`. A member that does not answer within a second is listed as
 //! unreachable rather than failing the whole view.
 
 use std::collections::BTreeSet;
@@ -51,12 +51,22 @@ struct NodeView {
     users: usize,
     /// `chat_messages_accepted_total` of the node; the dashboard derives messages/s.
     messages_accepted: Option<u64>,
+    /// Whether the node is drained of client sockets (`chat_node_draining`); `None`
+    /// when its `/metrics` did not answer.
+    draining: Option<bool>,
 }
 
-async fn cluster(State(node): State<Arc<Node>>, user: AuthUser) -> Result<Json<ClusterView>, ApiError> {
+/// The dashboard's routes and its operators' are for admins: 403 with this message
+/// for anyone else (the token guard already answered 401 without a session).
+pub(super) fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
     if user.user.role != Role::Admin {
         return Err(ApiError::refused(StatusCode::FORBIDDEN, "관리자만 볼 수 있습니다."));
     }
+    Ok(())
+}
+
+async fn cluster(State(node): State<Arc<Node>>, user: AuthUser) -> Result<Json<ClusterView>, ApiError> {
+    require_admin(&user)?;
     let own = node.cluster.status(node.config.health_grace());
     let members = own.members.clone();
     let asks = members.iter().map(|member| ask(&node, member, &own));
@@ -71,8 +81,8 @@ async fn cluster(State(node): State<Arc<Node>>, user: AuthUser) -> Result<Json<C
                 let users: BTreeSet<&str> = on_node.iter().map(|(_, info)| info.user_id.as_str()).collect();
                 (on_node.len(), users.len())
             });
-            let (status, messages_accepted) = match answer {
-                Some((status, messages)) => (Some(status), messages),
+            let (status, public) = match answer {
+                Some((status, public)) => (Some(status), public),
                 None => (None, None),
             };
             NodeView {
@@ -82,7 +92,8 @@ async fn cluster(State(node): State<Arc<Node>>, user: AuthUser) -> Result<Json<C
                 member,
                 sockets,
                 users,
-                messages_accepted,
+                messages_accepted: public.map(|p| p.messages_accepted),
+                draining: public.map(|p| p.draining),
             }
         })
         .collect();
@@ -94,25 +105,42 @@ async fn cluster(State(node): State<Arc<Node>>, user: AuthUser) -> Result<Json<C
     }))
 }
 
-/// One member's status and message counter; `None` when its cluster listener is silent.
-async fn ask(node: &Node, member: &Member, own: &NodeStatus) -> Option<(NodeStatus, Option<u64>)> {
+/// What the view takes from a member's public `/metrics`.
+#[derive(Clone, Copy)]
+struct PublicMetrics {
+    messages_accepted: u64,
+    draining: bool,
+}
+
+/// One member's status and public metrics; `None` when its cluster listener is silent.
+async fn ask(node: &Node, member: &Member, own: &NodeStatus) -> Option<(NodeStatus, Option<PublicMetrics>)> {
     let status = if member.id == own.id {
         own.clone()
     } else {
         tokio::time::timeout(ASK_TIMEOUT, node.cluster.client().status(&member.cluster)).await.ok()?.ok()?
     };
-    let messages = if member.id == own.id {
-        Some(node.metrics.messages_accepted.load(std::sync::atomic::Ordering::Relaxed))
+    let public = if member.id == own.id {
+        Some(PublicMetrics {
+            messages_accepted: node.metrics.messages_accepted.load(std::sync::atomic::Ordering::Relaxed),
+            draining: node.drain.is_draining(),
+        })
     } else {
-        messages_accepted(&member.public).await
+        public_metrics(&member.public).await
     };
-    Some((status, messages))
+    Some((status, public))
 }
 
-/// The counter from a member's public `/metrics` (Prometheus text; no secret needed).
-async fn messages_accepted(public: &str) -> Option<u64> {
+/// The message counter and drain gauge from a member's public `/metrics` (Prometheus
+/// text; no secret needed).
+async fn public_metrics(public: &str) -> Option<PublicMetrics> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     let client = CLIENT.get_or_init(|| reqwest::Client::builder().timeout(ASK_TIMEOUT).build().unwrap_or_default());
     let text = client.get(format!("http://{public}/metrics")).send().await.ok()?.text().await.ok()?;
-    text.lines().find_map(|line| line.strip_prefix("chat_messages_accepted_total ")).and_then(|v| v.trim().parse().ok())
+    let value = |name: &str| -> Option<u64> {
+        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())
+    };
+    Some(PublicMetrics {
+        messages_accepted: value("chat_messages_accepted_total")?,
+        draining: value("chat_node_draining").is_some_and(|v| v == 1),
+    })
 }

@@ -17,11 +17,14 @@
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
 //! | `ids.rs` | ObjectId-style ids and session ids |
 //! | `admin/` | `/api/admin/**`: members, roles, sanctions, the audit log (admins only) |
+//! | `room_presence.rs` | `GET /api/rooms/{id}/presence`: which participants are online |
 //! | `cluster_view.rs` | `GET /api/console/cluster`: the web console's cluster view, admins only |
+//! | `cluster_actions.rs` | the dashboard's operator actions: transfer leadership, drain a node (admins only) |
 //! | `info.rs` | `GET /api`, the message-history placeholder, unknown paths |
 
 mod admin;
 mod auth_routes;
+mod cluster_actions;
 mod cluster_view;
 mod cors;
 mod files;
@@ -32,6 +35,7 @@ mod input;
 mod profile_image;
 mod respond;
 mod room_list;
+mod room_presence;
 pub(crate) mod room_view;
 mod rooms;
 mod uploads;
@@ -62,6 +66,8 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(uploads::routes())
         .merge(admin::routes())
         .merge(cluster_view::routes())
+        .merge(cluster_actions::routes())
+        .merge(room_presence::routes())
         .route("/api/message/rooms/{room_id}/messages", get(info::message_history))
         .route("/api/{*rest}", any(info::not_found))
         .layer(DefaultBodyLimit::max(input::JSON_BODY_LIMIT))

@@ -158,6 +158,10 @@ pub struct UpArgs {
     /// The haproxy executable for --lb [default: haproxy on PATH].
     #[arg(long, value_name = "PATH", requires = "lb")]
     pub haproxy_bin: Option<PathBuf>,
+    /// A fixed port for --lb's frontend; its statistics page takes the next one
+    /// [default: the ports recorded in cluster.json, else free ones].
+    #[arg(long, value_name = "PORT", requires = "lb", value_parser = clap::value_parser!(u16).range(1..65535))]
+    pub lb_port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

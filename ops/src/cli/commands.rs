@@ -102,7 +102,7 @@ async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), Erro
     };
     let mut cluster = cluster;
     let lb = match args.lb {
-        true => match cluster.start_lb(args.haproxy_bin.as_deref(), args.ready_timeout).await {
+        true => match cluster.start_lb(args.haproxy_bin.as_deref(), args.lb_port, args.ready_timeout).await {
             Ok(lb) => Some(lb),
             Err(e) => {
                 cluster.stop().await?;

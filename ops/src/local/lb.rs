@@ -109,16 +109,35 @@ pub fn find_haproxy(explicit: Option<&Path>) -> Result<PathBuf, Error> {
         .ok_or_else(|| missing("on PATH".into()))
 }
 
+/// `127.0.0.1:<port>`, if nothing listens there yet (haproxy would fail later and less
+/// clearly).
+fn fixed_addr(port: u16) -> Result<String, Error> {
+    let addr = format!("127.0.0.1:{port}");
+    std::net::TcpListener::bind(&addr)
+        .map(drop)
+        .map_err(|e| Error::Usage(format!("--lb-port: {addr} is not free ({e}); pick another port or leave it out")))?;
+    Ok(addr)
+}
+
 impl Balancer {
     /// Write the config, check it, start haproxy and record it; returns once the
     /// frontend answers `/api/health` through a healthy node (or `timeout` passes).
-    pub async fn start(dir: &Path, haproxy: Option<&Path>, timeout: Duration) -> Result<Balancer, Error> {
+    /// `port` fixes the frontend's port (statistics on the next one).
+    pub async fn start(
+        dir: &Path,
+        haproxy: Option<&Path>,
+        port: Option<u16>,
+        timeout: Duration,
+    ) -> Result<Balancer, Error> {
         let binary = find_haproxy(haproxy)?;
         let layout = ClusterLayout::load(dir)?;
         // Keep the recorded addresses across restarts so clients can reconnect.
-        let entry = match &layout.lb {
-            Some(lb) => LbEntry { pid: None, ..lb.clone() },
-            None => {
+        let entry = match (port, &layout.lb) {
+            (Some(port), _) => {
+                LbEntry { public: fixed_addr(port)?, stats: fixed_addr(port.saturating_add(1))?, pid: None }
+            }
+            (None, Some(lb)) => LbEntry { pid: None, ..lb.clone() },
+            (None, None) => {
                 let mut addrs = ports::free_addrs(2)?.into_iter();
                 LbEntry { public: addrs.next().expect("two"), stats: addrs.next().expect("two"), pid: None }
             }
@@ -238,5 +257,15 @@ mod tests {
         assert!(!cfg.contains("node2"), "a removed node is not a backend");
         // Above Engine.IO's ping interval + timeout (25 s + 60 s).
         assert!(cfg.contains("timeout tunnel 120s"));
+    }
+
+    #[test]
+    fn a_fixed_port_is_used_only_when_free() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let refused = fixed_addr(port).unwrap_err().to_string();
+        assert!(refused.contains("--lb-port") && refused.contains(&port.to_string()), "{refused}");
+        drop(taken);
+        assert_eq!(fixed_addr(port).unwrap(), format!("127.0.0.1:{port}"));
     }
 }

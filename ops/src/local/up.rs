@@ -159,9 +159,15 @@ impl LocalCluster {
     }
 
     /// Start HAProxy in front of every node's public listener (see [`super::lb`]);
-    /// it is stopped with the cluster. Returns its recorded addresses.
-    pub async fn start_lb(&mut self, haproxy: Option<&Path>, timeout: Duration) -> Result<LbEntry, Error> {
-        let balancer = Balancer::start(&self.dir, haproxy, timeout).await?;
+    /// it is stopped with the cluster. `port`: a fixed frontend port (stats on the next).
+    /// Returns its recorded addresses.
+    pub async fn start_lb(
+        &mut self,
+        haproxy: Option<&Path>,
+        port: Option<u16>,
+        timeout: Duration,
+    ) -> Result<LbEntry, Error> {
+        let balancer = Balancer::start(&self.dir, haproxy, port, timeout).await?;
         let entry = balancer.entry.clone();
         self.lb = Some(balancer);
         Ok(entry)
