@@ -146,13 +146,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         ai,
         drain: Arc::new(drain::Drain::new(io.clone())),
     });
+    // Before any socket can connect: what the log holds now was written before them.
+    let logged_at_start = cluster.raft().metrics().borrow().last_log_index.unwrap_or(0);
     socket::register(&io, node.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let activity = tokio::spawn(auth::activity::run(node.clone(), stop_rx.clone()));
     let read_marks = tokio::spawn(read_marks::run(node.clone(), stop_rx.clone()));
     let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
-    let announcer =
-        node.messages.applied_everywhere().then(|| tokio::spawn(fanout::applied::run(node.clone(), stop_rx.clone())));
+    let announcer = node
+        .messages
+        .applied_everywhere()
+        .then(|| tokio::spawn(fanout::applied::run(node.clone(), logged_at_start, stop_rx.clone())));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
     // The cluster listener is served by the consensus thread (a listener belongs to
     // the runtime that registers it, hence the round trip through std).

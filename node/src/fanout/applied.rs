@@ -14,7 +14,10 @@
 //!
 //! A node that catches up by installing a snapshot applies no entries for what the
 //! snapshot covers, so its sockets get no live events for those; they are in the
-//! history that clients load on (re)joining, as after any reconnect.
+//! history that clients load on (re)joining, as after any reconnect. Likewise the
+//! entries a node already had in its log when it started: a restarted node applies them
+//! again (or for the first time) after its sockets may have connected, and announcing
+//! them would replay old messages as new ones.
 
 use std::sync::Arc;
 
@@ -36,8 +39,9 @@ pub(crate) fn announced(kind: MessageKind) -> bool {
     matches!(kind, MessageKind::Text | MessageKind::File)
 }
 
-/// Announce applied message-store commands to this node's sockets until `stop`.
-pub(crate) async fn run(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+/// Announce applied message-store commands to this node's sockets until `stop`; entries
+/// up to `logged_at_start` (the last log index when the node started) are not announced.
+pub(crate) async fn run(node: Arc<Node>, logged_at_start: u64, mut stop: watch::Receiver<bool>) {
     let mut applied = node.cluster.state_machine().subscribe();
     loop {
         let entry = tokio::select! {
@@ -45,6 +49,7 @@ pub(crate) async fn run(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
         };
         match entry {
+            Ok(entry) if entry.index <= logged_at_start => {}
             Ok(entry) => announce(&node, &entry).await,
             Err(RecvError::Lagged(skipped)) => {
                 // The sequencer fills a room's skipped messages from the store when its
