@@ -52,10 +52,15 @@ pub(super) async fn delete_message(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    // An unknown id costs no write: refused on this node's (fresh) replica first.
+    if node.messages.locate(&id).await.map_err(store_error)?.is_none() {
+        return Err(message_not_found());
+    }
     let by = admin.stamp();
     let tombstone = node.messages.delete(&id, by.at).await.map_err(store_error)?.ok_or_else(message_not_found)?;
     let room_id = tombstone.room.clone();
-    let outcome = commit(&node, Command::DeleteMessage { message_id: id.clone(), room_id: room_id.clone(), by }).await?;
+    let outcome =
+        commit(&node, Command::DeleteMessage { message_id: id.clone(), room_id: room_id.clone(), by }).await?;
     let first = matches!(outcome, Outcome::MessageDeleted { first: true });
     if first {
         tracing::info!(node = node.config.id, admin = %admin.0.user.id, message = %id, room = %room_id, "message deleted");
