@@ -3,7 +3,9 @@
 //! `session_ended` first, then close; tokens get 401 everywhere by the time the admin
 //! is answered), roles from `CHAT_ADMIN_EMAILS` and `chatctl admin`, the last admin,
 //! 403 for non-admins, bad input refused without a change, the audit log the same on
-//! every node, and a ban that survives the leader's death mid-request.
+//! every node, and a ban that survives the leader's death mid-request. Deleted
+//! messages (tombstones, `messageDeleted`), rooms (`roomDeleted`, closed everywhere,
+//! history for admins) and users reach every node, and are audited with their types.
 
 use std::time::Duration;
 
@@ -436,10 +438,14 @@ async fn expect_room_deleted(events: &mut Events, room: &str) -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn deleted_messages_and_rooms_reach_every_node_and_are_audited() -> Result<()> {
-    let cluster = cluster().await?;
+async fn deletions_of_messages_rooms_and_users_reach_every_node_and_are_audited() -> Result<()> {
+    // The first admin from the environment this time (the other tests use the flag).
+    let spec = NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"]).with_env("CHAT_ADMIN_EMAILS", ROOT);
+    let cluster = TestCluster::start(spec).await?;
     let http = Http::new(&cluster);
     let root = http.api(1)?.register("Root", ROOT, PASSWORD).await?;
+    let (_, profile) = http.call(2, Method::GET, "/api/users/profile", Some(&root.token), None).await?;
+    assert_eq!(profile["user"]["role"], "admin", "CHAT_ADMIN_EMAILS made root an admin: {profile}");
     let alice = http.api(2)?.register("Alice", "alice@admin.test", PASSWORD).await?;
     let bob = http.api(3)?.register("Bob", "bob@admin.test", PASSWORD).await?;
     let room = http.api(2)?.create_room(&alice, "doomed room", None).await?;
@@ -551,7 +557,35 @@ async fn deleted_messages_and_rooms_reach_every_node_and_are_audited() -> Result
     let (status, again) = http.admin(3, Method::DELETE, &format!("/api/admin/rooms/{}", room.id), &root, None).await?;
     assert_eq!((status, again["alreadyDeleted"].as_bool()), (200, Some(true)), "{again}");
 
-    // Every node's audit log lists both, once each, with their target types.
+    // An admin's deletion of a user, through node 1, is the user's own deletion on every
+    // node: her socket on node 2 closes, her token and login are refused everywhere, and
+    // she is out of every room.
+    let carol = http.api(3)?.register("Carol", "carol@admin.test", PASSWORD).await?;
+    http.api(3)?.join_room(&carol, &kept.id, None).await?;
+    let (s_carol, mut e_carol) = ChatSocket::connect(http.api(2)?.base(), &carol, WAIT).await?;
+    let (status, gone) =
+        http.admin(1, Method::DELETE, &format!("/api/admin/users/{}", carol.user_id), &root, None).await?;
+    assert_eq!(status, 200, "{gone}");
+    assert_eq!(http.token_status(&carol).await?, [401, 401, 401]);
+    loop {
+        match next_event(&mut e_carol).await? {
+            Incoming::Closed { .. } => break,
+            Incoming::Event { .. } => {}
+        }
+    }
+    drop(s_carol);
+    for id in cluster.ids() {
+        assert_eq!(http.login(id, "carol@admin.test").await?.0, 401, "node {id}: the account is gone");
+        let state = cluster.state(id).await?;
+        let participants = state.rooms.get(&kept.id).map(|r| r.participants.clone());
+        assert_eq!(participants, Some(vec![bob.user_id.clone()]), "node {id}");
+        assert!(
+            state.users.get(&carol.user_id).is_none()
+                && state.presence.sockets_of_user(&carol.user_id).next().is_none()
+        );
+    }
+
+    // Every node's audit log lists the three, once each, with their target types.
     for id in cluster.ids() {
         let (_, audit) = http.admin(id, Method::GET, "/api/admin/audit", &root, None).await?;
         let entries = audit["data"].as_array().context("entries")?;
@@ -564,9 +598,15 @@ async fn deleted_messages_and_rooms_reach_every_node_and_are_audited() -> Result
             .collect();
         assert_eq!(
             shown,
-            [("delete_room", "room", room.id.as_str()), ("delete_message", "message", message_id.as_str())],
+            [
+                ("delete_user", "user", carol.user_id.as_str()),
+                ("delete_room", "room", room.id.as_str()),
+                ("delete_message", "message", message_id.as_str())
+            ],
             "node {id}: {audit}"
         );
+        assert_eq!(entries[0]["target"]["email"], "carol@admin.test", "{audit}");
+        let entries = &entries[1..];
         assert_eq!(
             (entries[0]["target"]["name"].as_str(), entries[1]["target"]["roomId"].as_str()),
             (Some("doomed room"), Some(&*room.id))
