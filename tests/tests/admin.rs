@@ -523,6 +523,9 @@ async fn deletions_of_messages_rooms_and_users_reach_every_node_and_are_audited(
         tombstone.map(|m| (m["deleted"].clone(), m["content"].clone())),
         Some((json!(true), json!("삭제된 메시지입니다.")))
     );
+    s3.emit("messageReaction", json!([{"messageId": message_id, "reaction": "👍", "type": "add"}]))?;
+    let refused = wait_for_event(&mut e3, "error").await?;
+    assert_eq!(refused["code"], "MESSAGE_DELETED", "a tombstone takes no reaction: {refused}");
     // A second deletion is answered as such and changes nothing.
     let (status, again) = http.admin(2, Method::DELETE, &path, &root, None).await?;
     assert_eq!((status, again["alreadyDeleted"].as_bool()), (200, Some(true)), "{again}");
