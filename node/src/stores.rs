@@ -231,6 +231,10 @@ impl MessageStore for MongoMessages {
         self.0.message_store()?.react(message_id, emoji, user_id, add).await
     }
 
+    async fn delete(&self, id: &str, at: Millis) -> Result<Option<StoredMessage>, chat_storage::Error> {
+        self.0.message_store()?.delete(id, at).await
+    }
+
     async fn count_since(&self, room: &str, since: Millis) -> Result<usize, chat_storage::Error> {
         self.0.message_store()?.count_since(room, since).await
     }

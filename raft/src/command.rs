@@ -94,6 +94,13 @@ pub enum Command {
     /// End a user's current session and drop their sockets (admin logout).
     EndSession { user_id: String, by: Stamp },
 
+    /// An admin deleted a message (its store made it a tombstone first): audited once
+    /// per message, and every node tells the room's sockets it hosts (protocol §8.6).
+    DeleteMessage { message_id: String, room_id: String, by: Stamp },
+    /// Close a room (admin deletion, protocol §8.7): it leaves the room list, nobody
+    /// can join or post, every socket leaves it; its history stays for admins.
+    DeleteRoom { room_id: String, by: Stamp },
+
     /// Open a session, atomically replacing the user's previous one (single login).
     OpenSession { session: Session },
     /// End a session if it is still the user's current one.
@@ -203,6 +210,15 @@ pub enum Outcome {
     },
     UnknownRoom,
     WrongRoomPassword,
+    /// The room is closed; `members` were its participants, told on every node.
+    RoomDeleted {
+        members: Vec<String>,
+    },
+    /// `first` is false when this message's deletion was recorded before (a retry or a
+    /// second deletion): nothing was audited or announced again.
+    MessageDeleted {
+        first: bool,
+    },
 
     SocketConnected,
     SocketDisconnected {
@@ -254,6 +270,12 @@ pub enum Outcome {
     Reacted {
         room: String,
         reactions: std::collections::BTreeMap<String, Vec<String>>,
+    },
+    /// The message is a tombstone since `deleted_at` (now or by an earlier deletion).
+    Tombstoned {
+        room: String,
+        seq: u64,
+        deleted_at: Millis,
     },
     UnknownMessage,
     /// A message command reached a node without a message store (misconfiguration).

@@ -136,6 +136,7 @@ impl NewMessage {
             timestamp,
             reactions: BTreeMap::new(),
             readers: Vec::new(),
+            deleted_at: None,
         }
     }
 }
@@ -159,6 +160,33 @@ pub struct StoredMessage {
     /// emoji -> user ids, in the order they reacted.
     pub reactions: BTreeMap<String, Vec<String>>,
     pub readers: Vec<Reader>,
+    /// When an admin deleted the message (protocol §8.6): it is then a tombstone. Absent
+    /// in records written before deletion existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<Millis>,
+}
+
+/// The content of a deleted message (protocol §8.6).
+pub const DELETED_CONTENT: &str = "삭제된 메시지입니다.";
+
+impl StoredMessage {
+    /// Turn the message into its tombstone, deleted at `at`: the content is replaced, the
+    /// file reference, mentions, metadata and reactions dropped; id, room, `seq`, sender,
+    /// kind and timestamp stay, so history keeps its order and gaps stay explained.
+    /// Returns false (and changes nothing) when it was deleted already: the first
+    /// deletion's time stands.
+    pub fn tombstone(&mut self, at: Millis) -> bool {
+        if self.deleted_at.is_some() {
+            return false;
+        }
+        self.content = DELETED_CONTENT.to_owned();
+        self.file = None;
+        self.mentions.clear();
+        self.metadata.clear();
+        self.reactions.clear();
+        self.deleted_at = Some(at);
+        true
+    }
 }
 
 /// Message-plane commands carried by the Raft log (embedded store only).
@@ -181,6 +209,9 @@ pub enum MessageCommand {
     },
     /// Add or remove one user's reaction -> `Outcome::Reacted`, or `UnknownMessage`.
     React { message_id: String, emoji: String, user_id: String, add: bool },
+    /// Replace a message by its tombstone (admin deletion, protocol §8.6) ->
+    /// `Outcome::Tombstoned`, or `UnknownMessage`. Deleting a tombstone changes nothing.
+    Delete { message_id: String, at: Millis },
 }
 
 /// The store that applies [`MessageCommand`]s, called by the state machine in log

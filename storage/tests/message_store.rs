@@ -81,7 +81,7 @@ async fn reopen(dir: &Path) -> Result<EmbeddedMessageStore> {
     }
 }
 
-/// Commands touching two rooms: appends, reads and reactions.
+/// Commands touching two rooms: appends, reads, reactions and deletions.
 fn commands(rooms: &[String]) -> Vec<MessageCommand> {
     let mut commands = Vec::new();
     for i in 0..40u64 {
@@ -95,6 +95,9 @@ fn commands(rooms: &[String]) -> Vec<MessageCommand> {
             commands.push(MessageCommand::MarkRead { user_id: "reader".into(), message_ids, at: 5_000 + i });
             let mark = ReadMark { room: rooms[(i % 2) as usize].clone(), user_id: format!("r{i}"), seq: i / 4, at: i };
             commands.push(MessageCommand::RaiseReadMarks { marks: vec![mark], notices: Vec::new() });
+        }
+        if i % 7 == 3 {
+            commands.push(MessageCommand::Delete { message_id: format!("{:024x}", i - 1), at: 9_000 + i });
         }
     }
     commands
@@ -141,9 +144,16 @@ fn reapplying_at_or_below_the_applied_index_changes_nothing() -> Result<()> {
     assert_eq!(store.apply(1, &react), Outcome::Reacted { room: room.clone(), reactions: BTreeMap::new() });
     let read = MessageCommand::MarkRead { user_id: "u".into(), message_ids: vec![first.id.clone()], at: 9 };
     assert_eq!(store.apply(2, &read), Outcome::ReadsMarked { changed: vec![] });
+    let delete = MessageCommand::Delete { message_id: first.id.clone(), at: 7 };
+    assert_eq!(store.apply(1, &delete), Outcome::UnknownMessage, "not deleted: its index was applied");
     assert_eq!(store.after_seq(&room, 0, 100)?, before);
     assert_eq!(store.applied_index(), 2);
     assert_eq!(store.apply(3, &late), Outcome::MessageAppended { seq: 3, timestamp: 1_002 });
+    let deleted = Outcome::Tombstoned { room: room.clone(), seq: 1, deleted_at: 7 };
+    assert_eq!(store.apply(4, &delete), deleted);
+    let again = MessageCommand::Delete { message_id: first.id.clone(), at: 8 };
+    assert_eq!(store.apply(5, &again), deleted, "a second deletion keeps the first time");
+    assert_eq!(store.apply(4, &again), deleted, "a replay answers from what is stored");
     Ok(())
 }
 

@@ -23,11 +23,13 @@ pub struct NodeSpec {
     pub voters: usize,
     pub edges: usize,
     pub extra_args: Vec<String>,
+    /// Environment variables every node starts with (configuration by environment).
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeSpec {
     pub fn voters(voters: usize) -> Self {
-        Self { voters, edges: 0, extra_args: Vec::new() }
+        Self { voters, edges: 0, extra_args: Vec::new(), env: Vec::new() }
     }
 
     pub fn with_edges(mut self, edges: usize) -> Self {
@@ -37,6 +39,11 @@ impl NodeSpec {
 
     pub fn with_args(mut self, args: &[&str]) -> Self {
         self.extra_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 }
@@ -69,6 +76,7 @@ pub struct TestCluster {
     secret: String,
     jwt_secret: String,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     nodes: BTreeMap<NodeId, TestNode>,
     client: ClusterClient,
 }
@@ -84,6 +92,7 @@ impl TestCluster {
             client: ClusterClient::new(secret.clone()),
             secret,
             extra_args: spec.extra_args.clone(),
+            env: spec.env.clone(),
             nodes: BTreeMap::new(),
         };
         let total = spec.voters + spec.edges;
@@ -177,6 +186,7 @@ impl TestCluster {
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("CHAT_CLUSTER_SECRET", &self.secret)
             .env("CHAT_JWT_SECRET", &self.jwt_secret)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))

@@ -3,7 +3,9 @@
 //! `session_ended` first, then close; tokens get 401 everywhere by the time the admin
 //! is answered), roles from `CHAT_ADMIN_EMAILS` and `chatctl admin`, the last admin,
 //! 403 for non-admins, bad input refused without a change, the audit log the same on
-//! every node, and a ban that survives the leader's death mid-request.
+//! every node, and a ban that survives the leader's death mid-request. Deleted
+//! messages (tombstones, `messageDeleted`), rooms (`roomDeleted`, closed everywhere,
+//! history for admins) and users reach every node, and are audited with their types.
 
 use std::time::Duration;
 
@@ -425,5 +427,195 @@ async fn a_ban_survives_a_leader_kill_in_the_middle_of_the_request() -> Result<(
     let (_, audit) = http.admin(leader, Method::GET, "/api/admin/audit", &root, None).await?;
     let bans = audit["data"].as_array().map_or(0, |a| a.iter().filter(|e| e["action"] == "ban").count());
     assert_eq!(bans, usize::from(verdicts[0]), "applied once at most: {audit}");
+    Ok(())
+}
+
+/// The `roomDeleted` of `room`, skipping other events; the socket stays open.
+async fn expect_room_deleted(events: &mut Events, room: &str) -> Result<()> {
+    let event = wait_for_matching(events, "roomDeleted", |e| e["roomId"] == room).await?;
+    ensure!(event == json!({"roomId": room}), "roomDeleted {event}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletions_of_messages_rooms_and_users_reach_every_node_and_are_audited() -> Result<()> {
+    // The first admin from the environment this time (the other tests use the flag).
+    let spec = NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"]).with_env("CHAT_ADMIN_EMAILS", ROOT);
+    let cluster = TestCluster::start(spec).await?;
+    let http = Http::new(&cluster);
+    let root = http.api(1)?.register("Root", ROOT, PASSWORD).await?;
+    let (_, profile) = http.call(2, Method::GET, "/api/users/profile", Some(&root.token), None).await?;
+    assert_eq!(profile["user"]["role"], "admin", "CHAT_ADMIN_EMAILS made root an admin: {profile}");
+    let alice = http.api(2)?.register("Alice", "alice@admin.test", PASSWORD).await?;
+    let bob = http.api(3)?.register("Bob", "bob@admin.test", PASSWORD).await?;
+    let room = http.api(2)?.create_room(&alice, "doomed room", None).await?;
+    http.api(3)?.join_room(&bob, &room.id, None).await?;
+    let kept = http.api(3)?.create_room(&bob, "kept room", None).await?;
+
+    // Alice on node 2 and Bob on node 3 are in the room; Alice says something.
+    let (s2, mut e2) = ChatSocket::connect(http.api(2)?.base(), &alice, WAIT).await?;
+    let (s3, mut e3) = ChatSocket::connect(http.api(3)?.base(), &bob, WAIT).await?;
+    for (socket, events) in [(&s2, &mut e2), (&s3, &mut e3)] {
+        socket.emit("joinRoom", json!([room.id]))?;
+        wait_for_event(events, "joinRoomSuccess").await?;
+    }
+    s2.emit("chatMessage", json!([{"room": room.id, "type": "text", "content": "delete me"}]))?;
+    let said = wait_for_matching(&mut e3, "message", |m| m["content"] == "delete me").await?;
+    let message_id = said["_id"].as_str().context("message id")?.to_owned();
+    s2.emit("chatMessage", json!([{"room": room.id, "type": "text", "content": "keep me"}]))?;
+    wait_for_matching(&mut e3, "message", |m| m["content"] == "keep me").await?;
+
+    // Non-admins get 403 on the new routes, on every node; unknown ids get 404.
+    let routes = [
+        (Method::DELETE, format!("/api/admin/messages/{message_id}")),
+        (Method::DELETE, format!("/api/admin/rooms/{}", room.id)),
+        (Method::GET, format!("/api/admin/rooms/{}/messages", room.id)),
+    ];
+    for id in cluster.ids() {
+        for (method, path) in &routes {
+            let (status, answer) = http.call(id, method.clone(), path, Some(&bob.token), None).await?;
+            assert_eq!((status, answer["code"].as_str()), (403, Some("FORBIDDEN")), "{method} {path}: {answer}");
+        }
+    }
+    let unknown = "0123456789abcdef01234567";
+    let missing = [
+        (Method::DELETE, format!("/api/admin/messages/{unknown}"), "MESSAGE_NOT_FOUND"),
+        (Method::DELETE, format!("/api/admin/rooms/{unknown}"), "ROOM_NOT_FOUND"),
+        (Method::GET, format!("/api/admin/rooms/{unknown}/messages"), "ROOM_NOT_FOUND"),
+    ];
+    for (method, path, code) in missing {
+        let (status, answer) = http.admin(1, method.clone(), &path, &root, None).await?;
+        assert_eq!((status, answer["code"].as_str()), (404, Some(code)), "{method} {path}: {answer}");
+        assert_eq!(answer["success"], false);
+    }
+
+    // The message deletion, through node 1: both members' sockets hear of it.
+    let path = format!("/api/admin/messages/{message_id}");
+    let (status, deleted) = http.admin(1, Method::DELETE, &path, &root, None).await?;
+    assert_eq!((status, deleted["alreadyDeleted"].as_bool()), (200, Some(false)), "{deleted}");
+    assert_eq!(
+        (deleted["data"]["deleted"].as_bool(), deleted["data"]["_id"].as_str()),
+        (Some(true), Some(&*message_id))
+    );
+    for events in [&mut e2, &mut e3] {
+        let event = wait_for_matching(events, "messageDeleted", |e| e["messageId"] == message_id.as_str()).await?;
+        assert_eq!(event, json!({"messageId": message_id, "roomId": room.id}));
+    }
+    // History on every node shows the tombstone in place, the other message as it was.
+    for id in cluster.ids() {
+        let path = format!("/api/admin/rooms/{}/messages", room.id);
+        let (status, page) = http.admin(id, Method::GET, &path, &root, None).await?;
+        assert_eq!(status, 200, "node {id}: {page}");
+        // Without the system messages of the joins.
+        let messages: Vec<&Value> =
+            page["messages"].as_array().context("messages")?.iter().filter(|m| m["type"] != "system").collect();
+        let contents: Vec<&str> = messages.iter().filter_map(|m| m["content"].as_str()).collect();
+        assert_eq!(contents, ["삭제된 메시지입니다.", "keep me"], "node {id}: {page}");
+        assert_eq!((messages[0]["_id"].as_str(), messages[0]["deleted"].as_bool()), (Some(&*message_id), Some(true)));
+        assert!(messages[0]["deletedAt"].as_u64().is_some(), "{page}");
+        assert_eq!(messages[0]["sender"]["id"], alice.user_id.as_str(), "the sender stays");
+        assert_eq!((messages[1]["deleted"].clone(), page["room"]["deleted"].as_bool()), (Value::Null, Some(false)));
+    }
+    s3.emit("fetchPreviousMessages", json!([{"roomId": room.id}]))?;
+    let loaded = wait_for_event(&mut e3, "previousMessagesLoaded").await?;
+    let tombstone = loaded["messages"].as_array().and_then(|m| m.iter().find(|m| m["_id"] == message_id.as_str()));
+    assert_eq!(
+        tombstone.map(|m| (m["deleted"].clone(), m["content"].clone())),
+        Some((json!(true), json!("삭제된 메시지입니다.")))
+    );
+    s3.emit("messageReaction", json!([{"messageId": message_id, "reaction": "👍", "type": "add"}]))?;
+    let refused = wait_for_event(&mut e3, "error").await?;
+    assert_eq!(refused["code"], "MESSAGE_DELETED", "a tombstone takes no reaction: {refused}");
+    // A second deletion is answered as such and changes nothing.
+    let (status, again) = http.admin(2, Method::DELETE, &path, &root, None).await?;
+    assert_eq!((status, again["alreadyDeleted"].as_bool()), (200, Some(true)), "{again}");
+    assert_eq!(again["data"]["deletedAt"], deleted["data"]["deletedAt"], "the first deletion time stands");
+
+    // The room deletion, through node 1: members on nodes 2 and 3 hear of it, and the
+    // room is gone from every node's list and closed to them.
+    let (status, closed) = http.admin(1, Method::DELETE, &format!("/api/admin/rooms/{}", room.id), &root, None).await?;
+    assert_eq!((status, closed["alreadyDeleted"].as_bool()), (200, Some(false)), "{closed}");
+    expect_room_deleted(&mut e2, &room.id).await?;
+    expect_room_deleted(&mut e3, &room.id).await?;
+    for id in cluster.ids() {
+        let listed: Vec<String> = http.api(id)?.rooms(&alice, 0, 100).await?.into_iter().map(|r| r.id).collect();
+        assert!(!listed.contains(&room.id) && listed.contains(&kept.id), "node {id}: {listed:?}");
+        let (status, _) =
+            http.call(id, Method::GET, &format!("/api/rooms/{}", room.id), Some(&bob.token), None).await?;
+        assert_eq!(status, 404, "node {id}: the room is closed");
+        let join = format!("/api/rooms/{}/join", room.id);
+        assert_eq!(http.call(id, Method::POST, &join, Some(&bob.token), Some(json!({}))).await?.0, 404, "join");
+    }
+    // Nothing said in the room reaches anybody now; the socket is told why.
+    s2.emit("chatMessage", json!([{"room": room.id, "type": "text", "content": "anyone?"}]))?;
+    let refused = wait_for_event(&mut e2, "error").await?;
+    assert!(refused["message"].as_str().is_some_and(|m| !m.is_empty()), "{refused}");
+    // Admins still read its history, on every node.
+    for id in cluster.ids() {
+        let (status, page) =
+            http.admin(id, Method::GET, &format!("/api/admin/rooms/{}/messages?limit=1", room.id), &root, None).await?;
+        assert_eq!((status, page["room"]["deleted"].as_bool()), (200, Some(true)), "node {id}: {page}");
+        assert_eq!((page["messages"][0]["content"].as_str(), page["hasMore"].as_bool()), (Some("keep me"), Some(true)));
+    }
+    let (status, again) = http.admin(3, Method::DELETE, &format!("/api/admin/rooms/{}", room.id), &root, None).await?;
+    assert_eq!((status, again["alreadyDeleted"].as_bool()), (200, Some(true)), "{again}");
+
+    // An admin's deletion of a user, through node 1, is the user's own deletion on every
+    // node: her socket on node 2 closes, her token and login are refused everywhere, and
+    // she is out of every room.
+    let carol = http.api(3)?.register("Carol", "carol@admin.test", PASSWORD).await?;
+    http.api(3)?.join_room(&carol, &kept.id, None).await?;
+    let (s_carol, mut e_carol) = ChatSocket::connect(http.api(2)?.base(), &carol, WAIT).await?;
+    let (status, gone) =
+        http.admin(1, Method::DELETE, &format!("/api/admin/users/{}", carol.user_id), &root, None).await?;
+    assert_eq!(status, 200, "{gone}");
+    assert_eq!(http.token_status(&carol).await?, [401, 401, 401]);
+    loop {
+        match next_event(&mut e_carol).await? {
+            Incoming::Closed { .. } => break,
+            Incoming::Event { .. } => {}
+        }
+    }
+    drop(s_carol);
+    for id in cluster.ids() {
+        assert_eq!(http.login(id, "carol@admin.test").await?.0, 401, "node {id}: the account is gone");
+        let state = cluster.state(id).await?;
+        let participants = state.rooms.get(&kept.id).map(|r| r.participants.clone());
+        assert_eq!(participants, Some(vec![bob.user_id.clone()]), "node {id}");
+        assert!(
+            state.users.get(&carol.user_id).is_none()
+                && state.presence.sockets_of_user(&carol.user_id).next().is_none()
+        );
+    }
+
+    // Every node's audit log lists the three, once each, with their target types.
+    for id in cluster.ids() {
+        let (_, audit) = http.admin(id, Method::GET, "/api/admin/audit", &root, None).await?;
+        let entries = audit["data"].as_array().context("entries")?;
+        let shown: Vec<(&str, &str, &str)> = entries
+            .iter()
+            .map(|e| {
+                let (action, kind, target) = (&e["action"], &e["target"]["type"], &e["target"]["id"]);
+                (action.as_str().unwrap_or(""), kind.as_str().unwrap_or(""), target.as_str().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("delete_user", "user", carol.user_id.as_str()),
+                ("delete_room", "room", room.id.as_str()),
+                ("delete_message", "message", message_id.as_str())
+            ],
+            "node {id}: {audit}"
+        );
+        assert_eq!(entries[0]["target"]["email"], "carol@admin.test", "{audit}");
+        let entries = &entries[1..];
+        assert_eq!(
+            (entries[0]["target"]["name"].as_str(), entries[1]["target"]["roomId"].as_str()),
+            (Some("doomed room"), Some(&*room.id))
+        );
+        assert_eq!(entries[0]["actor"]["email"], ROOT);
+    }
+    drop((s2, s3));
     Ok(())
 }

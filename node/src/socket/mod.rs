@@ -7,6 +7,7 @@
 //! - `history`: `fetchPreviousMessages`.
 //! - `receipts`: `markMessagesAsRead` and `messageReaction`.
 //! - `notices`: `duplicate_login` / `session_ended` for replaced sessions.
+//! - `removals`: `messageDeleted` / `roomDeleted` after an admin's deletion.
 //! - `render`: the JSON shapes of messages and participants.
 
 mod chat;
@@ -14,6 +15,7 @@ mod handshake;
 mod history;
 pub(crate) mod notices;
 mod receipts;
+mod removals;
 pub(crate) mod render;
 mod rooms;
 mod session_user;

@@ -3,7 +3,7 @@
 //! session's sockets get `duplicate_login` at once, `session_ended` 10 s later, and are
 //! then disconnected. Banned users' and logged-out users' sockets get `session_ended`
 //! with the reason, then are disconnected (protocol §8.3); deleted users' sockets are
-//! disconnected.
+//! disconnected. Admin deletions of messages and rooms are handed to `removals`.
 //!
 //! Every node applies every committed entry, so each finds its own affected sockets
 //! without any cross-node message.
@@ -56,6 +56,12 @@ pub(crate) async fn run(node: Arc<Node>, io: SocketIo, mut stop: watch::Receiver
                 }
                 (Command::EndSession { user_id, .. }, Outcome::Sanctioned { .. }) => {
                     end(&io, user_id, "admin_logout", LOGGED_OUT);
+                }
+                (Command::DeleteMessage { message_id, room_id, .. }, Outcome::MessageDeleted { first: true }) => {
+                    super::removals::message_deleted(&io, message_id, room_id).await;
+                }
+                (Command::DeleteRoom { room_id, .. }, Outcome::RoomDeleted { members }) => {
+                    super::removals::room_deleted(&io, room_id, members);
                 }
                 _ => {}
             }

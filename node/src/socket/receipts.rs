@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chat_raft::messages::{reaction_cap_reached, ReadMark, MAX_REACTIONS_PER_MESSAGE};
+use chat_raft::messages::{reaction_cap_reached, ReadMark, DELETED_CONTENT, MAX_REACTIONS_PER_MESSAGE};
 use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 
@@ -91,6 +91,10 @@ pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     }
     if !is_participant(&node, &message.room, &user.user_id) {
         return super::emit_error(&s, None, "채팅방 접근 권한이 없습니다.");
+    }
+    if message.deleted_at.is_some() {
+        // A tombstone has no reactions (protocol §8.6).
+        return super::emit_error(&s, Some("MESSAGE_DELETED"), DELETED_CONTENT);
     }
     if add && reaction_cap_reached(&message.reactions, emoji) {
         node.metrics.limit_hit(Limit::Reactions);

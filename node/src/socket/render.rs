@@ -70,6 +70,11 @@ fn base(message: &StoredMessage) -> Map<String, Value> {
     if let Some(ai_type) = &message.ai_type {
         out.insert("aiType".into(), json!(ai_type));
     }
+    // Only tombstones carry these (protocol §8.6).
+    if let Some(at) = message.deleted_at {
+        out.insert("deleted".into(), json!(true));
+        out.insert("deletedAt".into(), json!(at));
+    }
     out
 }
 

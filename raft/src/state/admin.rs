@@ -1,9 +1,10 @@
-//! Admin actions on users as `ClusterState` transitions (protocol §8): role changes,
-//! bans, mutes, forced logouts and deletions, each recorded in the audit log when an
+//! Admin actions as `ClusterState` transitions (protocol §8): role changes, bans,
+//! mutes, forced logouts and deletions of users, deletions of messages and rooms, each
+//! recorded in the audit log when an
 //! admin or operator asked for it. Like the rest of `apply`, nothing here reads a
 //! clock: end times and audit times come stamped in the commands.
 
-use super::audit::{AuditAction, AuditEntry};
+use super::audit::{AuditAction, AuditEntry, AuditTarget};
 use super::users::{Role, Sanction, OPERATOR};
 use super::ClusterState;
 use crate::command::{Millis, Outcome, Stamp};
@@ -98,6 +99,30 @@ impl ClusterState {
         Outcome::UserDeleted { user_id: user_id.to_owned(), sockets }
     }
 
+    /// The message store already made the message a tombstone; this records the
+    /// deletion once per message (a retried or repeated deletion is not audited or
+    /// announced again, while the entry is kept).
+    pub(super) fn delete_message(&mut self, message_id: &str, room_id: &str, by: &Stamp) -> Outcome {
+        if self.audit.contains(AuditAction::DeleteMessage, message_id) {
+            return Outcome::MessageDeleted { first: false };
+        }
+        self.record(by, AuditAction::DeleteMessage, (AuditTarget::Message, message_id), "", room_id.to_owned());
+        Outcome::MessageDeleted { first: true }
+    }
+
+    /// Close a room: out of the open rooms (lists, joins, posts, socket joins all look
+    /// only there) and out of every socket's rooms. A closed room is closed already.
+    pub(super) fn delete_room(&mut self, room_id: &str, by: &Stamp) -> Outcome {
+        if self.rooms.closed(room_id).is_some() {
+            return Outcome::Unchanged;
+        }
+        let Some(closed) = self.rooms.close(room_id, by.at, &by.actor) else { return Outcome::UnknownRoom };
+        let (members, name) = (closed.room.participants.clone(), closed.room.name.clone());
+        self.presence.forget_room(room_id);
+        self.record(by, AuditAction::DeleteRoom, (AuditTarget::Room, room_id), "", name);
+        Outcome::RoomDeleted { members }
+    }
+
     /// Why a ban or mute of `user_id` cannot be applied, if it cannot.
     fn refuse_sanction(&self, user_id: &str) -> Option<Outcome> {
         match self.users.get(user_id) {
@@ -114,16 +139,27 @@ impl ClusterState {
         self.presence.disconnect_user(user_id)
     }
 
-    fn audit(&mut self, by: &Stamp, action: AuditAction, target: &str, reason: &str, detail: String) {
+    /// Audit an action on a user.
+    fn audit(&mut self, by: &Stamp, action: AuditAction, user_id: &str, reason: &str, detail: String) {
+        self.record(by, action, (AuditTarget::User, user_id), reason, detail);
+    }
+
+    fn record(&mut self, by: &Stamp, action: AuditAction, target: (AuditTarget, &str), reason: &str, detail: String) {
         let email_of = |id: &str| self.users.get(id).map(|u| u.email.clone()).unwrap_or_default();
+        let (target_kind, target) = target;
+        let target_email = match target_kind {
+            AuditTarget::User => email_of(target),
+            AuditTarget::Message | AuditTarget::Room => String::new(),
+        };
         let entry = AuditEntry {
             id: 0,
             at: by.at,
             actor: by.actor.clone(),
             actor_email: email_of(&by.actor),
             action,
+            target_kind,
             target: target.to_owned(),
-            target_email: email_of(target),
+            target_email,
             reason: reason.to_owned(),
             detail,
         };

@@ -1,7 +1,7 @@
 //! Table tests of admin actions: roles and the last-admin rule, bans and mutes with
 //! stamped end times, forced logout, the audit log, and snapshots of older versions.
 
-use super::super::audit::{AuditAction, AUDIT_CAPACITY};
+use super::super::audit::{AuditAction, AuditEntry, AuditTarget, AUDIT_CAPACITY};
 use super::super::users::{Sanction, OPERATOR};
 use super::*;
 use crate::command::Stamp;
@@ -196,4 +196,79 @@ fn snapshots_round_trip_and_older_snapshots_load() {
     let user = loaded.users.get("u1").unwrap();
     assert_eq!((user.role, user.ban.as_ref().map(|b| b.until)), (Role::User, Some(None)));
     assert!(loaded.audit.is_empty());
+}
+
+fn delete_room(room_id: &str, at: Millis) -> Command {
+    Command::DeleteRoom { room_id: room_id.to_owned(), by: by("root", at) }
+}
+
+fn delete_message(message_id: &str, room_id: &str, at: Millis) -> Command {
+    Command::DeleteMessage { message_id: message_id.to_owned(), room_id: room_id.to_owned(), by: by("root", at) }
+}
+
+#[test]
+fn deleting_a_room_closes_it_for_everyone_and_keeps_it_for_admins() {
+    let mut steps = with_admin();
+    steps.extend(online("bob", sock(2, "b1")));
+    steps.extend([
+        (create_room("r1", "alice"), Outcome::RoomCreated),
+        (join("r1", "bob", Some(sock(2, "b1")), None), joined(true)),
+        (join("r1", "alice", Some(sock(1, "a1")), None), joined(false)),
+        (create_room("r2", "bob"), Outcome::RoomCreated),
+        (join("r2", "bob", Some(sock(2, "b1")), None), joined(false)),
+        (delete_room("ghost", T0 + 1), Outcome::UnknownRoom),
+        (delete_room("r1", T0 + 2), Outcome::RoomDeleted { members: vec!["alice".into(), "bob".into()] }),
+        // Closed: a second deletion changes nothing, and nobody can join, leave or
+        // reuse its id.
+        (delete_room("r1", T0 + 3), Outcome::Unchanged),
+        (join("r1", "bob", Some(sock(2, "b1")), None), Outcome::UnknownRoom),
+        (leave("r1", "alice"), Outcome::UnknownRoom),
+        (create_room("r1", "bob"), Outcome::RoomExists),
+    ]);
+    let state = replay("delete room", &steps);
+    assert!(state.rooms.get("r1").is_none(), "out of the open rooms");
+    assert_eq!(state.rooms.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r2"], "the list");
+    let closed = state.rooms.closed("r1").expect("kept for admins");
+    assert_eq!((closed.closed_at, closed.closed_by.as_str()), (T0 + 2, "root"));
+    assert_eq!(closed.room.participants, ["alice", "bob"], "its members as they were");
+    assert_eq!(nodes_in_room(&state, "r1"), Vec::<NodeId>::new(), "no socket is in it any more");
+    assert_eq!(rooms_of(&state, &sock(2, "b1")), ["r2"], "other rooms stay joined");
+    assert!(rooms_of(&state, &sock(1, "a1")).is_empty());
+    let newest = state.audit.page_newest_first(0, 1).next().unwrap();
+    assert_eq!(
+        (newest.action, newest.target_kind, newest.target.as_str(), newest.detail.as_str()),
+        (AuditAction::DeleteRoom, AuditTarget::Room, "r1", "room r1"),
+        "audited once, with the room's name"
+    );
+    assert_eq!(state.audit.len(), 2);
+}
+
+#[test]
+fn a_message_deletion_is_audited_and_announced_once() {
+    let mut steps = with_admin();
+    steps.extend([
+        (delete_message("m1", "r1", T0 + 1), Outcome::MessageDeleted { first: true }),
+        (delete_message("m1", "r1", T0 + 2), Outcome::MessageDeleted { first: false }),
+        (delete_message("m2", "r1", T0 + 3), Outcome::MessageDeleted { first: true }),
+    ]);
+    let state = replay("delete message", &steps);
+    let entries: Vec<_> = state.audit.page_newest_first(0, 2).collect();
+    let shown: Vec<_> = entries.iter().map(|e| (e.action, e.target_kind, e.target.as_str(), e.at)).collect();
+    assert_eq!(
+        shown,
+        [
+            (AuditAction::DeleteMessage, AuditTarget::Message, "m2", T0 + 3),
+            (AuditAction::DeleteMessage, AuditTarget::Message, "m1", T0 + 1),
+        ]
+    );
+    assert_eq!((entries[1].detail.as_str(), entries[1].target_email.as_str()), ("r1", ""), "its room, no email");
+    assert_eq!(state.audit.len(), 3);
+}
+
+#[test]
+fn audit_entries_written_before_targets_had_kinds_are_of_users() {
+    let old = r#"{"id":1,"at":5,"actor":"root","actor_email":"","action":"ban","target":"u1",
+        "target_email":"a@b.co","reason":"spam","detail":""}"#;
+    let entry: AuditEntry = serde_json::from_str(old).unwrap();
+    assert_eq!((entry.target_kind, entry.target.as_str()), (AuditTarget::User, "u1"));
 }

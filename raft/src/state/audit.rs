@@ -22,6 +22,19 @@ pub enum AuditAction {
     Unmute,
     Logout,
     DeleteUser,
+    DeleteMessage,
+    DeleteRoom,
+}
+
+/// What kind of thing an action was done to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditTarget {
+    /// Entries written before messages and rooms could be deleted are all of users.
+    #[default]
+    User,
+    Message,
+    Room,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,12 +48,15 @@ pub struct AuditEntry {
     /// The actor's email when the action was applied (empty for non-users).
     pub actor_email: String,
     pub action: AuditAction,
-    /// The user acted on.
+    #[serde(default)]
+    pub target_kind: AuditTarget,
+    /// The id of the user, message or room acted on.
     pub target: String,
-    /// The target's email when the action was applied.
+    /// A user target's email when the action was applied (empty for other targets).
     pub target_email: String,
     pub reason: String,
-    /// Role changes: the new role; bans and mutes: the end time in ms or empty.
+    /// Role changes: the new role; bans and mutes: the end time in ms or empty;
+    /// message deletions: the message's room id; room deletions: the room's name.
     pub detail: String,
 }
 
@@ -74,6 +90,11 @@ impl AuditLog {
         let newest = len - skip; // exclusive end, counting from the oldest
         let oldest = newest.saturating_sub(size);
         self.entries.range(oldest..newest).rev()
+    }
+
+    /// Whether a kept entry records `action` on `target`.
+    pub fn contains(&self, action: AuditAction, target: &str) -> bool {
+        self.entries.iter().rev().any(|e| e.action == action && e.target == target)
     }
 
     /// Append an entry; `id` is assigned here.

@@ -24,11 +24,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AuditAction, AuditEntry, AuditLog, AUDIT_CAPACITY};
+pub use audit::{AuditAction, AuditEntry, AuditLog, AuditTarget, AUDIT_CAPACITY};
 pub use dedup::Dedup;
 pub use files::{FileRecord, Files};
 pub use presence::{Presence, SocketInfo, SocketRef};
-pub use rooms::{Room, Rooms};
+pub use rooms::{ClosedRoom, Room, Rooms};
 pub use sessions::{Session, Sessions, RECENT_SESSIONS, SESSION_IDLE_MS};
 pub use users::{Role, Sanction, User, Users, OPERATOR};
 
@@ -91,6 +91,8 @@ impl ClusterState {
             Command::Mute { user_id, reason, until, by } => self.mute(user_id, reason, *until, by),
             Command::Unmute { user_id, by } => self.unmute(user_id, by),
             Command::EndSession { user_id, by } => self.end_session(user_id, by),
+            Command::DeleteMessage { message_id, room_id, by } => self.delete_message(message_id, room_id, by),
+            Command::DeleteRoom { room_id, by } => self.delete_room(room_id, by),
             Command::OpenSession { session } => {
                 match self.users.get(&session.user_id) {
                     None => return Outcome::UnknownUser,

@@ -118,6 +118,14 @@ impl Presence {
         }
     }
 
+    /// Take a room out of every socket (the room was closed).
+    pub(super) fn forget_room(&mut self, room_id: &str) {
+        for info in self.sockets.values_mut() {
+            info.rooms.remove(room_id);
+        }
+        self.room_nodes.remove(room_id);
+    }
+
     fn unindex(&mut self, room_id: &str, node: NodeId) {
         let Some(nodes) = self.room_nodes.get_mut(room_id) else { return };
         if let Some(count) = nodes.get_mut(&node) {

@@ -1,4 +1,4 @@
-//! Chat rooms and their participants.
+//! Chat rooms and their participants, and the rooms admins closed (protocol §8.7).
 
 use std::collections::BTreeMap;
 
@@ -44,14 +44,34 @@ impl Room {
     }
 }
 
+/// A room an admin deleted: out of every list and closed to everyone, kept so admins
+/// can still read its history and its id is never reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedRoom {
+    pub room: Room,
+    /// The proposer's clock when the admin asked.
+    pub closed_at: Millis,
+    /// The admin's user id (or `operator`).
+    pub closed_by: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rooms {
+    /// Open rooms: everything that lists, joins or posts looks here only.
     by_id: BTreeMap<String, Room>,
+    /// Defaulted so snapshots taken before rooms could be closed still load.
+    #[serde(default)]
+    closed: BTreeMap<String, ClosedRoom>,
 }
 
 impl Rooms {
     pub fn get(&self, id: &str) -> Option<&Room> {
         self.by_id.get(id)
+    }
+
+    /// A closed room, for admins.
+    pub fn closed(&self, id: &str) -> Option<&ClosedRoom> {
+        self.closed.get(id)
     }
 
     pub fn len(&self) -> usize {
@@ -71,7 +91,7 @@ impl Rooms {
     }
 
     pub(super) fn create(&mut self, mut room: Room) -> Outcome {
-        if self.by_id.contains_key(&room.id) {
+        if self.by_id.contains_key(&room.id) || self.closed.contains_key(&room.id) {
             return Outcome::RoomExists;
         }
         let creator = room.creator.clone();
@@ -79,6 +99,13 @@ impl Rooms {
         room.participants.insert(0, creator);
         self.by_id.insert(room.id.clone(), room);
         Outcome::RoomCreated
+    }
+
+    /// Move an open room to the closed ones; `None` when no open room has this id.
+    pub(super) fn close(&mut self, id: &str, closed_at: Millis, closed_by: &str) -> Option<&ClosedRoom> {
+        let room = self.by_id.remove(id)?;
+        let closed = ClosedRoom { room, closed_at, closed_by: closed_by.to_owned() };
+        Some(self.closed.entry(id.to_owned()).or_insert(closed))
     }
 
     pub(super) fn remove_participant_everywhere(&mut self, user_id: &str) {

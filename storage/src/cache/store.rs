@@ -102,6 +102,16 @@ impl MessageStore for CachedMessageStore {
         Ok(outcome)
     }
 
+    async fn delete(&self, id: &str, at: Millis) -> Result<Option<StoredMessage>, Error> {
+        let tombstone = self.store.delete(id, at).await?;
+        if let Some(message) = &tombstone {
+            // The cached page may hold the message as it was: drop what cannot be
+            // updated exactly, as for a reaction.
+            self.cache.changed(Some(&message.room), &[id.to_owned()]).await;
+        }
+        Ok(tombstone)
+    }
+
     async fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error> {
         self.store.count_since(room, since).await
     }

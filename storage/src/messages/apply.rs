@@ -46,6 +46,7 @@ pub(super) fn execute(
         MessageCommand::React { message_id, emoji, user_id, add } => {
             react(store, pos, message_id, emoji, user_id, *add, &mut batch)?
         }
+        MessageCommand::Delete { message_id, at } => delete(store, pos, message_id, *at, &mut batch)?,
     };
     // Even a command that changed nothing advances the position, so that the next
     // command of the same entry is not mistaken for a replay of it.
@@ -70,6 +71,10 @@ pub(super) fn replayed(store: &SledMessages, command: &MessageCommand) -> Result
         MessageCommand::RaiseReadMarks { .. } => Outcome::ReadMarksRaised { raised: 0 },
         MessageCommand::React { message_id, .. } => match store.record(message_id)? {
             Some(record) => reacted(record.message),
+            None => Outcome::UnknownMessage,
+        },
+        MessageCommand::Delete { message_id, .. } => match store.record(message_id)? {
+            Some(record) => tombstoned(&record.message),
             None => Outcome::UnknownMessage,
         },
     })
@@ -166,6 +171,23 @@ fn react(
     Ok(reacted(record.message))
 }
 
+/// Replace the message by its tombstone; a tombstone stays as it is (its first
+/// deletion time stands), so a replay or a second deletion changes nothing.
+fn delete(
+    store: &SledMessages,
+    pos: LogPos,
+    message_id: &str,
+    at: Millis,
+    batch: &mut sled::Batch,
+) -> Result<Outcome, Error> {
+    let Some(mut record) = store.record(message_id)? else { return Ok(Outcome::UnknownMessage) };
+    if record.changed < pos && record.message.tombstone(at) {
+        record.changed = pos;
+        batch.insert(layout::message_key(message_id), record.encode()?);
+    }
+    Ok(tombstoned(&record.message))
+}
+
 /// Set semantics per emoji; returns whether anything changed. A new emoji on a message
 /// that has [`chat_raft::messages::MAX_REACTIONS_PER_MESSAGE`] already changes nothing (the node refuses it
 /// before proposing; this keeps the cap when two nodes race).
@@ -200,6 +222,15 @@ pub(super) fn index(batch: &mut sled::Batch, message: &StoredMessage, value: Vec
 
 fn appended(message: &StoredMessage) -> Outcome {
     Outcome::MessageAppended { seq: message.seq, timestamp: message.timestamp }
+}
+
+/// A message that is not a tombstone answers as unknown: only a replay of a deletion
+/// whose effect is not stored can meet one (the same as a replayed `Append`).
+fn tombstoned(message: &StoredMessage) -> Outcome {
+    match message.deleted_at {
+        Some(deleted_at) => Outcome::Tombstoned { room: message.room.clone(), seq: message.seq, deleted_at },
+        None => Outcome::UnknownMessage,
+    }
 }
 
 fn reacted(message: StoredMessage) -> Outcome {

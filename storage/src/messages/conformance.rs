@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat_raft::command::Millis;
-use chat_raft::messages::{MessageKind, NewMessage, ReadMark, Reader, StoredMessage};
+use chat_raft::messages::{MessageKind, NewMessage, ReadMark, Reader, StoredMessage, DELETED_CONTENT};
 use futures::future::{join_all, try_join_all};
 
 use super::store::{MessagePlace, MessageStore, MAX_PAGE};
@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn MessageStore) -> Result<(), Error> {
     concurrent_reactions_lose_no_user(store).await?;
     concurrent_appends_get_unique_gap_free_seqs(store).await?;
     count_since_counts_recent_messages(store).await?;
+    deleting_leaves_a_tombstone_in_place(store).await?;
     Ok(())
 }
 
@@ -326,5 +327,45 @@ pub async fn count_since_counts_recent_messages(store: &dyn MessageStore) -> Res
     assert_eq!(store.count_since(&room, stored[6].timestamp).await?, 2, "since is inclusive");
     assert_eq!(store.count_since(&room, u64::MAX).await?, 0);
     assert_eq!(store.count_since(&random_id(), 0).await?, 0, "unknown room");
+    Ok(())
+}
+
+pub async fn deleting_leaves_a_tombstone_in_place(store: &dyn MessageStore) -> Result<(), Error> {
+    let room = random_id();
+    let at = now_ms();
+    let mut doomed = text(&room, at, "regrettable");
+    doomed.mentions = vec!["u2".into()];
+    doomed.metadata.insert("note".into(), serde_json::json!("kept until deleted"));
+    let mut all = vec![store.append(text(&room, at, "before")).await?];
+    all.push(store.append(doomed).await?);
+    all.push(store.append(text(&room, at, "after")).await?);
+    store.react(&all[1].id, "👍", "u1", true).await?.expect("the message exists");
+    store.mark_read(&[read_mark(&room, "u1", 3, at)], &[]).await?;
+
+    let deleted_at = at + 1_000;
+    let tombstone = store.delete(&all[1].id, deleted_at).await?.expect("the message exists");
+    let kept = |m: &StoredMessage| (m.id.clone(), m.room.clone(), m.seq, m.sender.clone(), m.kind, m.timestamp);
+    assert_eq!(kept(&tombstone), kept(&all[1]), "id, room, seq, sender, kind and timestamp stay");
+    assert_eq!(tombstone.content, DELETED_CONTENT);
+    assert_eq!(tombstone.deleted_at, Some(deleted_at));
+    assert_eq!((tombstone.file.as_ref(), tombstone.mentions.len(), tombstone.metadata.len()), (None, 0, 0));
+    assert!(tombstone.reactions.is_empty(), "reactions go: {:?}", tombstone.reactions);
+    assert_eq!(tombstone.readers.len(), 1, "readers still derive from the room's marks");
+
+    // Every read shows the tombstone in its place; the other messages are untouched.
+    assert_eq!(store.get(&all[1].id).await?.as_ref(), Some(&tombstone), "get");
+    let page = store.history(&room, None, MAX_PAGE).await?.messages;
+    assert_eq!(ids(&page), ids(&all), "history keeps the tombstone in order");
+    assert_eq!(page[1], tombstone, "history");
+    assert_eq!(store.after_seq(&room, 1, MAX_PAGE).await?[0], tombstone, "after_seq");
+    assert_eq!((page[0].deleted_at, page[2].content.as_str()), (None, "after"));
+    assert_eq!(store.count_since(&room, 0).await?, 3, "a tombstone still counts as a message");
+
+    // Deleting again changes nothing: the first deletion time stands.
+    let again = store.delete(&all[1].id, deleted_at + 5_000).await?.expect("still there");
+    assert_eq!(again, tombstone, "a second deletion is answered with the tombstone as it was");
+    for id in [random_id(), String::new(), "not an id".into()] {
+        assert_eq!(store.delete(&id, deleted_at).await?, None, "delete({id:?})");
+    }
     Ok(())
 }

@@ -129,6 +129,20 @@ impl MessageStore for EmbeddedMessageStore {
         }
     }
 
+    async fn delete(&self, id: &str, at: Millis) -> Result<Option<StoredMessage>, Error> {
+        let command = MessageCommand::Delete { message_id: id.to_owned(), at };
+        let (index, outcome) = self.commit(command).await?;
+        match outcome {
+            Outcome::Tombstoned { .. } => {}
+            Outcome::UnknownMessage => return Ok(None),
+            other => return Err(unexpected("delete", &other)),
+        }
+        if self.cluster.wait_applied(index, APPLY_WAIT).await < index {
+            return Err(Error::NotApplied(format!("delete {id} committed at {index} is not applied on this node")));
+        }
+        self.data.get(id)
+    }
+
     async fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error> {
         self.fresh().await?;
         self.data.count_since(room, since)

@@ -17,7 +17,7 @@
 
 use async_trait::async_trait;
 use chat_raft::command::Millis;
-use chat_raft::messages::{derive_readers, NewMessage, ReadMark, ReadNotice, StoredMessage};
+use chat_raft::messages::{derive_readers, NewMessage, ReadMark, ReadNotice, StoredMessage, DELETED_CONTENT};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -260,6 +260,24 @@ impl MessageStore for MongoMessageStore {
             self.remove_reaction(message_id, emoji, user_id).await?
         };
         Ok(after.map(|d| MessageReactions { room: d.room, reactions: reactions_from_doc(d.reactions) }))
+    }
+
+    async fn delete(&self, id: &str, at: Millis) -> Result<Option<StoredMessage>, Error> {
+        // One conditional update: only a message that is not a tombstone yet changes, so
+        // two nodes deleting at once agree on the first deletion time.
+        let filter = doc! { "_id": id, "deletedAt": { "$exists": false } };
+        let update = doc! {
+            "$set": {
+                "content": DELETED_CONTENT,
+                "deletedAt": to_i64(at),
+                "mentions": [],
+                "metadata": {},
+                "reactions": {},
+            },
+            "$unset": { "file": "" },
+        };
+        self.raw.update_one(filter, update).await.map_err(mongo_error("delete a message"))?;
+        self.get(id).await
     }
 
     async fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error> {

@@ -50,6 +50,9 @@ pub(super) struct MessageDoc {
     pub reader_ids: Vec<String>,
     #[serde(default)]
     pub read_ats: Vec<i64>,
+    /// Set when an admin deleted the message (it is then a tombstone, protocol §8.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
 }
 
 /// The file a file message refers to, embedded in the message.
@@ -84,6 +87,7 @@ impl MessageDoc {
             reactions: BTreeMap::new(),
             reader_ids: Vec::new(),
             read_ats: Vec::new(),
+            deleted_at: None,
         }
     }
 
@@ -108,6 +112,7 @@ impl MessageDoc {
             timestamp: to_u64(self.timestamp),
             reactions: reactions_from_doc(self.reactions),
             readers,
+            deleted_at: self.deleted_at.map(to_u64),
         }
     }
 }

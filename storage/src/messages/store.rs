@@ -107,6 +107,12 @@ pub trait MessageStore: Send + Sync {
         add: bool,
     ) -> Result<Option<MessageReactions>, Error>;
 
+    /// Replace a message by its tombstone, deleted at `at` (admin deletion, protocol
+    /// §8.6; see [`StoredMessage::tombstone`]) and return the tombstone. Deleting a
+    /// tombstone changes nothing and returns it with its first deletion time. `None`
+    /// when the message does not exist.
+    async fn delete(&self, id: &str, at: Millis) -> Result<Option<StoredMessage>, Error>;
+
     /// How many messages of `room` have `timestamp >= since` (`recentMessageCount`).
     async fn count_since(&self, room: &str, since: Millis) -> Result<usize, Error>;
 }

@@ -6,10 +6,12 @@
 //! |---|---|
 //! | `users.rs` | the user list, one user's detail, role changes |
 //! | `sanctions.rs` | ban, unban, mute, unmute, logout, delete: one Raft command each |
+//! | `removals.rs` | deleting messages (tombstones) and rooms; any room's history for admins |
 //! | `audit.rs` | the audit log, newest first |
 //! | `view.rs` | the JSON of users, sanctions and audit entries; paging |
 
 mod audit;
+mod removals;
 mod sanctions;
 mod users;
 mod view;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use chat_raft::{Outcome, Stamp};
 
@@ -41,6 +43,9 @@ pub(super) fn routes() -> Router<Arc<Node>> {
         .route("/api/admin/users/{id}/mute", post(sanctions::mute))
         .route("/api/admin/users/{id}/unmute", post(sanctions::unmute))
         .route("/api/admin/users/{id}/logout", post(sanctions::logout))
+        .route("/api/admin/messages/{id}", delete(removals::delete_message))
+        .route("/api/admin/rooms/{id}", delete(removals::delete_room))
+        .route("/api/admin/rooms/{id}/messages", get(removals::room_messages))
         .route("/api/admin/audit", get(audit::list))
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chat_raft::command::Millis;
-use chat_raft::state::{AuditAction, AuditEntry, Sanction, User};
+use chat_raft::state::{AuditAction, AuditEntry, AuditTarget, Sanction, User};
 use chat_raft::ClusterState;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -149,7 +149,25 @@ pub(super) fn action_name(action: AuditAction) -> &'static str {
         AuditAction::Unmute => "unmute",
         AuditAction::Logout => "logout",
         AuditAction::DeleteUser => "delete_user",
+        AuditAction::DeleteMessage => "delete_message",
+        AuditAction::DeleteRoom => "delete_room",
     }
+}
+
+/// `{type, id, email}`; a message target adds its `roomId`, a room target its `name`
+/// (as it was when deleted); `email` is `""` for both.
+fn audit_target(entry: &AuditEntry) -> Value {
+    let mut target = json!({ "id": entry.target, "email": entry.target_email });
+    let (kind, extra) = match entry.target_kind {
+        AuditTarget::User => ("user", None),
+        AuditTarget::Message => ("message", Some(("roomId", &entry.detail))),
+        AuditTarget::Room => ("room", Some(("name", &entry.detail))),
+    };
+    target["type"] = json!(kind);
+    if let Some((field, value)) = extra {
+        target[field] = json!(value);
+    }
+    target
 }
 
 /// `role`: the new role of a `set_role`; `until`: the end of a `ban` or `mute`
@@ -165,7 +183,7 @@ pub(super) fn audit_entry(entry: &AuditEntry) -> Value {
         "at": iso_ms(entry.at),
         "actor": { "id": entry.actor, "email": entry.actor_email },
         "action": action_name(entry.action),
-        "target": { "type": "user", "id": entry.target, "email": entry.target_email },
+        "target": audit_target(entry),
         "reason": entry.reason,
         "role": role,
         "until": until,
