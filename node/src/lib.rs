@@ -147,6 +147,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let activity = tokio::spawn(auth::activity::run(node.clone(), stop_rx.clone()));
     let read_marks = tokio::spawn(read_marks::run(node.clone(), stop_rx.clone()));
     let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
+    let stale_presence = tokio::spawn(socket::stale_presence::clear(node.clone(), io.clone(), stop_rx.clone()));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
     // The cluster listener is served by the consensus thread (a listener belongs to
     // the runtime that registers it, hence the round trip through std).
@@ -181,6 +182,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     // Commits the last session activity, so it must finish before Raft stops.
     let _ = activity.await;
     let _ = read_marks.await;
+    let _ = stale_presence.await;
     notices.abort();
     if let Some(mongo) = mongo {
         let _ = mongo.await;

@@ -499,3 +499,30 @@ async fn forwarded_addresses_are_believed_only_through_trusted_hops() -> Result<
     }
     Ok(())
 }
+
+/// Medium item: a node that restarts fast (killed, back before anyone declares it
+/// down) clears the presence its earlier run left behind, after the leave grace, as
+/// the disconnects would have. Before, the dead sockets stayed in the replicated
+/// presence for good (and counted against the socket cap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_left_by_a_killed_node_is_cleared_when_it_restarts() -> Result<()> {
+    let (mut cluster, api) = cluster_with(&["--leave-grace-ms", "200"]).await?;
+    let me = api.register("Restarted", "restarted@hostile.test", "password-1").await?;
+    let (socket, _events) = ChatSocket::connect(api.base(), &me, WAIT).await?;
+    let sockets = |state: &chat_raft::state::ClusterState| state.presence.sockets_of_user(&me.user_id).count();
+    assert_eq!(sockets(&cluster.state(1).await?), 1);
+    cluster.kill(1);
+    socket.close();
+    cluster.restart(1).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(state) = cluster.state(1).await {
+            if sockets(&state) == 0 {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the killed run's socket is still in the presence");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

@@ -7,6 +7,8 @@
 //! - `history`: `fetchPreviousMessages`.
 //! - `receipts`: `markMessagesAsRead` and `messageReaction`.
 //! - `notices`: `duplicate_login` / `session_ended` for replaced sessions.
+//! - `stale_presence`: sockets of an earlier run of this node, cleared at start.
+//! - `session_user`: the socket's user and the session re-check before each event.
 //! - `render`: the JSON shapes of messages and participants.
 
 mod chat;
@@ -17,6 +19,7 @@ mod receipts;
 pub(crate) mod render;
 mod rooms;
 mod session_user;
+pub(crate) mod stale_presence;
 
 use std::future::Future;
 use std::sync::Arc;

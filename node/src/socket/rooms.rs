@@ -197,27 +197,33 @@ pub(super) async fn disconnected(node: Arc<Node>, s: SocketRef) {
     let me = presence_ref(&node, &s);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(node.config.leave_grace_ms)).await;
-        let rooms = match node.cluster.propose(Command::DisconnectSocket { socket: me }).await {
-            Ok(Outcome::SocketDisconnected { rooms }) => rooms,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(user = %user.user_id, error = %e, "socket disconnect not recorded");
-                return;
-            }
-        };
-        for room_id in rooms {
-            let still_there = node.cluster.read_local(|state| {
-                state
-                    .presence
-                    .sockets_of_user(&user.user_id)
-                    .filter_map(|sock| state.presence.socket(sock))
-                    .any(|info| info.rooms.contains(&room_id))
-            });
-            if !still_there {
-                if let Err(e) = leave_room(&node, &user, &room_id).await {
-                    tracing::warn!(room = %room_id, error = %e, "leave after disconnect failed");
-                }
+        forget(&node, me, &user).await;
+    });
+}
+
+/// Remove `me` from the replicated presence and leave the rooms no other socket of
+/// `user` is in, as `leaveRoom` would.
+pub(super) async fn forget(node: &Node, me: chat_raft::state::SocketRef, user: &SocketUser) {
+    let rooms = match node.cluster.propose(Command::DisconnectSocket { socket: me }).await {
+        Ok(Outcome::SocketDisconnected { rooms }) => rooms,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(user = %user.user_id, error = %e, "socket disconnect not recorded");
+            return;
+        }
+    };
+    for room_id in rooms {
+        let still_there = node.cluster.read_local(|state| {
+            state
+                .presence
+                .sockets_of_user(&user.user_id)
+                .filter_map(|sock| state.presence.socket(sock))
+                .any(|info| info.rooms.contains(&room_id))
+        });
+        if !still_there {
+            if let Err(e) = leave_room(node, user, &room_id).await {
+                tracing::warn!(room = %room_id, error = %e, "leave after disconnect failed");
             }
         }
-    });
+    }
 }
