@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn only_failures_count_and_a_used_up_key_waits_for_the_next_window() {
         let f = Failures::new(Limit { limit: 2, window_ms: 60_000 });
-        let now = 1_700_000_010_000; // 10 s into a window
+        let now = 1_699_999_990_000; // 10 s into the window [..._980_000, ..._040_000)
         assert_eq!(f.blocked("a", now), None, "checking counts nothing");
         assert_eq!(f.blocked("a", now), None);
         f.record("a", now);
