@@ -177,6 +177,48 @@ pub struct Config {
     #[arg(long, env = "CHAT_CHAT_RATE_WINDOW_MS", default_value_t = 60_000)]
     pub chat_rate_window_ms: u64,
 
+    /// Rooms one user may create (`POST /api/rooms`) in each window; each creation is
+    /// broadcast to every socket of the cluster.
+    #[arg(long, env = "CHAT_ROOM_CREATE_RATE_LIMIT", default_value_t = 60)]
+    pub room_create_rate_limit: u64,
+
+    /// Window of the room-creation limit, in milliseconds.
+    #[arg(long, env = "CHAT_ROOM_CREATE_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub room_create_rate_window_ms: u64,
+
+    /// `joinRoom` and `leaveRoom` events and `POST /api/rooms/:id/join` calls one user
+    /// may make, together, in each window.
+    #[arg(long, env = "CHAT_MEMBERSHIP_RATE_LIMIT", default_value_t = 300)]
+    pub membership_rate_limit: u64,
+
+    /// Window of the join/leave limit, in milliseconds.
+    #[arg(long, env = "CHAT_MEMBERSHIP_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub membership_rate_window_ms: u64,
+
+    /// Wrong passwords (login, room) one account may give in each failure window;
+    /// then every attempt gets 429 until the window ends.
+    #[arg(long, env = "CHAT_PASSWORD_FAILURES_PER_ACCOUNT", default_value_t = 10)]
+    pub password_failures_per_account: u64,
+
+    /// Wrong passwords (login, room) one client address may give in each failure window.
+    #[arg(long, env = "CHAT_PASSWORD_FAILURES_PER_ADDRESS", default_value_t = 100)]
+    pub password_failures_per_address: u64,
+
+    /// Window of the wrong-password limits, in milliseconds.
+    #[arg(long, env = "CHAT_PASSWORD_FAILURE_WINDOW_MS", default_value_t = 900_000)]
+    pub password_failure_window_ms: u64,
+
+    /// Sockets one user may have connected at once, cluster-wide (counted in the
+    /// replicated presence, which keeps a closed socket for `--leave-grace-ms`).
+    #[arg(long, env = "CHAT_MAX_SOCKETS_PER_USER", default_value_t = 10)]
+    pub max_sockets_per_user: usize,
+
+    /// Reverse proxies in front of the node that append to `X-Forwarded-For`. The
+    /// client address (rate-limit key, `duplicate_login`'s `ipAddress`) is the N-th
+    /// entry from the right of the peer address and that header; 0 ignores the header.
+    #[arg(long, env = "CHAT_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+
     /// Where AI replies to `@wayneAI` / `@consultingAI` come from.
     #[arg(long, env = "CHAT_AI_PROVIDER", value_enum, default_value = "offline")]
     pub ai_provider: AiProviderKind,
@@ -309,6 +351,14 @@ impl Config {
             ("--rooms-rate-window-ms", self.rooms_rate_window_ms),
             ("--chat-rate-limit", self.chat_rate_limit),
             ("--chat-rate-window-ms", self.chat_rate_window_ms),
+            ("--room-create-rate-limit", self.room_create_rate_limit),
+            ("--room-create-rate-window-ms", self.room_create_rate_window_ms),
+            ("--membership-rate-limit", self.membership_rate_limit),
+            ("--membership-rate-window-ms", self.membership_rate_window_ms),
+            ("--password-failures-per-account", self.password_failures_per_account),
+            ("--password-failures-per-address", self.password_failures_per_address),
+            ("--password-failure-window-ms", self.password_failure_window_ms),
+            ("--max-sockets-per-user", self.max_sockets_per_user as u64),
         ];
         match limits.into_iter().find(|(_, value)| *value == 0) {
             Some((flag, _)) => Err(Error::Config(format!("{flag} must be 1 or more (got 0)"))),
@@ -400,6 +450,8 @@ mod tests {
     fn bad_limits_and_ai_settings_are_refused_by_name() {
         assert!(config(&["--chat-rate-limit", "0"]).unwrap_err().contains("--chat-rate-limit"));
         assert!(config(&["--rooms-rate-window-ms", "0"]).unwrap_err().contains("--rooms-rate-window-ms"));
+        assert!(config(&["--max-sockets-per-user", "0"]).unwrap_err().contains("--max-sockets-per-user"));
+        assert!(config(&["--password-failure-window-ms", "0"]).unwrap_err().contains("--password-failure-window-ms"));
         assert!(config(&["--ai-provider", "openai"]).unwrap_err().contains("--ai-api-key"));
         assert!(config(&["--ai-provider", "openai", "--ai-api-key", "k", "--ai-url", "ftp://x"])
             .unwrap_err()

@@ -157,6 +157,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         .messages
         .applied_everywhere()
         .then(|| tokio::spawn(fanout::applied::run(node.clone(), logged_at_start, stop_rx.clone())));
+    let stale_presence = tokio::spawn(socket::stale_presence::clear(node.clone(), io.clone(), stop_rx.clone()));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
     // The cluster listener is served by the consensus thread (a listener belongs to
     // the runtime that registers it, hence the round trip through std).
@@ -191,6 +192,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     // Commits the last session activity, so it must finish before Raft stops.
     let _ = activity.await;
     let _ = read_marks.await;
+    let _ = stale_presence.await;
     notices.abort();
     if let Some(announcer) = announcer {
         announcer.abort();

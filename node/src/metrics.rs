@@ -81,13 +81,25 @@ pub(crate) enum Limit {
     ChatRate,
     /// A new reaction on a message that has the most distinct reactions already.
     Reactions,
+    /// The per-user room-creation rate limit.
+    RoomCreate,
+    /// The per-user join/leave rate limit.
+    Membership,
+    /// A login or room-password attempt refused after too many wrong passwords.
+    PasswordFailures,
+    /// A connection refused because its user has the most sockets already.
+    SocketsPerUser,
 }
 
-const LIMITS: [(Limit, &str); 4] = [
+const LIMITS: [(Limit, &str); 8] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
     (Limit::Reactions, "reactions_per_message"),
+    (Limit::RoomCreate, "room_create"),
+    (Limit::Membership, "membership"),
+    (Limit::PasswordFailures, "password_failures"),
+    (Limit::SocketsPerUser, "sockets_per_user"),
 ];
 
 #[derive(Default)]
@@ -164,6 +176,12 @@ impl Metrics {
         for ((_, limit), count) in LIMITS.iter().zip(&self.limits_hit) {
             let _ = writeln!(out, "chat_limit_hits_total{{limit=\"{limit}\"}} {}", load(count));
         }
+        counter(
+            &mut out,
+            "chat_password_hashes_total",
+            "bcrypt hashes and checks finished (logins, sign-ups, room passwords).",
+            crate::auth::hashing::global().completed(),
+        );
         // Counted where it is enforced: the Raft proposer (a write too large for an entry).
         let oversized = node.cluster.oversized_requests();
         let _ = writeln!(out, "chat_limit_hits_total{{limit=\"raft_entry_bytes\"}} {oversized}");

@@ -71,6 +71,23 @@ struct Windows {
     swept: u64,
 }
 
+impl Windows {
+    /// Add `n` to `key`'s count in `window` and return the count; counters of other
+    /// windows are swept first (at most once per window).
+    fn add(&mut self, key: &str, window: u64, n: u64) -> u64 {
+        if self.swept != window {
+            self.counts.retain(|_, (w, _)| *w == window);
+            self.swept = window;
+        }
+        if n == 0 {
+            return self.counts.get(key).map_or(0, |(_, count)| *count);
+        }
+        let entry = self.counts.entry(key.to_owned()).or_insert((window, 0));
+        entry.1 = entry.1.saturating_add(n);
+        entry.1
+    }
+}
+
 impl RateLimiter {
     pub(crate) fn new(name: &'static str, limit: Limit, shared: Arc<dyn Cache>) -> Self {
         Self { name, limit, inner: Mutex::new(Windows::default()), shared }
@@ -92,19 +109,7 @@ impl RateLimiter {
     /// back from Redis mid-window already knows its own requests.
     fn check_local(&self, key: &str, now: Millis) -> Decision {
         let window = now / self.limit.window_ms;
-        let count = {
-            let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if inner.swept != window {
-                inner.counts.retain(|_, (w, _)| *w == window);
-                inner.swept = window;
-            }
-            let entry = inner.counts.entry(key.to_owned()).or_insert((window, 0));
-            if entry.0 != window {
-                *entry = (window, 0);
-            }
-            entry.1 = entry.1.saturating_add(1);
-            entry.1
-        };
+        let count = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).add(key, window, 1);
         self.decide(count, now)
     }
 
@@ -128,12 +133,71 @@ impl RateLimiter {
     }
 }
 
+/// Failed attempts (wrong login or room passwords) per key, in this node's memory:
+/// only failures count, and once a key has failed `limit` times in a window every
+/// attempt is refused until the window ends, before any password is hashed. Per node
+/// and not shared through Redis: an attacker spreading guesses over N nodes gets N
+/// times the budget, still far from what guessing needs.
+pub(crate) struct Failures {
+    limit: Limit,
+    inner: Mutex<Windows>,
+}
+
+impl Failures {
+    pub(crate) fn new(limit: Limit) -> Self {
+        Self { limit, inner: Mutex::new(Windows::default()) }
+    }
+
+    /// Seconds until `key` may try again, when it used up this window's failures.
+    pub(crate) fn blocked(&self, key: &str, now: Millis) -> Option<u64> {
+        let window = now / self.limit.window_ms;
+        let failed = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).add(key, window, 0);
+        let reset_at = (window + 1) * self.limit.window_ms;
+        (failed >= self.limit.limit).then(|| reset_at.saturating_sub(now).div_ceil(1000).max(1))
+    }
+
+    /// Count one failed attempt of `key`.
+    pub(crate) fn record(&self, key: &str, now: Millis) {
+        let window = now / self.limit.window_ms;
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).add(key, window, 1);
+    }
+}
+
+/// Failed password attempts, per account and per client address (issue 12): a login's
+/// account is its email, a room password's is the (room, user) pair.
+pub(crate) struct PasswordFailures {
+    pub account: Failures,
+    pub address: Failures,
+}
+
+impl PasswordFailures {
+    /// Seconds until an attempt for `account` from `address` may be made again, when
+    /// either has used up its failures.
+    pub(crate) fn blocked(&self, account: &str, address: &str, now: Millis) -> Option<u64> {
+        let account = self.account.blocked(account, now);
+        let address = self.address.blocked(address, now);
+        account.max(address)
+    }
+
+    pub(crate) fn record(&self, account: &str, address: &str, now: Millis) {
+        self.account.record(account, now);
+        self.address.record(address, now);
+    }
+}
+
 /// The node's limiters.
 pub(crate) struct RateLimits {
     /// `GET /api/rooms`, per client IP.
     pub rooms: RateLimiter,
     /// `chatMessage`, per user.
     pub chat: RateLimiter,
+    /// `POST /api/rooms` (a room creation is broadcast to every socket), per user.
+    pub room_create: RateLimiter,
+    /// `joinRoom` and `leaveRoom` events and `POST /api/rooms/:id/join` together (each
+    /// is a Raft write and a room-wide broadcast), per user.
+    pub membership: RateLimiter,
+    /// Wrong login and room passwords.
+    pub password_failures: PasswordFailures,
 }
 
 impl RateLimits {
@@ -141,7 +205,19 @@ impl RateLimits {
     pub(crate) fn from_config(config: &Config, shared: Arc<dyn Cache>) -> Self {
         let rooms = Limit { limit: config.rooms_rate_limit, window_ms: config.rooms_rate_window_ms };
         let chat = Limit { limit: config.chat_rate_limit, window_ms: config.chat_rate_window_ms };
-        Self { rooms: RateLimiter::new("rooms", rooms, shared.clone()), chat: RateLimiter::new("chat", chat, shared) }
+        let room_create = Limit { limit: config.room_create_rate_limit, window_ms: config.room_create_rate_window_ms };
+        let membership = Limit { limit: config.membership_rate_limit, window_ms: config.membership_rate_window_ms };
+        let failures = |limit| Failures::new(Limit { limit, window_ms: config.password_failure_window_ms });
+        Self {
+            rooms: RateLimiter::new("rooms", rooms, shared.clone()),
+            chat: RateLimiter::new("chat", chat, shared.clone()),
+            room_create: RateLimiter::new("room_create", room_create, shared.clone()),
+            membership: RateLimiter::new("membership", membership, shared),
+            password_failures: PasswordFailures {
+                account: failures(config.password_failures_per_account),
+                address: failures(config.password_failures_per_address),
+            },
+        }
     }
 }
 
@@ -196,6 +272,34 @@ mod tests {
         assert_eq!(l.tracked(), 3);
         l.check_local("d", 150);
         assert_eq!(l.tracked(), 1, "only the current window's keys remain");
+    }
+
+    #[test]
+    fn only_failures_count_and_a_used_up_key_waits_for_the_next_window() {
+        let f = Failures::new(Limit { limit: 2, window_ms: 60_000 });
+        let now = 1_699_999_990_000; // 10 s into the window [..._980_000, ..._040_000)
+        assert_eq!(f.blocked("a", now), None, "checking counts nothing");
+        assert_eq!(f.blocked("a", now), None);
+        f.record("a", now);
+        assert_eq!(f.blocked("a", now), None);
+        f.record("a", now);
+        assert_eq!(f.blocked("a", now), Some(50));
+        assert_eq!(f.blocked("b", now), None, "another key has its own count");
+        assert_eq!(f.blocked("a", 1_700_000_040_000), None, "a new window starts from zero");
+    }
+
+    #[test]
+    fn password_failures_block_per_account_and_per_address() {
+        let limit = |limit| Failures::new(Limit { limit, window_ms: 60_000 });
+        let p = PasswordFailures { account: limit(2), address: limit(3) };
+        p.record("alice", "1.1.1.1", 0);
+        p.record("alice", "2.2.2.2", 0);
+        assert!(p.blocked("alice", "3.3.3.3", 0).is_some(), "the account is used up from any address");
+        p.record("bob", "4.4.4.4", 0);
+        p.record("carol", "4.4.4.4", 0);
+        p.record("dave", "4.4.4.4", 0);
+        assert!(p.blocked("erin", "4.4.4.4", 0).is_some(), "the address is used up for any account");
+        assert!(p.blocked("erin", "5.5.5.5", 0).is_none());
     }
 
     #[test]

@@ -64,7 +64,18 @@ fn nodes_json(cluster: &TestCluster) -> String {
 /// The suite's cluster: 3 voters and an edge with the options the suite relies on,
 /// plus `extra` (the stores under test).
 pub fn spec(banned: &str, extra: &[&str]) -> NodeSpec {
-    let base = ["--bcrypt-cost", "4", "--banned-words", banned, "--leave-grace-ms", LEAVE_GRACE_MS];
+    // The suite gives each test its own client address with `X-Forwarded-For: <ip>,
+    // <proxy>` or `<ip>`: two trusted hops read back to `<ip>` in both forms.
+    let base = [
+        "--bcrypt-cost",
+        "4",
+        "--banned-words",
+        banned,
+        "--leave-grace-ms",
+        LEAVE_GRACE_MS,
+        "--trusted-proxy-hops",
+        "2",
+    ];
     NodeSpec::voters(3).with_edges(1).with_args(&[&base[..], extra].concat())
 }
 

@@ -26,7 +26,10 @@ async fn run_script(args: &[&str], script: &str) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_the_rate_limits_are_refused_as_specified() -> Result<()> {
     let window = "3600000";
+    // small_limits.mjs sets `X-Forwarded-For` as the client address.
     let args = [
+        "--trusted-proxy-hops",
+        "1",
         "--rooms-rate-limit",
         "5",
         "--rooms-rate-window-ms",

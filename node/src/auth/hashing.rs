@@ -44,6 +44,8 @@ pub(crate) struct Hashing {
     admitted: AtomicUsize,
     /// Moving average of the time one hash took on its thread, in microseconds.
     per_hash_us: AtomicU64,
+    /// Hashes and checks finished since start (`chat_password_hashes_total`).
+    completed: AtomicU64,
 }
 
 impl Hashing {
@@ -73,6 +75,7 @@ impl Hashing {
             slot_count: slots.max(1) as u64,
             admitted: AtomicUsize::new(0),
             per_hash_us: AtomicU64::new(FIRST_GUESS_US),
+            completed: AtomicU64::new(0),
         }
     }
 
@@ -108,6 +111,12 @@ impl Hashing {
         let took = took.as_micros().min(u128::from(u64::MAX)) as u64;
         let average = self.per_hash_us.load(Ordering::Relaxed);
         self.per_hash_us.store((average * 7 + took) / 8, Ordering::Relaxed);
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hashes and checks finished since start.
+    pub(crate) fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]

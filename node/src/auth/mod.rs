@@ -6,7 +6,7 @@
 //! [`session::validate`] and map [`AuthError`] to their own wire answers.
 
 pub(crate) mod activity;
-mod hashing;
+pub(crate) mod hashing;
 pub(crate) mod jwt;
 pub(crate) mod password;
 pub(crate) mod session;

@@ -42,6 +42,15 @@ pub(crate) async fn verify(password: String, hash: String) -> Result<bool, Passw
     bounded(move || bcrypt::verify(password, &hash)).await?.map_err(|e| PasswordError::Failed(e.to_string()))
 }
 
+/// A hash, at `cost`, of a password no account has. A login for an unknown email is
+/// checked against it, so it costs the same bcrypt work as a wrong password and its
+/// answer time does not tell which emails are registered (issue 12). Made once per
+/// process, on the first such login.
+pub(crate) async fn unknown_account_hash(cost: u32) -> Result<String, PasswordError> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_try_init(|| hash("no account has this password".to_owned(), cost)).await.cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

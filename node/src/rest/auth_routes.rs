@@ -28,6 +28,7 @@ use super::{ids, validate};
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{now_ms, session, AuthError, AuthUser};
 use crate::fanout::Target;
+use crate::metrics::Limit;
 use crate::Node;
 
 const REGISTER_FAILED: &str = "회원가입 처리 중 오류가 발생했습니다.";
@@ -39,6 +40,8 @@ const NEED_TOKEN_AND_SESSION: &str = "토큰 또는 세션 ID가 필요합니다
 const USER_NOT_FOUND: &str = "사용자를 찾을 수 없습니다.";
 const SESSION_EXPIRED: &str = "만료된 세션입니다.";
 const BANNED: &str = "이용이 정지된 계정입니다.";
+/// Too many wrong passwords for this account or from this address (issue 12).
+pub(super) const TOO_MANY_FAILURES: &str = "비밀번호를 너무 많이 틀렸습니다. 잠시 후 다시 시도해주세요.";
 /// The audit log's actor for roles granted by `--admin-emails`.
 const CONFIG_ACTOR: &str = "config";
 
@@ -153,15 +156,29 @@ async fn login(
         return Err(ApiError::Validation { errors, auth: true });
     }
     let email = email.to_lowercase();
-    let user = node.cluster.read(|s| s.users.by_email(&email).cloned()).await;
-    let bad_credentials = || ApiError::refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS);
-    let user = user.map_err(|e| ApiError::cluster(e, LOGIN_FAILED))?.ok_or_else(bad_credentials)?;
-    let matches = password::verify(password, user.password_hash.clone())
-        .await
-        .map_err(|e| ApiError::password(e, LOGIN_FAILED))?;
-    if !matches {
-        return Err(bad_credentials());
+    // Wrong passwords are throttled per account and per client address, before any
+    // hashing: a blocked guesser costs no bcrypt work either.
+    let (now, account) = (now_ms(), format!("login:{email}"));
+    let failures = &node.rate_limits.password_failures;
+    if let Some(retry_after_secs) = failures.blocked(&account, &client.ip, now) {
+        node.metrics.limit_hit(Limit::PasswordFailures);
+        return Err(ApiError::Throttled { message: TOO_MANY_FAILURES, retry_after_secs });
     }
+    let user = node.cluster.read(|s| s.users.by_email(&email).cloned()).await;
+    let user = user.map_err(|e| ApiError::cluster(e, LOGIN_FAILED))?;
+    // An unknown email is checked against a hash no account has: the same bcrypt work
+    // as a wrong password, so the answer time does not tell which emails exist.
+    let hash = match &user {
+        Some(user) => user.password_hash.clone(),
+        None => password::unknown_account_hash(node.config.bcrypt_cost)
+            .await
+            .map_err(|e| ApiError::password(e, LOGIN_FAILED))?,
+    };
+    let matches = password::verify(password, hash).await.map_err(|e| ApiError::password(e, LOGIN_FAILED))?;
+    let Some(user) = user.filter(|_| matches) else {
+        failures.record(&account, &client.ip, now);
+        return Err(ApiError::refused(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
+    };
     // Only the password's owner learns about the ban, with its reason and end.
     if let Some(ban) = user.ban_at(now_ms()) {
         return Err(banned(ban));

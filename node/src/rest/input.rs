@@ -3,6 +3,7 @@
 //! client's identity for session metadata (protocol §2.3).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
@@ -13,6 +14,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::respond::ApiError;
+use crate::Node;
 
 /// Largest JSON body a REST route accepts.
 pub(crate) const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -61,26 +63,39 @@ pub(crate) struct ClientMeta {
     pub ip: String,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+impl FromRequestParts<Arc<Node>> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, node: &Arc<Node>) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        Ok(client_meta(&parts.headers, peer))
+        Ok(client_meta(&parts.headers, peer, node.config.trusted_proxy_hops))
     }
 }
 
-/// The client IP is the first `X-Forwarded-For` entry, else `X-Real-IP`, else the
-/// peer address (the load balancer sets the headers).
-pub(crate) fn client_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientMeta {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let forwarded = header("x-forwarded-for").and_then(|v| v.split(',').next()).map(str::trim);
-    let ip = forwarded
-        .filter(|v| !v.is_empty())
-        .or_else(|| header("x-real-ip").filter(|v| !v.is_empty()))
+/// The client IP, given `hops` trusted reverse proxies (`--trusted-proxy-hops`): each
+/// proxy appends the address it received the request from to `X-Forwarded-For`, so
+/// only the last `hops` entries were written by someone we trust. Reading the peer
+/// address and then the header from the right, the address `hops` steps back is the
+/// client; a shorter chain gives its leftmost entry. With 0 hops the header (which any
+/// client can write) is ignored and the peer address is the client.
+pub(crate) fn client_meta(headers: &HeaderMap, peer: Option<SocketAddr>, hops: usize) -> ClientMeta {
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let mut chain: Vec<String> = forwarded
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
         .map(str::to_owned)
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_default();
+        .collect();
+    chain.extend(peer.map(|p| p.ip().to_string()));
+    let ip = if hops == 0 {
+        peer.map(|p| p.ip().to_string()).unwrap_or_default()
+    } else {
+        chain
+            .len()
+            .checked_sub(1 + hops)
+            .map_or_else(|| chain.first().cloned(), |at| chain.get(at).cloned())
+            .unwrap_or_default()
+    };
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     ClientMeta { user_agent, ip }
 }
@@ -92,18 +107,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_ip_prefers_forwarded_then_real_ip_then_peer() {
+    fn the_client_ip_is_read_back_through_the_trusted_hops_only() {
         let peer: SocketAddr = "10.0.0.9:4000".parse().unwrap();
         let mut headers = HeaderMap::new();
-        assert_eq!(client_meta(&headers, Some(peer)).ip, "10.0.0.9");
-        headers.insert("x-real-ip", HeaderValue::from_static("10.0.0.7"));
-        assert_eq!(client_meta(&headers, Some(peer)).ip, "10.0.0.7");
-        headers.insert("x-forwarded-for", HeaderValue::from_static(" 203.0.113.5, 10.0.0.1"));
+        assert_eq!(client_meta(&headers, Some(peer), 0).ip, "10.0.0.9");
+        assert_eq!(client_meta(&headers, Some(peer), 1).ip, "10.0.0.9", "no header: the peer");
+        headers.insert("x-forwarded-for", HeaderValue::from_static(" 198.51.100.1, 203.0.113.5 ,10.0.0.1"));
         headers.insert(USER_AGENT, HeaderValue::from_static("curl/8"));
         assert_eq!(
-            client_meta(&headers, Some(peer)),
-            ClientMeta { user_agent: "curl/8".into(), ip: "203.0.113.5".into() }
+            client_meta(&headers, Some(peer), 0),
+            ClientMeta { user_agent: "curl/8".into(), ip: "10.0.0.9".into() },
+            "0 hops: a client-written header is ignored"
         );
-        assert_eq!(client_meta(&HeaderMap::new(), None), ClientMeta::default());
+        assert_eq!(client_meta(&headers, Some(peer), 1).ip, "10.0.0.1", "the proxy's view of its client");
+        assert_eq!(client_meta(&headers, Some(peer), 2).ip, "203.0.113.5");
+        assert_eq!(client_meta(&headers, Some(peer), 3).ip, "198.51.100.1");
+        assert_eq!(client_meta(&headers, Some(peer), 9).ip, "198.51.100.1", "a short chain: its leftmost entry");
+        headers.insert("x-real-ip", HeaderValue::from_static("192.0.2.1"));
+        assert_eq!(client_meta(&headers, Some(peer), 1).ip, "10.0.0.1", "X-Real-IP is not trusted");
+        assert_eq!(client_meta(&HeaderMap::new(), None, 0), ClientMeta::default());
     }
 }

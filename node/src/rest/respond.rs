@@ -66,6 +66,10 @@ pub(crate) enum ApiError {
     /// 503 with `Retry-After`: this node is saturated (a login storm beyond what its
     /// password hashing can do in time); answered at once instead of timing out.
     Busy { retry_after_secs: u64 },
+    /// 429 with `Retry-After` (header and `retryAfter` field) and code
+    /// `TOO_MANY_REQUESTS`: a per-user or per-address limit of issue 12 (room
+    /// creation, joins, wrong passwords).
+    Throttled { message: &'static str, retry_after_secs: u64 },
     /// 500 with the endpoint's own failure message; `cause` is only logged.
     Internal { message: &'static str, nulls: &'static [&'static str], cause: String },
 }
@@ -198,6 +202,17 @@ pub(crate) fn render(error: ApiError, path: &str) -> Response {
         ApiError::Busy { retry_after_secs } => {
             tracing::debug!(path, retry_after_secs, "answered 503: password hashing saturated");
             let mut response = coded(StatusCode::SERVICE_UNAVAILABLE, BUSY_MESSAGE, "SERVER_BUSY", path);
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
+        ApiError::Throttled { message, retry_after_secs } => {
+            let mut body = Map::new();
+            body.insert("success".into(), Value::Bool(false));
+            body.insert("message".into(), Value::String(message.to_owned()));
+            body.insert("code".into(), Value::String("TOO_MANY_REQUESTS".to_owned()));
+            body.insert("path".into(), Value::String(path.to_owned()));
+            body.insert("retryAfter".into(), Value::from(retry_after_secs));
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(Value::Object(body))).into_response();
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
         }

@@ -17,7 +17,7 @@ use chat_raft::{Command, Outcome};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::input::ApiJson;
+use super::input::{ApiJson, ClientMeta};
 use super::respond::ApiError;
 use super::room_list;
 use super::room_view::{iso_ms, RoomResponse};
@@ -25,6 +25,7 @@ use super::{ids, validate};
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{now_ms, AuthUser};
 use crate::fanout::Target;
+use crate::metrics::Limit;
 use crate::Node;
 
 const ROOM_NOT_FOUND: &str = "채팅방을 찾을 수 없습니다.";
@@ -32,6 +33,8 @@ const WRONG_PASSWORD: &str = "비밀번호가 일치하지 않습니다.";
 const CREATE_FAILED: &str = "채팅방 생성에 실패했습니다.";
 const SHOW_FAILED: &str = "채팅방 정보를 불러오는데 실패했습니다.";
 const JOIN_FAILED: &str = "채팅방 참여에 실패했습니다.";
+const TOO_MANY_ROOMS: &str = "채팅방 생성 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+const TOO_MANY_JOINS: &str = "채팅방 입장/퇴장 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
 
 pub(super) fn routes() -> Router<Arc<Node>> {
     Router::new()
@@ -79,6 +82,12 @@ async fn create(
     let Some(name) = body.name.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation { errors, auth: false });
     };
+    // Before the password is hashed: a refused creation costs nothing.
+    let limit = node.rate_limits.room_create.check(&auth.user.id, now_ms()).await;
+    if !limit.allowed {
+        node.metrics.limit_hit(Limit::RoomCreate);
+        return Err(ApiError::Throttled { message: TOO_MANY_ROOMS, retry_after_secs: limit.retry_after_s });
+    }
     let password_hash = match body.password.filter(|p| !p.is_empty()) {
         None => None,
         Some(password) => Some(password::hash(password, node.config.bcrypt_cost).await.map_err(|e| match e {
@@ -126,18 +135,21 @@ struct JoinBody {
 async fn join(
     State(node): State<Arc<Node>>,
     auth: AuthUser,
+    client: ClientMeta,
     path: Result<Path<String>, PathRejection>,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Response, ApiError> {
     let room_id = room_id(path)?;
+    let now = now_ms();
+    let limit = node.rate_limits.membership.check(&auth.user.id, now).await;
+    if !limit.allowed {
+        node.metrics.limit_hit(Limit::Membership);
+        return Err(ApiError::Throttled { message: TOO_MANY_JOINS, retry_after_secs: limit.retry_after_s });
+    }
     let hash = node.cluster.read(|s| s.rooms.get(&room_id).map(|r| r.password_hash.clone())).await;
     let hash = hash.map_err(|e| ApiError::cluster(e, JOIN_FAILED))?.ok_or_else(room_not_found)?;
     if let Some(hash) = &hash {
-        let given = body.password.filter(|p| !p.is_empty()).ok_or_else(wrong_password)?;
-        let matches = password::verify(given, hash.clone()).await.map_err(|e| ApiError::password(e, JOIN_FAILED))?;
-        if !matches {
-            return Err(wrong_password());
-        }
+        check_room_password(&node, &room_id, &auth.user.id, &client.ip, body.password, hash, now).await?;
     }
     let user_id = auth.user.id;
     let command =
@@ -154,6 +166,33 @@ async fn join(
     let view = view(&node, &room_id, JOIN_FAILED).await?.ok_or_else(room_not_found)?;
     node.fanout.emit(&node, Target::Room(room_id), "roomUpdated", view.clone().for_socket().to_json()).await;
     Ok(Json(json!({ "success": true, "data": view })).into_response())
+}
+
+/// The password of a password room, throttled per (room, user) and per client address
+/// like login passwords (issue 12): once either has given too many wrong passwords,
+/// 429 until the window ends, before any hashing.
+async fn check_room_password(
+    node: &Node,
+    room_id: &str,
+    user_id: &str,
+    ip: &str,
+    given: Option<String>,
+    hash: &str,
+    now: chat_raft::command::Millis,
+) -> Result<(), ApiError> {
+    let failures = &node.rate_limits.password_failures;
+    let account = format!("room:{room_id}:{user_id}");
+    if let Some(retry_after_secs) = failures.blocked(&account, ip, now) {
+        node.metrics.limit_hit(Limit::PasswordFailures);
+        return Err(ApiError::Throttled { message: super::auth_routes::TOO_MANY_FAILURES, retry_after_secs });
+    }
+    let given = given.filter(|p| !p.is_empty()).ok_or_else(wrong_password)?;
+    let matches = password::verify(given, hash.to_owned()).await.map_err(|e| ApiError::password(e, JOIN_FAILED))?;
+    if !matches {
+        failures.record(&account, ip, now);
+        return Err(wrong_password());
+    }
+    Ok(())
 }
 
 /// `GET /api/rooms/health` (protocol §9): whether rooms can be read here, how long a

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use chat_raft::messages::{FileRef, MessageKind, NewMessage};
-use chat_raft::state::{Sanction, User};
+use chat_raft::state::Sanction;
 use chat_raft::{Command, Outcome};
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
 
-use super::session_user::user_of;
+use super::session_user::{live_user, refuse, SessionRefusal};
 use crate::auth::now_ms;
-use crate::auth::session::{self, AuthError};
+use crate::auth::session;
 use crate::metrics::{Limit, Rejection};
 use crate::rest::ids::object_id;
 use crate::rest::room_view::iso_ms;
@@ -20,7 +20,6 @@ use crate::Node;
 /// Longest accepted message, in characters (protocol §10.19: unbounded before).
 pub(crate) const MAX_CONTENT_CHARS: usize = 10_000;
 
-const SESSION_EXPIRED: &str = "세션이 만료되었습니다. 다시 로그인해주세요.";
 const NO_ACCESS: &str = "채팅방 접근 권한이 없습니다.";
 
 fn message_error(s: &SocketRef, message: &str) {
@@ -64,18 +63,10 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(data) = data.filter(|d| d.is_object()) else {
         return message_error(&s, "메시지 데이터가 없습니다.");
     };
-    let Some(user) = user_of(&s) else {
-        return super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED);
-    };
-    let record = match recheck_session(&node, &user.user_id, &user.session_id).await {
-        Ok(record) => record,
-        Err(e) => {
-            node.metrics.reject(Rejection::Session);
-            return match e {
-                AuthError::Unavailable(_) => message_error(&s, "메시지 전송 중 오류가 발생했습니다."),
-                _ => super::emit_error(&s, Some("SESSION_EXPIRED"), SESSION_EXPIRED),
-            };
-        }
+    let (user, record) = match live_user(&node, &s).await {
+        Ok(live) => live,
+        Err(SessionRefusal::Unavailable) => return message_error(&s, "메시지 전송 중 오류가 발생했습니다."),
+        Err(expired) => return refuse(&s, expired),
     };
     if let Some(mute) = record.mute_at(now_ms()) {
         node.metrics.reject(Rejection::Muted);
@@ -219,16 +210,6 @@ fn rate_limited(s: &SocketRef, retry_after_s: u64) {
         "retryAfter": retry_after_s,
     });
     let _ = s.emit("error", &payload);
-}
-
-/// The session is re-validated on every message (protocol §2.3).
-async fn recheck_session(node: &Node, user_id: &str, session_id: &str) -> Result<User, AuthError> {
-    let now = now_ms();
-    let pending = node.activity.last_seen(user_id, session_id);
-    node.cluster
-        .read(|state| session::check(state, user_id, session_id, now, pending))
-        .await
-        .map_err(AuthError::Unavailable)?
 }
 
 /// Trimmed `content`, or the legacy `msg` field when content is blank.

@@ -38,6 +38,9 @@ pub(crate) struct ConnectAuth {
     session_id: Option<String>,
 }
 
+/// The CONNECT_ERROR of a user at `--max-sockets-per-user`.
+pub(crate) const TOO_MANY_SOCKETS: &str = "Too many connections";
+
 /// Longest token or session id looked at; a longer one cannot be valid.
 const MAX_CREDENTIAL_LEN: usize = 4096;
 
@@ -60,6 +63,14 @@ pub(super) async fn authenticate(node: &Node, s: &SocketRef, auth: Option<Connec
             return Err(Refused("Service temporarily unavailable"));
         }
     };
+    // Each socket costs Raft writes and replicated presence: a user's sockets are
+    // capped cluster-wide, counted in this replica's presence (issue 12).
+    let sockets = node.cluster.read_local(|state| state.presence.sockets_of_user(&user.user.id).count());
+    if sockets >= node.config.max_sockets_per_user {
+        node.metrics.limit_hit(crate::metrics::Limit::SocketsPerUser);
+        tracing::info!(user = %user.user.id, sockets, "connection refused: too many sockets");
+        return Err(Refused(TOO_MANY_SOCKETS));
+    }
     // Record the socket in the replicated presence state before the CONNECT ack, so
     // an event the client sends right after connecting (typically `joinRoom`) finds
     // it there and the room's fan-out routes to this node.

@@ -8,6 +8,8 @@
 //! - `receipts`: `markMessagesAsRead` and `messageReaction`.
 //! - `notices`: `duplicate_login` / `session_ended` for replaced sessions.
 //! - `removals`: `messageDeleted` / `roomDeleted` after an admin's deletion.
+//! - `stale_presence`: sockets of an earlier run of this node, cleared at start.
+//! - `session_user`: the socket's user and the session re-check before each event.
 //! - `render`: the JSON shapes of messages and participants.
 
 mod chat;
@@ -19,6 +21,7 @@ mod removals;
 pub(crate) mod render;
 mod rooms;
 mod session_user;
+pub(crate) mod stale_presence;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -94,7 +97,10 @@ fn register_handlers(node: &Arc<Node>, s: &SocketRef) {
     on(&s, &node, "fetchPreviousMessages", history::fetch);
     on(&s, &node, "markMessagesAsRead", receipts::mark_read);
     on(&s, &node, "messageReaction", receipts::react);
-    on(&s, &node, "ping", |_, _, _| async {});
+    // `ping` acts on nothing, so it needs no session re-check.
+    s.on("ping", |ack: AckSender| async move {
+        let _ = ack.send(&NO_ARGUMENTS);
+    });
     let disconnect_node = node.clone();
     s.on_disconnect(move |s: SocketRef| {
         // Dropping the queue's sender ends the socket's chat worker.
@@ -105,8 +111,10 @@ fn register_handlers(node: &Arc<Node>, s: &SocketRef) {
 }
 
 /// Register `handler` for `event`, with the event's first argument (if it parsed as
-/// JSON). Every handled event answers an ack request with an empty ack, as the
-/// existing backend does.
+/// JSON). The handler runs only once the socket's session is re-checked on this
+/// replica ([`session_user::live_user`]); an ended session gets `SESSION_EXPIRED`
+/// and nothing changes. Every handled event answers an ack request with an empty ack,
+/// as the existing backend does.
 fn on<F, Fut>(s: &SocketRef, node: &Arc<Node>, event: &'static str, handler: F)
 where
     F: Fn(Arc<Node>, SocketRef, Option<Value>) -> Fut + Send + Sync + Clone + 'static,
@@ -116,7 +124,10 @@ where
     s.on(event, move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
         let (node, handler) = (node.clone(), handler.clone());
         async move {
-            handler(node, s, data.ok()).await;
+            match session_user::live_user(&node, &s).await {
+                Ok(_) => handler(node, s, data.ok()).await,
+                Err(refusal) => session_user::refuse(&s, refusal),
+            }
             let _ = ack.send(&NO_ARGUMENTS);
         }
     });

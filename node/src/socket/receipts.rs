@@ -43,6 +43,9 @@ pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>
         .unwrap_or_default();
     // (room, highest seq, ids) in the order the rooms first appear.
     let mut rooms: Vec<(String, u64, Vec<String>)> = Vec::new();
+    // Rooms found not to be the user's: membership is checked once per distinct room,
+    // not per id (this runs for every delivered message under load).
+    let mut denied: Vec<String> = Vec::new();
     for (i, id) in ids.into_iter().enumerate() {
         let message = match node.messages.locate(&id).await {
             Ok(Some(message)) => message,
@@ -50,7 +53,9 @@ pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>
             Ok(None) => continue,
             Err(_) => return super::emit_error(&s, None, crate::read_marks::STORE_FAILED),
         };
-        if !is_participant(&node, &message.room, &user.user_id) {
+        let known = rooms.iter().any(|(room, ..)| *room == message.room);
+        if !known && (denied.contains(&message.room) || !is_participant(&node, &message.room, &user.user_id)) {
+            denied.push(message.room);
             if i == 0 {
                 return super::emit_error(&s, None, "Room access denied");
             }

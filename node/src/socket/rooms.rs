@@ -28,8 +28,28 @@ fn join_error(s: &SocketRef, message: &str) {
     let _ = s.emit("joinRoomError", &json!({ "message": message }));
 }
 
+/// The per-user join/leave limit (issue 12: every join and leave is a Raft write and a
+/// room-wide broadcast); shared with `POST /api/rooms/:id/join`. The refusal carries
+/// `RATE_LIMIT_EXCEEDED` and `retryAfter` as `chatMessage`'s does.
+async fn membership_refusal(node: &Node, user: &SocketUser) -> Option<Value> {
+    let limit = node.rate_limits.membership.check(&user.user_id, now_ms()).await;
+    if limit.allowed {
+        return None;
+    }
+    node.metrics.limit_hit(crate::metrics::Limit::Membership);
+    Some(json!({
+        "code": "RATE_LIMIT_EXCEEDED",
+        "message": "채팅방 입장/퇴장 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.",
+        "retryAfter": limit.retry_after_s,
+    }))
+}
+
 pub(super) async fn join(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else { return join_error(&s, "Unauthorized") };
+    if let Some(refusal) = membership_refusal(&node, &user).await {
+        let _ = s.emit("joinRoomError", &refusal);
+        return;
+    }
     let Some(room_id) = data.as_ref().and_then(Value::as_str).map(str::to_owned) else {
         return join_error(&s, "채팅방을 찾을 수 없습니다.");
     };
@@ -133,6 +153,10 @@ pub(super) fn mark_page_read(node: &Arc<Node>, user: &SocketUser, messages: &[ch
 pub(super) async fn leave(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else { return super::emit_error(&s, None, "Unauthorized") };
     let Some(room_id) = data.as_ref().and_then(Value::as_str).map(str::to_owned) else { return };
+    if let Some(refusal) = membership_refusal(&node, &user).await {
+        let _ = s.emit("error", &refusal);
+        return;
+    }
     let me = presence_ref(&node, &s);
     let in_room =
         node.cluster.read_local(|state| state.presence.socket(&me).is_some_and(|i| i.rooms.contains(&room_id)));
@@ -173,27 +197,33 @@ pub(super) async fn disconnected(node: Arc<Node>, s: SocketRef) {
     let me = presence_ref(&node, &s);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(node.config.leave_grace_ms)).await;
-        let rooms = match node.cluster.propose(Command::DisconnectSocket { socket: me }).await {
-            Ok(Outcome::SocketDisconnected { rooms }) => rooms,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(user = %user.user_id, error = %e, "socket disconnect not recorded");
-                return;
-            }
-        };
-        for room_id in rooms {
-            let still_there = node.cluster.read_local(|state| {
-                state
-                    .presence
-                    .sockets_of_user(&user.user_id)
-                    .filter_map(|sock| state.presence.socket(sock))
-                    .any(|info| info.rooms.contains(&room_id))
-            });
-            if !still_there {
-                if let Err(e) = leave_room(&node, &user, &room_id).await {
-                    tracing::warn!(room = %room_id, error = %e, "leave after disconnect failed");
-                }
+        forget(&node, me, &user).await;
+    });
+}
+
+/// Remove `me` from the replicated presence and leave the rooms no other socket of
+/// `user` is in, as `leaveRoom` would.
+pub(super) async fn forget(node: &Node, me: chat_raft::state::SocketRef, user: &SocketUser) {
+    let rooms = match node.cluster.propose(Command::DisconnectSocket { socket: me }).await {
+        Ok(Outcome::SocketDisconnected { rooms }) => rooms,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(user = %user.user_id, error = %e, "socket disconnect not recorded");
+            return;
+        }
+    };
+    for room_id in rooms {
+        let still_there = node.cluster.read_local(|state| {
+            state
+                .presence
+                .sockets_of_user(&user.user_id)
+                .filter_map(|sock| state.presence.socket(sock))
+                .any(|info| info.rooms.contains(&room_id))
+        });
+        if !still_there {
+            if let Err(e) = leave_room(node, user, &room_id).await {
+                tracing::warn!(room = %room_id, error = %e, "leave after disconnect failed");
             }
         }
-    });
+    }
 }

@@ -282,8 +282,13 @@ async fn join(running: &[Instance], groups: &ClusterGroups, timeout: Duration) -
             })
         })
         .collect();
-    let layout =
-        ClusterLayout { secret: groups.cluster_secret.clone(), jwt_secret: groups.jwt_secret.clone(), nodes, lb: None };
+    let layout = ClusterLayout {
+        secret: groups.cluster_secret.clone(),
+        jwt_secret: groups.jwt_secret.clone(),
+        nodes,
+        lb: None,
+        trusted_proxy_hops: 0,
+    };
     println!(
         "bootstrapping: waiting for {} nodes to answer on their cluster listener (first boot installs chat-node), \
          then initializing the voters and adding the edges",

@@ -81,6 +81,7 @@ async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), Erro
         node_bin: args.node_bin,
         base_port: args.base_port,
         ready_timeout: args.ready_timeout,
+        behind_lb: args.lb,
     };
     let cluster = LocalCluster::launch(opts)?;
     let mut shutdown = std::pin::pin!(shutdown);

@@ -74,6 +74,14 @@ pub struct ClusterLayout {
     /// The HAProxy of `local up --lb`, once started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lb: Option<super::lb::LbEntry>,
+    /// `--trusted-proxy-hops` of every node: 1 behind `local up --lb`'s HAProxy (which
+    /// appends the client's address to `X-Forwarded-For`), else 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub trusted_proxy_hops: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ClusterLayout {
@@ -184,6 +192,7 @@ mod tests {
                 entry(3, LocalRole::Edge, Some(300)),
             ],
             lb: None,
+            trusted_proxy_hops: 0,
         }
     }
 

@@ -47,6 +47,8 @@ global
 defaults
     mode http
     option dontlognull
+    # Appends the client's address to X-Forwarded-For; the nodes trust one hop.
+    option forwardfor
     timeout connect 5s
     timeout client 90s
     timeout server 90s
@@ -247,6 +249,7 @@ mod tests {
             jwt_secret: "j".into(),
             nodes: vec![node(1, false), node(2, true), node(3, false)],
             lb: None,
+            trusted_proxy_hops: 0,
         };
         let lb = LbEntry { public: "127.0.0.1:8000".into(), stats: "127.0.0.1:8001".into(), pid: None };
         let cfg = config(&layout, &lb);

@@ -80,6 +80,7 @@ pub fn node_command(binary: &Path, layout: &ClusterLayout, node: &NodeEntry) -> 
         .arg(&node.data_dir)
         .env("CHAT_CLUSTER_SECRET", &layout.secret)
         .env("CHAT_JWT_SECRET", &layout.jwt_secret)
+        .env("CHAT_TRUSTED_PROXY_HOPS", layout.trusted_proxy_hops.to_string())
         .envs(shared_core_threads(layout.nodes.len(), cores(), |name| std::env::var_os(name).is_some()))
         .stdin(Stdio::null())
         .stdout(log)

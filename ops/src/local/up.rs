@@ -42,6 +42,9 @@ pub struct UpOptions {
     /// Fixed ports from here instead of free ones (see [`ports::base_node_addr`]).
     pub base_port: Option<u16>,
     pub ready_timeout: Duration,
+    /// Whether an HAProxy will front the nodes (`--lb`): they then trust one proxy hop
+    /// of `X-Forwarded-For`.
+    pub behind_lb: bool,
 }
 
 impl UpOptions {
@@ -53,6 +56,7 @@ impl UpOptions {
             node_bin: None,
             base_port: None,
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            behind_lb: false,
         }
     }
 }
@@ -104,7 +108,12 @@ impl LocalCluster {
     /// without waiting for them.
     pub fn launch(opts: UpOptions) -> Result<Self, Error> {
         let binary = process::find_node_binary(opts.node_bin.as_deref())?;
-        let (dir, layout) = prepare(&opts)?;
+        let (dir, mut layout) = prepare(&opts)?;
+        let hops = usize::from(opts.behind_lb);
+        if layout.trusted_proxy_hops != hops {
+            layout.trusted_proxy_hops = hops;
+            layout.save(&dir)?;
+        }
         let mut cluster = LocalCluster {
             client: ClusterClient::new(layout.secret.clone()),
             dir,
@@ -294,7 +303,7 @@ fn fresh_layout(dir: &Path, opts: &UpOptions) -> Result<ClusterLayout, Error> {
             })
         })
         .collect::<Result<_, Error>>()?;
-    Ok(ClusterLayout { secret: random_secret(), jwt_secret: random_secret(), nodes, lb: None })
+    Ok(ClusterLayout { secret: random_secret(), jwt_secret: random_secret(), nodes, lb: None, trusted_proxy_hops: 0 })
 }
 
 /// 32 random bytes as 64 hex digits.
