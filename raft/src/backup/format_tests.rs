@@ -44,8 +44,10 @@ fn write_backup() -> Vec<u8> {
     out
 }
 
-/// Everything a restore reads, in order.
-fn read_backup(bytes: &[u8]) -> Result<(BackupHeader, Vec<u8>, Vec<(String, Vec<u8>)>, u64), BackupFormatError> {
+/// Everything a restore reads, in order: header, state section, blobs, file size.
+type ReadBack = (BackupHeader, Vec<u8>, Vec<(String, Vec<u8>)>, u64);
+
+fn read_backup(bytes: &[u8]) -> Result<ReadBack, BackupFormatError> {
     let (mut reader, header) = BackupReader::open(Cursor::new(bytes))?;
     let mut state = Vec::new();
     reader.state_section().read_to_end(&mut state).map_err(|e| BackupFormatError::reading("the state section")(e))?;
