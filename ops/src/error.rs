@@ -72,6 +72,11 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A backup file that is damaged, cut short or of another format; nothing was
+    /// written from it.
+    #[error("{}: {source}; refused, nothing was written", path.display())]
+    BadBackup { path: PathBuf, source: chat_raft::backup::BackupFormatError },
+
     /// A command-line value that cannot be used.
     #[error("{0}")]
     Usage(String),

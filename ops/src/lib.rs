@@ -8,6 +8,8 @@
 //! - [`target`]: which cluster a command talks to (`--data-dir` or `--cluster`).
 //! - [`status`]: ask every node at once and merge the answers; [`watch`]: the same
 //!   live, with message counters from `/metrics` and alert lines (`status --watch`).
+//! - [`backup`]: `chatctl backup` (a verified file streamed from the leader) and
+//!   `chatctl restore` (a new local cluster laid out from one).
 //! - [`membership`]: add-node, promote, remove-node, transfer-leader.
 //! - [`roles`]: `admin grant` and `admin revoke`.
 //! - [`raft_bench`]: the leader's built-in Raft benchmark.
@@ -29,6 +31,7 @@
 //! ```
 
 pub mod aws;
+pub mod backup;
 pub mod bench;
 pub mod cli;
 pub mod client;

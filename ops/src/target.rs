@@ -49,6 +49,14 @@ impl Seed {
 }
 
 impl Target {
+    /// The cluster secret (from cluster.json for a local cluster).
+    pub fn secret(&self) -> Result<String, Error> {
+        match self {
+            Target::Local { dir } => Ok(ClusterLayout::load(dir)?.secret),
+            Target::Remote { secret, .. } => Ok(secret.clone()),
+        }
+    }
+
     /// The seeds and a client carrying the cluster secret.
     pub fn connect(&self) -> Result<(ClusterClient, Vec<Seed>), Error> {
         match self {

@@ -20,6 +20,7 @@
 //! | GET  | `/admin/state?local=true` | -> [`crate::ClusterState`] (fresh read unless `local`) |
 //! | POST | `/admin/fault` | [`FaultRequest`] -> [`AdminOk`] |
 //! | POST | `/admin/snapshot` | -> [`AdminOk`] once a snapshot is built |
+//! | GET  | `/admin/backup` | -> a backup file, streamed (leader only; 421 elsewhere; format in [`crate::backup`]) |
 //! | POST | `/admin/transfer-leader` | [`TransferRequest`] -> [`Handover`] (forwarded to the leader) |
 //! | POST | `/admin/campaign` | -> [`AdminOk`] once this voter started an election (a transfer's second half) |
 //! | POST | `/admin/bench` | [`BenchRequest`] -> [`BenchReport`] |

@@ -18,7 +18,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::storage::RaftLogStorage;
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::{ChangeMembers, RaftMetrics};
 use tokio::task::JoinHandle;
 
@@ -88,6 +88,8 @@ impl Cluster {
         let client = ClusterClient::for_node(secret, id);
         let contact = Contact::default();
         let network = Network::new(client.clone(), contact.clone());
+        let mut log_store = log_store;
+        raise_vote_to_applied(id, &mut log_store, &mut sm.clone()).await?;
         let raft =
             Raft::new(id, config, network, log_store, sm.clone()).await.map_err(|e| Error::Raft(e.to_string()))?;
         let peers_applied = PeersApplied::new(client.clone(), contact.clone(), settings.lease());
@@ -557,4 +559,24 @@ fn clone_error(e: &Error) -> Error {
         Error::Storage(m) => Error::Storage(m.clone()),
         Error::Raft(m) => Error::Raft(m.clone()),
     }
+}
+
+/// A node seeded from a restored backup (`chatctl restore`) starts with a snapshot of
+/// term T and no vote: its first election would be for term 1, and a leader of term 1
+/// cannot append after an entry of term T. A running node's vote is never behind what
+/// it applied, so this changes nothing outside a restore: it records a vote for the
+/// applied entry's term, from which the next election moves on.
+async fn raise_vote_to_applied<LS>(id: NodeId, log_store: &mut LS, sm: &mut StateMachineStore) -> Result<(), Error>
+where
+    LS: RaftLogStorage<TypeConfig>,
+{
+    let storage = |e: openraft::StorageError<NodeId>| Error::Storage(e.to_string());
+    let (applied, _) = sm.applied_state().await.map_err(storage)?;
+    let Some(applied) = applied else { return Ok(()) };
+    let vote = log_store.read_vote().await.map_err(storage)?.unwrap_or_default();
+    if vote.leader_id().term < applied.leader_id.term {
+        tracing::info!(term = applied.leader_id.term, "starting from a restored snapshot: vote raised to its term");
+        log_store.save_vote(&openraft::Vote::new(applied.leader_id.term, id)).await.map_err(storage)?;
+    }
+    Ok(())
 }

@@ -245,4 +245,12 @@ pub trait MessageApplier: Send + Sync + 'static {
 
     /// Replace everything the store holds with an `export`.
     fn import(&self, input: &mut dyn io::Read) -> io::Result<()>;
+
+    /// Write an `export` as of log index `index`: messages appended by later entries
+    /// are left out (a backup pairs it with the control state at `index`). Returns
+    /// the number of messages written.
+    fn export_upto(&self, index: u64, out: &mut dyn io::Write) -> io::Result<u64>;
+
+    /// The number of messages `export_upto(index)` writes.
+    fn count_upto(&self, index: u64) -> io::Result<u64>;
 }

@@ -10,6 +10,7 @@
 //! Snapshot data is streamed from and to disk (openraft sends it in chunks): it is
 //! never held in memory as a whole.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
@@ -140,6 +142,90 @@ impl StateMachineStore {
             advanced
         });
     }
+}
+
+/// A consistent point of this replica, taken for a backup: the control state, the
+/// log id it reflects and the membership at that point.
+#[derive(Debug, Clone)]
+pub struct BackupPoint {
+    pub state: ClusterState,
+    pub last_log_id: Option<LogId<NodeId>>,
+    pub membership: StoredMembership<NodeId, NodeAddr>,
+}
+
+impl StateMachineStore {
+    /// Copy the applied state (as `build_snapshot` does: only the copy is taken under
+    /// the lock). Every entry up to `last_log_id` is committed: only those are applied.
+    pub fn backup_point(&self) -> BackupPoint {
+        let applied = self.inner.applied.read().expect("state lock poisoned");
+        BackupPoint {
+            state: applied.state.clone(),
+            last_log_id: applied.last_applied,
+            membership: applied.membership.clone(),
+        }
+    }
+
+    /// Whether message commands are applied here (embedded mode).
+    pub fn has_message_store(&self) -> bool {
+        self.inner.messages.is_some()
+    }
+
+    /// Messages a backup at `index` holds (0 without a message store).
+    pub fn count_messages_upto(&self, index: u64) -> std::io::Result<u64> {
+        self.inner.messages.as_ref().map_or(Ok(0), |m| m.count_upto(index))
+    }
+
+    /// Write `state` and the message store as of `index` as one snapshot data stream,
+    /// the same layout `build_snapshot` writes, so a restore installs it as a snapshot.
+    /// Blocking: run it off the async threads. Returns the messages written.
+    pub fn write_backup_state(&self, state: &ClusterState, index: u64, out: &mut dyn Write) -> std::io::Result<u64> {
+        write_control(out, state)?;
+        match &self.inner.messages {
+            Some(messages) => messages.export_upto(index, out),
+            None => Ok(0),
+        }
+    }
+
+    /// Make `dir` the state-machine directory of a node that never ran, starting from
+    /// a restored snapshot at `last_log_id` whose membership is `voters`: `state`, then
+    /// the message stream read from `messages` (the rest of a backup's state section).
+    /// A node opened on it imports the messages into its empty message store
+    /// (`open_with`) and finds its peers in the membership.
+    pub fn seed(
+        dir: &Path,
+        last_log_id: LogId<NodeId>,
+        voters: BTreeMap<NodeId, NodeAddr>,
+        state: &ClusterState,
+        messages: &mut dyn Read,
+    ) -> std::io::Result<()> {
+        fs::create_dir_all(dir)?;
+        let ids: BTreeSet<NodeId> = voters.keys().copied().collect();
+        let membership = Membership::new(vec![ids], voters);
+        let meta = SnapshotMeta {
+            last_log_id: Some(last_log_id),
+            last_membership: StoredMembership::new(Some(last_log_id), membership),
+            snapshot_id: format!("restored-{}-{}", last_log_id.leader_id, last_log_id.index),
+        };
+        let current = CurrentSnapshot { data_file: data_file_name(&meta), meta };
+        write_atomically(&dir.join(&current.data_file), |out| {
+            write_control(out, state)?;
+            std::io::copy(messages, out).map(|_| ())
+        })?;
+        commit_current(dir, &current)
+    }
+}
+
+/// Read the control-state section at the start of a snapshot data stream (a
+/// backup's state section starts the same way).
+pub fn read_snapshot_control(reader: &mut impl Read) -> std::io::Result<ClusterState> {
+    read_control(reader)
+}
+
+/// Write the control-state section of a snapshot data stream.
+fn write_control(out: &mut dyn Write, state: &ClusterState) -> std::io::Result<()> {
+    let control = serde_json::to_vec(state)?;
+    out.write_all(&(control.len() as u64).to_be_bytes())?;
+    out.write_all(&control)
 }
 
 fn read_current(dir: &Path) -> Result<Option<CurrentSnapshot>, Error> {

@@ -34,10 +34,16 @@ impl LocalUp {
     /// with `env` set for chatctl and so for every node. Passwords are hashed at bcrypt
     /// cost 4: at the default 10 a debug build spends about a second per login.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Result<LocalUp> {
-        let dir = tempfile::tempdir()?;
+        let args: Vec<&str> = ["--nodes", "3"].into_iter().chain(args.iter().copied()).collect();
+        Self::start_in(tempfile::tempdir()?, &args, env).await
+    }
+
+    /// `chatctl local up --data-dir <dir>` plus `args`: resumes the cluster `dir`
+    /// holds (one laid out by `chatctl restore`, say), or creates one there.
+    pub async fn start_in(dir: TempDir, args: &[&str], env: &[(&str, &str)]) -> Result<LocalUp> {
         let mut command = Command::new(chatctl()?);
         command
-            .args(["local", "up", "--nodes", "3", "--data-dir"])
+            .args(["local", "up", "--data-dir"])
             .arg(dir.path())
             .args(args)
             .env("CHAT_BCRYPT_COST", "4")

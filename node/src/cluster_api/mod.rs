@@ -7,12 +7,14 @@
 //! - `fanout`: socket events from other nodes, for this node's sockets.
 //! - `blobs`: copies of uploaded files, stored and served for peers.
 //! - `admin`: status, bootstrap, membership, state reads, fault injection, snapshots.
+//! - `backup`: the leader streams a backup of the cluster (`chatctl backup`).
 //! - `handover`: planned leadership transfer (`transfer-leader`, `campaign`).
 //! - `drain`: draining this node of its client sockets (`crate::drain`).
 //! - `bench`: in-node proposers that measure commit throughput and latency.
 //! - `error`: the one mapping from `chat_raft::Error` to HTTP status codes.
 
 mod admin;
+mod backup;
 mod bench;
 mod blobs;
 mod drain;
@@ -58,6 +60,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/admin/state", get(admin::state))
         .route("/admin/fault", post(admin::fault))
         .route("/admin/snapshot", post(admin::snapshot))
+        .route("/admin/backup", get(backup::backup))
         .route("/admin/transfer-leader", post(handover::transfer))
         .route("/admin/campaign", post(handover::campaign))
         .route("/admin/drain", post(drain::drain))

@@ -24,6 +24,8 @@ use crate::{duration, raft_bench, Error};
   chatctl local stop --data-dir ./cluster --node 2 --kill
   chatctl local restart --data-dir ./cluster --node 2
   chatctl admin grant --data-dir ./cluster --email ops@example.com
+  chatctl backup --data-dir ./cluster --out cluster.backup --json
+  chatctl restore --from cluster.backup --data-dir ./restored --nodes 3
   chatctl raft-bench --cluster 127.0.0.1:7001 --secret \"$CHAT_CLUSTER_SECRET\" --duration 30s
   chatctl bench --data-dir ./cluster --profile compressed --json bench.json")]
 pub struct Cli {
@@ -50,6 +52,14 @@ pub enum Command {
     /// Hand leadership to another voter without an election timeout (before planned
     /// maintenance of the leader; a leader stopped with SIGTERM does this itself).
     TransferLeader(TransferLeaderArgs),
+    /// Take a consistent online backup through the leader into one file: the control
+    /// state at a committed index and, in embedded mode, the messages and files up to
+    /// it (docs/operations.md "Backup and restore").
+    Backup(BackupArgs),
+    /// Verify a backup file, then lay it out as a new local cluster of N voters that
+    /// `chatctl local up --data-dir DIR` starts. Sessions are invalidated (users log in
+    /// again); presence starts empty.
+    Restore(RestoreArgs),
     /// Measure Raft commit throughput and latency on the leader.
     RaftBench(RaftBenchArgs),
     /// Run a failover drill against a local cluster: break it under a small load,
@@ -269,6 +279,37 @@ pub struct TransferLeaderArgs {
     #[arg(long, value_name = "ID")]
     pub to: Option<NodeId>,
     /// Print the outcome as JSON: {"from", "to", "took_ms"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The backup file to write (must not exist; written as FILE.part until verified).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print the summary as JSON: {"file", "index", "term", "leader", "message_store",
+    /// "counts": {"users", "rooms", "memberships", "sessions", "files", "messages",
+    /// "blobs"}, "bytes", "took_ms"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file (verified completely before anything is written).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// The new cluster's directory; must be absent or empty.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Voters of the new cluster (ids 1..=N).
+    #[arg(long, value_name = "N", default_value_t = crate::local::up::DEFAULT_VOTERS)]
+    pub nodes: u64,
+    /// Print the summary as JSON: {"data_dir", "nodes", "index", "term",
+    /// "message_store", "counts", "bytes"}.
     #[arg(long)]
     pub json: bool,
 }

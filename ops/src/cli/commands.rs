@@ -66,11 +66,61 @@ async fn run_once(command: Command) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Backup(args) => backup(args).await,
+        Command::Restore(args) => restore(args).await,
         Command::RaftBench(args) => bench(args).await,
         Command::Drill(args) => drill(args).await,
         Command::Bench(_) => unreachable!("bench is run with the shutdown signal"),
         Command::Aws(command) => crate::aws::run(command).await,
     }
+}
+
+async fn backup(args: BackupArgs) -> Result<(), Error> {
+    let summary = crate::backup::take(&args.target.target()?, &args.out).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary).expect("a summary always serializes"));
+    } else {
+        let c = &summary.counts;
+        println!(
+            "backup of index {} (term {}, leader {}) in {}: {} users, {} rooms, {} memberships, {} messages, {} files; {} bytes in {} ms",
+            summary.index,
+            summary.term,
+            summary.leader,
+            summary.file.display(),
+            c.users,
+            c.rooms,
+            c.memberships,
+            c.messages,
+            c.blobs,
+            summary.bytes,
+            summary.took_ms
+        );
+    }
+    Ok(())
+}
+
+async fn restore(args: RestoreArgs) -> Result<(), Error> {
+    let (from, dir, nodes) = (args.from, args.data_dir, args.nodes);
+    let summary = tokio::task::spawn_blocking(move || crate::backup::restore(&from, &dir, nodes))
+        .await
+        .map_err(|e| Error::Usage(format!("the restore stopped: {e}")))??;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary).expect("a summary always serializes"));
+    } else {
+        println!(
+            "restored index {} (term {}) as a new cluster of {} nodes in {}: {} users, {} rooms, {} messages, {} files; start it with `chatctl local up --data-dir {}`",
+            summary.index,
+            summary.term,
+            summary.nodes,
+            summary.data_dir.display(),
+            summary.counts.users,
+            summary.counts.rooms,
+            summary.counts.messages,
+            summary.counts.blobs,
+            summary.data_dir.display()
+        );
+    }
+    Ok(())
 }
 
 async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), Error> {

@@ -272,7 +272,8 @@ fn resume_checks(dir: &Path, opts: &UpOptions, layout: &ClusterLayout) -> Result
     Ok(())
 }
 
-fn fresh_layout(dir: &Path, opts: &UpOptions) -> Result<ClusterLayout, Error> {
+/// A new cluster's layout in `dir`: ids, free (or fixed) ports, new secrets.
+pub(crate) fn fresh_layout(dir: &Path, opts: &UpOptions) -> Result<ClusterLayout, Error> {
     let voters = opts.voters.unwrap_or(DEFAULT_VOTERS);
     let edges = opts.edges.unwrap_or(0);
     if voters == 0 {

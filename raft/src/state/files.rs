@@ -71,6 +71,14 @@ impl Files {
         self.by_id.values()
     }
 
+    /// Record `holders` as the nodes holding every file (a restore copies each
+    /// file's bytes to every node of the new cluster).
+    pub(super) fn held_by_all(&mut self, holders: &[NodeId]) {
+        for file in self.by_id.values_mut() {
+            file.holders = holders.to_vec();
+        }
+    }
+
     /// A retried upload (same id and name) is answered by dedup before reaching here;
     /// any other clash of id or name is a conflict.
     pub(super) fn record(&mut self, file: FileRecord) -> Outcome {

@@ -161,3 +161,12 @@ fn snapshots_keep_files_and_rebuild_the_name_index() {
     let back: ClusterState = serde_json::from_value(old).unwrap();
     assert!(back.files.is_empty());
 }
+
+#[test]
+fn a_restore_records_every_new_node_as_a_holder() {
+    let mut state = replay("restore", &[register("alice"), (record("f1", NAME, "alice"), Outcome::FileRecorded)]);
+    state.prepare_restore(&[1, 2, 3]);
+    let restored = state.files.get("f1").expect("file metadata is kept");
+    assert_eq!(restored.holders, vec![1, 2, 3]);
+    assert_eq!(restored.filename, NAME);
+}

@@ -11,6 +11,7 @@ mod dedup;
 mod files;
 mod nodes;
 mod presence;
+mod restore;
 mod rooms;
 mod sessions;
 mod users;

@@ -966,3 +966,28 @@ fn dedup_is_bounded_by_bytes_and_survives_a_snapshot_round_trip() {
     let restored: Dedup = serde_json::from_slice(&serde_json::to_vec(&dedup).unwrap()).unwrap();
     assert_eq!((restored.len(), restored.bytes()), (dedup.len(), dedup.bytes()));
 }
+
+// ---- restore --------------------------------------------------------------------------------
+
+#[test]
+fn a_restored_state_keeps_accounts_and_rooms_and_drops_sessions_and_presence() {
+    let mut steps = online("alice", sock(2, "a"));
+    steps.push((create_room("r1", "alice"), Outcome::RoomCreated));
+    steps.push((register("bob"), registered("bob")));
+    steps.push((join("r1", "bob", None, None), joined(true)));
+    let mut state = replay("restore", &steps);
+    state.down_nodes.insert(3);
+    let users = state.users.clone();
+    assert!(!sockets_of(&state, "alice").is_empty() && !state.sessions.is_empty() && !state.dedup.is_empty());
+
+    state.prepare_restore(&[1, 2]);
+
+    assert_eq!(state.users, users, "accounts, password hashes and roles are kept");
+    assert_eq!(participants(&state, "r1"), vec!["alice", "bob"]);
+    assert!(state.sessions.is_empty(), "every session is invalidated");
+    assert!(state.sessions.current("alice").is_none());
+    assert!(sockets_of(&state, "alice").is_empty(), "no socket of the old cluster exists");
+    assert!(nodes_in_room(&state, "r1").is_empty());
+    assert!(state.down_nodes.is_empty());
+    assert!(state.dedup.is_empty(), "request ids of the old cluster's clients are forgotten");
+}

@@ -35,6 +35,11 @@ pub(super) struct LogPos {
 }
 
 impl LogPos {
+    /// After every command of entry `index`.
+    pub fn end_of(index: u64) -> Self {
+        Self { index, nth: u32::MAX }
+    }
+
     pub fn to_bytes(self) -> [u8; POS_LEN] {
         let mut bytes = [0u8; POS_LEN];
         bytes[..8].copy_from_slice(&self.index.to_be_bytes());

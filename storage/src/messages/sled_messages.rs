@@ -279,6 +279,14 @@ impl MessageApplier for SledMessages {
     fn import(&self, input: &mut dyn io::Read) -> io::Result<()> {
         snapshot::import(self, input).map_err(into_io)
     }
+
+    fn export_upto(&self, index: u64, out: &mut dyn io::Write) -> io::Result<u64> {
+        snapshot::export_at(self, LogPos::end_of(index), out).map_err(into_io)
+    }
+
+    fn count_upto(&self, index: u64) -> io::Result<u64> {
+        snapshot::count_at(self, LogPos::end_of(index)).map_err(into_io)
+    }
 }
 
 /// A committed command that cannot be stored (disk failure, corrupt record) must not be

@@ -35,19 +35,22 @@ pub(super) fn export(store: &SledMessages, out: &mut dyn Write) -> Result<(), Er
     // room exactly as it was (an earlier message of the room missed by the scan and a
     // later one caught would make the replay hand out a wrong seq). Reads and
     // reactions caught past this position are recognised by the record's `changed`.
-    export_at(store, read_applied(store.tree())?, out)
+    export_at(store, read_applied(store.tree())?, out).map(|_| ())
 }
 
-/// Export as if the applied position were `applied` when the scan began.
-pub(super) fn export_at(store: &SledMessages, applied: LogPos, out: &mut dyn Write) -> Result<(), Error> {
+/// Export as if the applied position were `applied` when the scan began; returns the
+/// number of messages written.
+pub(super) fn export_at(store: &SledMessages, applied: LogPos, out: &mut dyn Write) -> Result<u64, Error> {
     out.write_all(MAGIC)?;
     out.write_all(&applied.to_bytes())?;
+    let mut written = 0;
     for item in store.tree().scan_prefix(layout::message_prefix()) {
         let (_, value) = item?;
         if Record::appended_of(&value)? > applied {
             continue;
         }
         write_item(out, &value, MAX_RECORD, "message record")?;
+        written += 1;
     }
     out.write_all(&END.to_be_bytes())?;
     // Marks raised after `applied` may be caught too: they merge by maximum, so the
@@ -58,7 +61,19 @@ pub(super) fn export_at(store: &SledMessages, applied: LogPos, out: &mut dyn Wri
         out.write_all(&value)?;
     }
     out.write_all(&END.to_be_bytes())?;
-    Ok(())
+    Ok(written)
+}
+
+/// The number of messages [`export_at`] writes for `applied`.
+pub(super) fn count_at(store: &SledMessages, applied: LogPos) -> Result<u64, Error> {
+    let mut count = 0;
+    for item in store.tree().scan_prefix(layout::message_prefix()) {
+        let (_, value) = item?;
+        if Record::appended_of(&value)? <= applied {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// One length-prefixed item of a section; an item longer than `max_len` is corruption.

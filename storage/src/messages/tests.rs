@@ -202,3 +202,23 @@ fn an_import_replaces_the_remembered_room_tails() {
     store.import(&mut stream.as_slice()).expect("import");
     assert_eq!(store.apply(2, &append("y", "r", 1000)), appended(2, 1001));
 }
+
+#[test]
+fn a_backup_export_holds_exactly_the_messages_up_to_its_index() {
+    let original = store();
+    for (index, command, _) in history() {
+        original.apply(index, &command);
+    }
+    // Entry 1 appended x, y and q; z came with entry 5.
+    assert_eq!(original.count_upto(4).expect("count"), 3);
+    assert_eq!(original.count_upto(5).expect("count"), 4);
+    let mut stream = Vec::new();
+    assert_eq!(original.export_upto(4, &mut stream).expect("export"), 3);
+    let restored = store();
+    restored.import(&mut stream.as_slice()).expect("import");
+    assert_eq!(restored.applied_index(), 4, "the restored store starts right after the backup's index");
+    assert_eq!(restored.get("z").expect("read"), None, "appended after the backup's index");
+    assert_eq!(dump(&restored, &["r", "other"]).len(), 3);
+    // The new cluster's next entry appends after the restored messages.
+    assert_eq!(restored.apply(5, &append("n", "r", 0)), appended(3, 1002));
+}
