@@ -63,12 +63,20 @@ pub(crate) async fn run(node: Arc<Node>, logged_at_start: u64, mut stop: watch::
     }
 }
 
+/// Whether this node hosts sockets in `room`, by the replicated presence index (which
+/// the fan-out routes by too): most rooms have members on only some nodes, and a room
+/// without any here is not worth rendering a message for.
+fn hosts(node: &Node, room: &str) -> bool {
+    let me = node.cluster.id();
+    node.cluster.read_local(|state| state.presence.nodes_in_room(room).any(|n| n == me))
+}
+
 async fn announce(node: &Node, entry: &AppliedEntry) {
     for (command, outcome) in &entry.changes {
         let Command::Message(command) = command else { continue };
         match (command, outcome) {
             (MessageCommand::Append { message }, Outcome::MessageAppended { seq, timestamp }) => {
-                if !announced(message.kind) {
+                if !announced(message.kind) || !hosts(node, &message.room) {
                     continue;
                 }
                 let stored = message.stored_as(*seq, *timestamp);
@@ -77,12 +85,12 @@ async fn announce(node: &Node, entry: &AppliedEntry) {
                 node.fanout.deliver_message(node, &stored.room, stored.seq, payload).await;
             }
             (MessageCommand::RaiseReadMarks { notices, .. }, Outcome::ReadMarksRaised { .. }) => {
-                for notice in notices {
+                for notice in notices.iter().filter(|n| hosts(node, &n.room)) {
                     let payload = json!({ "userId": notice.user_id, "messageIds": notice.message_ids });
                     node.fanout.emit_local(&Target::Room(notice.room.clone()), "messagesRead", &payload).await;
                 }
             }
-            (MessageCommand::React { message_id, .. }, Outcome::Reacted { room, reactions }) => {
+            (MessageCommand::React { message_id, .. }, Outcome::Reacted { room, reactions }) if hosts(node, room) => {
                 let payload = json!({ "messageId": message_id, "reactions": reactions });
                 node.fanout.emit_local(&Target::Room(room.clone()), "messageReactionUpdate", &payload).await;
             }
