@@ -81,7 +81,13 @@ pub fn node_script(boot: &NodeBoot<'_>) -> String {
         let sentinels: Vec<String> = boot.redis_hosts.iter().map(|h| format!("{h}:{SENTINEL_PORT}")).collect();
         let _ = write!(flags, " --redis-sentinels {} --redis-master {REDIS_MASTER}", sentinels.join(","));
     }
-    let mut env = format!("CHAT_CLUSTER_SECRET={}\nCHAT_JWT_SECRET={}\n", boot.cluster_secret, boot.jwt_secret);
+    // Clients come through the ALB, which appends their address to X-Forwarded-For: the
+    // nodes trust that one hop, or every client would share the ALB's address in rate
+    // limits and password-failure throttling.
+    let mut env = format!(
+        "CHAT_CLUSTER_SECRET={}\nCHAT_JWT_SECRET={}\nCHAT_TRUSTED_PROXY_HOPS=1\n",
+        boot.cluster_secret, boot.jwt_secret
+    );
     if let Some(uri) = mongodb_uri(&boot.mongo_hosts) {
         let _ = writeln!(env, "CHAT_MONGODB_URI={uri}");
     }
@@ -226,6 +232,7 @@ mod tests {
         ));
         assert!(s.contains("CHAT_CLUSTER_SECRET=s3cr3tS3CR3Ts3cr3t\n"));
         assert!(s.contains("CHAT_JWT_SECRET=jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt\n"));
+        assert!(s.contains("CHAT_TRUSTED_PROXY_HOPS=1\n"), "the nodes trust the ALB's one hop: {s}");
         assert!(s.contains("CHAT_MONGODB_URI=mongodb://10.0.1.5:27017,10.0.2.6:27017/chat?replicaSet=chat\n"));
         assert!(s.contains("systemctl enable --now chat-node"));
     }
