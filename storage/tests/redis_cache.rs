@@ -52,6 +52,9 @@ async fn cached_store_passes_the_conformance_suite() -> Result<()> {
     let s = setup(&redis).await?;
     conformance::run_all(&s.cached).await?;
     ensure!(s.cache.is_up(), "redis stayed up");
+    // The cache is updated by the writer after the store: its writes must be announced
+    // by the writer too, even over a store that every node applies.
+    ensure!(s.store.applied_everywhere() && !s.cached.applied_everywhere());
     Ok(())
 }
 

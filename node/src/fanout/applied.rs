@@ -8,6 +8,10 @@
 //! twice more (once per peer) as JSON over HTTP, the largest share of the cluster's
 //! traffic under the 3,000-user ramp.
 //!
+//! The node that wrote a user's message announces it itself, once its append returned
+//! (`Fanout::hold`): the sender's own copy is its acknowledgement, and must not come
+//! before every live node applied the message.
+//!
 //! Entries are applied in log order, so a room's messages come out here in `seq`
 //! order; they still pass through the [`super::sequencer`], which system and AI
 //! messages (sent by their origin, see [`announced`]) share with them.
@@ -76,7 +80,7 @@ async fn announce(node: &Node, entry: &AppliedEntry) {
         let Command::Message(command) = command else { continue };
         match (command, outcome) {
             (MessageCommand::Append { message }, Outcome::MessageAppended { seq, timestamp }) => {
-                if !announced(message.kind) || !hosts(node, &message.room) {
+                if !announced(message.kind) || node.fanout.held(&message.id) || !hosts(node, &message.room) {
                     continue;
                 }
                 let stored = message.stored_as(*seq, *timestamp);

@@ -20,8 +20,8 @@ pub(crate) mod applied;
 mod peers;
 pub(crate) mod sequencer;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chat_raft::messages::StoredMessage;
 use chat_raft::NodeId;
@@ -80,11 +80,39 @@ pub(crate) struct Fanout {
     io: SocketIo,
     peers: peers::PeerQueues,
     sequencer: sequencer::Sequencer,
+    /// Ids of messages this node is appending, announced here by their writer
+    /// ([`Self::emit_message`]) instead of on apply ([`applied`]).
+    writing: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Fanout {
     pub(crate) fn new(io: SocketIo, client: chat_raft::client::ClusterClient, metrics: Arc<Metrics>) -> Self {
-        Self { io, peers: peers::PeerQueues::new(client, metrics), sequencer: sequencer::Sequencer::default() }
+        Self {
+            io,
+            peers: peers::PeerQueues::new(client, metrics),
+            sequencer: sequencer::Sequencer::default(),
+            writing: Arc::default(),
+        }
+    }
+
+    /// Note that this node is about to append message `id`. Its announcement on this
+    /// node then waits for the append to return, that is, until every live node applied
+    /// it: the sender's own copy is its acknowledgement, and once it has it, a history
+    /// read on any node must show the message (architecture §3.1). Members on other
+    /// nodes get it as their node applies it. Every `hold` is followed by
+    /// [`Self::emit_message`] or [`Self::release`].
+    pub(crate) fn hold(&self, id: &str) {
+        self.writing.lock().expect("writing lock").insert(id.to_owned());
+    }
+
+    /// The append of a held message failed: forget it.
+    pub(crate) fn release(&self, id: &str) {
+        self.writing.lock().expect("writing lock").remove(id);
+    }
+
+    /// Whether this node's writer announces message `id` itself.
+    pub(crate) fn held(&self, id: &str) -> bool {
+        self.writing.lock().expect("writing lock").contains(id)
     }
 
     /// Disconnect every client socket of this node (fault injection cutting the node
@@ -101,13 +129,21 @@ impl Fanout {
     }
 
     /// Emit a stored message (`message` event) to its room, in `seq` order everywhere.
-    /// Users' messages in a store that every node applies are announced by each node
-    /// as it applies them ([`applied`]): nothing to send.
+    /// Users' messages in a store that every node applies are announced by each other
+    /// node as it applies them ([`applied`]): nothing to send; here only the writer's
+    /// own node emits a message it held back ([`Self::hold`]).
     pub(crate) async fn emit_message(&self, node: &Node, message: &StoredMessage) {
+        let render = || render::live_message(message, &render::senders(node, std::slice::from_ref(message)));
+        let held = self.writing.lock().expect("writing lock").remove(&message.id);
         if node.messages.applied_everywhere() && applied::announced(message.kind) {
+            if held {
+                // Held back from the announcement on apply (see `hold`); the sequencer
+                // drops it if the announcer got there first after all.
+                self.deliver_message(node, &message.room, message.seq, render()).await;
+            }
             return;
         }
-        let payload = render::live_message(message, &render::senders(node, std::slice::from_ref(message)));
+        let payload = render();
         let envelope = Envelope {
             target: Target::Room(message.room.clone()),
             event: "message".into(),

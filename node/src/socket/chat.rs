@@ -124,6 +124,8 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         unsafe_early_ack(&s, &message).await;
     }
     let began = std::time::Instant::now();
+    let id = message.id.clone();
+    node.fanout.hold(&id);
     let stored = node.messages.append(message).await;
     node.metrics.store_latency.observe(began.elapsed());
     let stored = match stored {
@@ -132,6 +134,7 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
             stored
         }
         Err(e) => {
+            node.fanout.release(&id);
             node.metrics.reject(Rejection::StoreFailed);
             tracing::warn!(room = %room_id, user = %user.user_id, error = %e, "message not stored");
             return message_error(&s, "메시지 전송 중 오류가 발생했습니다.");

@@ -76,12 +76,18 @@ impl MessageStore for CachedMessageStore {
         self.store.after_seq(room, seq, limit).await
     }
 
+    /// Never: the cache learns of a write from the node that made it, after the store
+    /// acknowledged it. Announced as each node applies it, a message would reach clients
+    /// before the cache holds it, and a history page read at once would miss it. So the
+    /// writer announces, through the fan-out, once the cache is up to date.
     fn applied_everywhere(&self) -> bool {
-        self.store.applied_everywhere()
+        false
     }
 
-    async fn mark_read(&self, marks: &[ReadMark], notices: &[ReadNotice]) -> Result<(), Error> {
-        self.store.mark_read(marks, notices).await
+    /// The notices are the caller's to announce ([`Self::applied_everywhere`]): the
+    /// store below need not carry them.
+    async fn mark_read(&self, marks: &[ReadMark], _notices: &[ReadNotice]) -> Result<(), Error> {
+        self.store.mark_read(marks, &[]).await
     }
 
     async fn read_marks(&self, room: &str) -> Result<Vec<ReadMark>, Error> {
