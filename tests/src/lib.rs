@@ -9,7 +9,8 @@
 //! starts a `redis-server` for clusters configured with one; [`local_up`] runs the
 //! real `chatctl local up` for the tests of chatctl's own commands; [`socket_events`]
 //! waits for one Socket.IO event on the bench client's sockets; [`node_script`] runs a
-//! Node.js client script against the cluster over a line protocol.
+//! Node.js client script against the cluster over a line protocol; [`public_http`]
+//! sends raw requests to a node's public listener.
 
 mod cluster;
 pub mod fixtures;
@@ -17,6 +18,7 @@ pub mod local_up;
 pub mod mongo;
 pub mod node_script;
 pub mod protocol_suite;
+pub mod public_http;
 pub mod redis;
 pub mod socket_events;
 mod wait;

@@ -47,18 +47,7 @@ impl<'a> Http<'a> {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let url = format!("http://{}{path}", self.cluster.node(node).addr.public);
-        let mut request = self.http.request(method, url).timeout(WAIT);
-        if let Some(token) = token {
-            request = request.header("x-auth-token", token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.context("send")?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        chat_tests::public_http::call(self.cluster, &self.http, node, method, path, token, body, WAIT).await
     }
 
     async fn admin(
