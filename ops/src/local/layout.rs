@@ -159,9 +159,11 @@ impl ClusterLayout {
     }
 }
 
+/// Owner-only (0600): the file holds the cluster and JWT secrets.
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
@@ -203,6 +205,15 @@ mod tests {
         assert_eq!(ClusterLayout::load(dir.path()).unwrap(), layout());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from(CLUSTER_FILE)], "no temporary file is left behind");
+    }
+
+    #[test]
+    fn only_the_owner_may_read_the_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        layout().save(dir.path()).unwrap();
+        let mode = std::fs::metadata(ClusterLayout::path(dir.path())).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "cluster.json mode {mode:o}");
     }
 
     #[test]
