@@ -32,8 +32,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_through_a_node_death_and_a_duplicate_login() -> Result<()> {
     let Some(root) = browser_ready()? else { return Ok(()) };
-    let mut cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
-    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let (mut cluster, leader) = three_voters().await?;
     // A sits on a follower, B on the leader: killing A's node costs no election, so the
     // test is about the client's failover, not Raft's.
     let a_node = follower(&cluster, leader)?;
@@ -47,11 +46,10 @@ async fn two_browsers_chat_through_a_node_death_and_a_duplicate_login() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_admins_every_node_and_a_new_leader_within_two_seconds() -> Result<()> {
     let Some(root) = browser_ready()? else { return Ok(()) };
-    let mut cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
-    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let (mut cluster, leader) = three_voters().await?;
     let view = follower(&cluster, leader)?;
     let result = drive(&root, "dashboard.mjs", &[("CHAT_VIEW_NODE", view.to_string())], &mut cluster).await?;
-    let millis: u64 = result.strip_prefix("ok ").context("RESULT ok <ms>")?.parse()?;
+    let millis = measured_millis(&result)?;
     println!("new leader shown {millis} ms after the leader was killed");
     assert!(root.join("docs/screens/cluster.png").exists(), "screenshot cluster.png missing");
     Ok(())
@@ -60,13 +58,12 @@ async fn the_dashboard_shows_admins_every_node_and_a_new_leader_within_two_secon
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_drains_a_users_node_then_bans_the_user_whose_page_ends_its_session() -> Result<()> {
     let Some(root) = browser_ready()? else { return Ok(()) };
-    let mut cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
-    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let (mut cluster, leader) = three_voters().await?;
     // The user's node is drained: a follower, so the drain is about sockets, not Raft.
     let user_node = follower(&cluster, leader)?;
     let env = [("CHAT_ADMIN_NODE", leader.to_string()), ("CHAT_USER_NODE", user_node.to_string())];
     let result = drive(&root, "admin.mjs", &env, &mut cluster).await?;
-    let millis: u64 = result.strip_prefix("ok ").context("RESULT ok <ms>")?.parse()?;
+    let millis = measured_millis(&result)?;
     println!("session-ended notice shown {millis} ms after the ban was confirmed");
     assert!(root.join("docs/screens/admin.png").exists(), "screenshot admin.png missing");
     Ok(())
@@ -88,6 +85,18 @@ fn browser_ready() -> Result<Option<PathBuf>> {
     }
     std::fs::create_dir_all(root.join("docs/screens"))?;
     Ok(Some(root))
+}
+
+/// Three voters with cheap password hashing, and their leader.
+async fn three_voters() -> Result<(TestCluster, NodeId)> {
+    let cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    Ok((cluster, leader))
+}
+
+/// The milliseconds a script measured, from its `RESULT ok <ms>` line.
+fn measured_millis(result: &str) -> Result<u64> {
+    Ok(result.strip_prefix("ok ").context("RESULT ok <ms>")?.parse()?)
 }
 
 fn follower(cluster: &TestCluster, leader: NodeId) -> Result<NodeId> {

@@ -84,9 +84,7 @@ async fn announce(node: &Node, entry: &AppliedEntry) {
                     continue;
                 }
                 let stored = message.stored_as(*seq, *timestamp);
-                let users = render::senders(node, std::slice::from_ref(&stored));
-                let payload = render::live_message(&stored, &users);
-                node.fanout.deliver_message(node, &stored.room, stored.seq, payload).await;
+                node.fanout.deliver_message(node, &stored.room, stored.seq, render::live_one(node, &stored)).await;
             }
             (MessageCommand::RaiseReadMarks { notices, .. }, Outcome::ReadMarksRaised { .. }) => {
                 for notice in notices.iter().filter(|n| hosts(node, &n.room)) {

@@ -103,6 +103,12 @@ fn with_sender_and_file(message: &StoredMessage, users: &Senders, live: bool) ->
     out
 }
 
+/// One message as the `message` event carries it, its sender looked up on the local
+/// replica.
+pub(crate) fn live_one(node: &Node, message: &StoredMessage) -> Value {
+    live_message(message, &senders(node, std::slice::from_ref(message)))
+}
+
 /// A message as broadcast by the `message` event (protocol §7.1, §7.2).
 pub(crate) fn live_message(message: &StoredMessage, users: &Senders) -> Value {
     let mut out = with_sender_and_file(message, users, true);
