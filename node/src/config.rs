@@ -80,6 +80,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
+    /// With the embedded store, each node announces users' messages, read receipts and
+    /// reactions to its own sockets as it applies them, instead of the writer sending
+    /// them to every node after all applied (`node/src/fanout/applied.rs`). Off by
+    /// default: a member can then see an event from its own node before another node
+    /// applied it, and a history read there in that moment (within about a heartbeat)
+    /// lacks it, which the read guarantee of architecture §3.1 does not allow.
+    #[arg(long, env = "CHAT_ANNOUNCE_ON_APPLY", default_value_t = false)]
+    pub announce_on_apply: bool,
+
     /// Threads of the consensus runtime (Raft, the cluster listener; see
     /// `consensus.rs`).
     #[arg(long, env = "CHAT_CONSENSUS_THREADS", default_value_t = 2)]

@@ -80,6 +80,15 @@ pub(crate) struct Node {
     pub drain: Arc<drain::Drain>,
 }
 
+impl Node {
+    /// Whether this node announces users' messages, read receipts and reactions as it
+    /// applies them (`--announce-on-apply`, and a store that every node applies), rather
+    /// than their writer sending them through the fan-out (`fanout::applied`).
+    pub(crate) fn announces_on_apply(&self) -> bool {
+        self.config.announce_on_apply && self.messages.applied_everywhere()
+    }
+}
+
 /// Run a node until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     config.validate()?;
@@ -154,8 +163,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let read_marks = tokio::spawn(read_marks::run(node.clone(), stop_rx.clone()));
     let notices = tokio::spawn(socket::notices::run(node.clone(), io.clone(), stop_rx.clone()));
     let announcer = node
-        .messages
-        .applied_everywhere()
+        .announces_on_apply()
         .then(|| tokio::spawn(fanout::applied::run(node.clone(), logged_at_start, stop_rx.clone())));
     let stale_presence = tokio::spawn(socket::stale_presence::clear(node.clone(), io.clone(), stop_rx.clone()));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));

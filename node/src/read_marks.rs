@@ -121,14 +121,16 @@ async fn flush(node: &Node, batch: HashMap<(String, String), Pending>) {
         })
         .collect();
     node.metrics.read_marks_written.fetch_add(marks.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = node.messages.mark_read(&marks, &notices).await {
+    // Carried in the write only for the nodes that announce on apply.
+    let carried = if node.announces_on_apply() { notices.as_slice() } else { &[] };
+    if let Err(e) = node.messages.mark_read(&marks, carried).await {
         tracing::warn!(marks = marks.len(), error = %e, "read marks not stored");
         for socket in batch.values().flat_map(|p| &p.sockets) {
             crate::socket::emit_error(socket, None, STORE_FAILED);
         }
         return;
     }
-    if node.messages.applied_everywhere() {
+    if node.announces_on_apply() {
         // Every node announces the notices as it applies the write (fanout::applied).
         return;
     }

@@ -1,5 +1,6 @@
-//! Room events with the embedded store: every node announces the messages, read
-//! receipts and reactions it applies from the Raft log to its own sockets, so members
+//! Room events with the embedded store and `--announce-on-apply`: every node announces
+//! the messages, read receipts and reactions it applies from the Raft log to its own
+//! sockets, so members
 //! on three nodes see them all, in the same order, without a single fan-out POST
 //! between the nodes (`chat_fanout_seconds_count` stays put on every node).
 
@@ -19,7 +20,8 @@ async fn fanout_posts(cluster: &TestCluster, node: u64) -> Result<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_on_three_nodes_get_room_events_from_their_own_node_s_log() -> Result<()> {
-    let cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let cluster =
+        TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4", "--announce-on-apply"])).await?;
     let api = |id: u64| ChatApi::new(&cluster.node(id).addr.public.to_string());
     let (one, two, three) = (api(1)?, api(2)?, api(3)?);
     let alice = one.register("Alice", "alice@events.test", "password-1").await?;

@@ -133,21 +133,19 @@ impl Fanout {
     /// node as it applies them ([`applied`]): nothing to send; here only the writer's
     /// own node emits a message it held back ([`Self::hold`]).
     pub(crate) async fn emit_message(&self, node: &Node, message: &StoredMessage) {
-        let render = || render::live_message(message, &render::senders(node, std::slice::from_ref(message)));
         let held = self.writing.lock().expect("writing lock").remove(&message.id);
-        if node.messages.applied_everywhere() && applied::announced(message.kind) {
+        if node.announces_on_apply() && applied::announced(message.kind) {
             if held {
                 // Held back from the announcement on apply (see `hold`); the sequencer
                 // drops it if the announcer got there first after all.
-                self.deliver_message(node, &message.room, message.seq, render()).await;
+                self.deliver_message(node, &message.room, message.seq, render::live_one(node, message)).await;
             }
             return;
         }
-        let payload = render();
         let envelope = Envelope {
             target: Target::Room(message.room.clone()),
             event: "message".into(),
-            payload,
+            payload: render::live_one(node, message),
             seq: Some(message.seq),
         };
         self.send(node, envelope).await;

@@ -125,7 +125,9 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     }
     let began = std::time::Instant::now();
     let id = message.id.clone();
-    node.fanout.hold(&id);
+    if node.announces_on_apply() {
+        node.fanout.hold(&id);
+    }
     let stored = node.messages.append(message).await;
     node.metrics.store_latency.observe(began.elapsed());
     let stored = match stored {

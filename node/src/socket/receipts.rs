@@ -108,7 +108,7 @@ pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     }
     match node.messages.react(message_id, emoji, &user.user_id, add).await {
         // Every node announces it as it applies the change (fanout::applied).
-        Ok(Some(_)) if node.messages.applied_everywhere() => {}
+        Ok(Some(_)) if node.announces_on_apply() => {}
         Ok(Some(updated)) => {
             let payload = json!({ "messageId": message_id, "reactions": updated.reactions });
             node.fanout.emit(&node, Target::Room(updated.room), "messageReactionUpdate", payload).await;
