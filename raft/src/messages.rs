@@ -233,6 +233,17 @@ pub enum MessageCommand {
 pub trait MessageApplier: Send + Sync + 'static {
     fn apply(&self, index: u64, command: &MessageCommand) -> Outcome;
 
+    /// The commands applied from here to [`MessageApplier::end_group`] may store their
+    /// effects together when the group ends: one write to the disk instead of one per
+    /// command. Readers other than `apply` see a group's effects only once it ended.
+    /// By default each command's effects are stored at once.
+    fn begin_group(&self) {}
+
+    /// Store the effects of the commands applied since [`MessageApplier::begin_group`].
+    fn end_group(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// The highest log index whose effects are stored (0 when empty).
     fn applied_index(&self) -> u64;
 

@@ -350,6 +350,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut responses = Vec::new();
         let mut published = Vec::new();
         let mut last_index = None;
+        // The message effects of every entry of this call reach the disk as one write.
+        if let Some(messages) = &self.inner.messages {
+            messages.begin_group();
+        }
         {
             let mut applied = self.inner.applied.write().expect("state lock poisoned");
             for entry in entries {
@@ -383,6 +387,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 }
             }
+        }
+        if let Some(messages) = &self.inner.messages {
+            // Before anything is announced or the applied index moves: a reader that
+            // waits for the index must find the effects stored.
+            messages.end_group().map_err(io_err)?;
         }
         for entry in published {
             // No subscriber is fine: nothing on this node may react to changes.

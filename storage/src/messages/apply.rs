@@ -9,53 +9,59 @@
 //! `changed` position says so, and the command is not applied to it a second time
 //! (re-adding a reaction after a later remove would reorder the emoji's users).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chat_raft::command::{Millis, Outcome};
 use chat_raft::messages::{reaction_cap_reached, MessageCommand, NewMessage, ReadMark, StoredMessage};
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME};
 use super::sled_messages::{Progress, RoomTail, SledMessages};
+use super::writes::Writes;
 use crate::Error;
 
-/// Apply a command at `pos` (above the applied position) as one atomic batch.
-/// `progress` is the store's, held by the caller for the whole apply.
+/// Apply a command at `pos` (above the applied position), adding its effects to
+/// `writes`, which the caller hands to sled as one atomic batch; what earlier commands
+/// put in `writes` reads as stored. `progress` is the store's, held by the caller for
+/// the whole apply.
 pub(super) fn execute(
     store: &SledMessages,
     progress: &mut Progress,
     pos: LogPos,
     command: &MessageCommand,
+    writes: &mut Writes,
 ) -> Result<Outcome, Error> {
-    let mut batch = sled::Batch::default();
-    // The room's new tail, remembered only once the batch that stores it is applied.
-    let mut appended_to = None;
     let outcome = match command {
         MessageCommand::Append { message } => {
-            let (outcome, tail) = append(store, progress, pos, message, &mut batch)?;
-            appended_to = tail.map(|tail| (message.room.as_str(), tail));
+            let (outcome, tail) = append(store, progress, pos, message, writes)?;
+            // Remembered before the batch is stored: a batch that fails stops the node.
+            if let Some(tail) = tail {
+                progress.tails.set(&message.room, tail);
+            }
             outcome
         }
-        MessageCommand::MarkRead { user_id, message_ids, at } => {
-            mark_read(store, user_id, message_ids, *at, &mut batch)?
-        }
+        MessageCommand::MarkRead { user_id, message_ids, at } => mark_read(store, user_id, message_ids, *at, writes)?,
         MessageCommand::RaiseReadMarks { marks, .. } => {
-            let mut raising = Raising::new(store, &mut batch);
+            let mut raising = Raising { store, writes };
             let raised = marks.iter().map(|m| raising.raise(m)).collect::<Result<Vec<_>, _>>()?;
             Outcome::ReadMarksRaised { raised: raised.into_iter().filter(|r| *r).count() }
         }
         MessageCommand::React { message_id, emoji, user_id, add } => {
-            react(store, pos, message_id, emoji, user_id, *add, &mut batch)?
+            react(store, pos, message_id, emoji, user_id, *add, writes)?
         }
-        MessageCommand::Delete { message_id, at } => delete(store, pos, message_id, *at, &mut batch)?,
+        MessageCommand::Delete { message_id, at } => delete(store, pos, message_id, *at, writes)?,
     };
     // Even a command that changed nothing advances the position, so that the next
     // command of the same entry is not mistaken for a replay of it.
-    batch.insert(APPLIED_KEY, &pos.to_bytes());
-    store.tree().apply_batch(batch)?;
-    if let Some((room, tail)) = appended_to {
-        progress.tails.set(room, tail);
-    }
+    writes.insert(APPLIED_KEY, pos.to_bytes());
     Ok(outcome)
+}
+
+/// A message's record as stored or as written earlier in the same batch.
+fn record(store: &SledMessages, writes: &Writes, id: &str) -> Result<Option<Record>, Error> {
+    match writes.get(&layout::message_key(id)) {
+        Some(bytes) => Record::decode(bytes).map(Some),
+        None => store.record(id),
+    }
 }
 
 /// The outcome of a command at or below the applied position, derived from what is
@@ -86,9 +92,9 @@ fn append(
     progress: &Progress,
     pos: LogPos,
     message: &NewMessage,
-    batch: &mut sled::Batch,
+    writes: &mut Writes,
 ) -> Result<(Outcome, Option<RoomTail>), Error> {
-    if let Some(existing) = store.record(&message.id)? {
+    if let Some(existing) = record(store, writes, &message.id)? {
         // The same message proposed twice (a retry under a new request id).
         return Ok((appended(&existing.message), None));
     }
@@ -100,7 +106,9 @@ fn append(
     };
     let record = Record { appended: pos, changed: pos, message: message.stored_as(seq, timestamp) };
     let value = record.encode()?;
-    index(batch, &record.message, value);
+    for (key, value) in index_entries(&record.message, value) {
+        writes.insert(key, value);
+    }
     Ok((Outcome::MessageAppended { seq, timestamp }, Some(RoomTail { seq: Some(seq), timestamp: Some(timestamp) })))
 }
 
@@ -111,45 +119,38 @@ fn mark_read(
     user_id: &str,
     message_ids: &[String],
     at: Millis,
-    batch: &mut sled::Batch,
+    writes: &mut Writes,
 ) -> Result<Outcome, Error> {
-    let mut raising = Raising::new(store, batch);
     let mut changed = Vec::new();
     for id in unique(message_ids) {
-        let Some(record) = store.record(id)? else { continue };
+        let Some(record) = record(store, writes, id)? else { continue };
         let mark = ReadMark { room: record.message.room, user_id: user_id.to_owned(), seq: record.message.seq, at };
-        if raising.raise(&mark)? {
+        if (Raising { store, writes: &mut *writes }).raise(&mark)? {
             changed.push(id.clone());
         }
     }
     Ok(Outcome::ReadsMarked { changed })
 }
 
-/// Raises read watermarks into one batch; remembers what it wrote, so two marks of one
-/// member and room in the same command merge like any others.
+/// Raises read watermarks; a mark written earlier in the same batch counts as stored,
+/// so two marks of one member and room merge like any others.
 struct Raising<'a> {
     store: &'a SledMessages,
-    batch: &'a mut sled::Batch,
-    written: HashMap<Vec<u8>, u64>,
+    writes: &'a mut Writes,
 }
 
-impl<'a> Raising<'a> {
-    fn new(store: &'a SledMessages, batch: &'a mut sled::Batch) -> Self {
-        Self { store, batch, written: HashMap::new() }
-    }
-
+impl Raising<'_> {
     /// Whether the mark rose (a mark at or below the stored one changes nothing).
     fn raise(&mut self, mark: &ReadMark) -> Result<bool, Error> {
         let key = layout::read_mark_key(&mark.room, &mark.user_id);
-        let current = match self.written.get(&key) {
-            Some(seq) => Some(*seq),
+        let current = match self.writes.get(&key) {
+            Some(value) => Some(layout::decode_read_mark(value)?.0),
             None => self.store.tree().get(&key)?.map(|v| layout::decode_read_mark(&v)).transpose()?.map(|(seq, _)| seq),
         };
         if current.is_some_and(|seq| seq >= mark.seq) {
             return Ok(false);
         }
-        self.batch.insert(key.clone(), &layout::encode_read_mark(mark.seq, mark.at));
-        self.written.insert(key, mark.seq);
+        self.writes.insert(key, layout::encode_read_mark(mark.seq, mark.at));
         Ok(true)
     }
 }
@@ -161,12 +162,12 @@ fn react(
     emoji: &str,
     user_id: &str,
     add: bool,
-    batch: &mut sled::Batch,
+    writes: &mut Writes,
 ) -> Result<Outcome, Error> {
-    let Some(mut record) = store.record(message_id)? else { return Ok(Outcome::UnknownMessage) };
+    let Some(mut record) = record(store, writes, message_id)? else { return Ok(Outcome::UnknownMessage) };
     if record.changed < pos && change_reaction(&mut record.message.reactions, emoji, user_id, add) {
         record.changed = pos;
-        batch.insert(layout::message_key(message_id), record.encode()?);
+        writes.insert(layout::message_key(message_id), record.encode()?);
     }
     Ok(reacted(record.message))
 }
@@ -178,12 +179,12 @@ fn delete(
     pos: LogPos,
     message_id: &str,
     at: Millis,
-    batch: &mut sled::Batch,
+    writes: &mut Writes,
 ) -> Result<Outcome, Error> {
-    let Some(mut record) = store.record(message_id)? else { return Ok(Outcome::UnknownMessage) };
+    let Some(mut record) = record(store, writes, message_id)? else { return Ok(Outcome::UnknownMessage) };
     if record.changed < pos && record.message.tombstone(at) {
         record.changed = pos;
-        batch.insert(layout::message_key(message_id), record.encode()?);
+        writes.insert(layout::message_key(message_id), record.encode()?);
     }
     Ok(tombstoned(&record.message))
 }
@@ -213,11 +214,15 @@ fn change_reaction(reactions: &mut BTreeMap<String, Vec<String>>, emoji: &str, u
     changed
 }
 
-/// Put a message's record and its two room index entries into `batch`.
-pub(super) fn index(batch: &mut sled::Batch, message: &StoredMessage, value: Vec<u8>) {
-    batch.insert(layout::message_key(&message.id), value);
-    batch.insert(layout::room_key(BY_SEQ, &message.room, message.seq), message.id.as_bytes());
-    batch.insert(layout::room_key(BY_TIME, &message.room, message.timestamp), message.id.as_bytes());
+/// A message's record (encoded as `value`) and its two room index entries, as keys and
+/// values.
+pub(super) fn index_entries(message: &StoredMessage, value: Vec<u8>) -> [(Vec<u8>, Vec<u8>); 3] {
+    let id = message.id.as_bytes().to_vec();
+    [
+        (layout::message_key(&message.id), value),
+        (layout::room_key(BY_SEQ, &message.room, message.seq), id.clone()),
+        (layout::room_key(BY_TIME, &message.room, message.timestamp), id),
+    ]
 }
 
 fn appended(message: &StoredMessage) -> Outcome {

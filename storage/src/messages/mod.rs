@@ -5,7 +5,8 @@
 //! - `embedded.rs`: [`EmbeddedMessageStore`], writes through the Raft log;
 //! - `sled_messages.rs`: [`SledMessages`], each node's replica and the state machine's
 //!   `MessageApplier`, with its key layout (`layout.rs`), command application
-//!   (`apply.rs`) and snapshot stream (`snapshot.rs`);
+//!   (`apply.rs`), the writes of a group of commands (`writes.rs`) and snapshot
+//!   stream (`snapshot.rs`);
 //! - `mongo.rs`: [`MongoMessageStore`], the production store in MongoDB, with its
 //!   document layout (`mongo_docs.rs`) and per-room seq counters (`mongo_counters.rs`);
 //! - [`conformance`]: the checks every implementation must pass.
@@ -23,6 +24,7 @@ mod snapshot;
 mod store;
 #[cfg(test)]
 mod tests;
+mod writes;
 
 pub use embedded::EmbeddedMessageStore;
 pub use mongo::{MongoMessageStore, DEFAULT_DATABASE};

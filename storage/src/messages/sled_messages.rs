@@ -17,6 +17,7 @@ use chat_raft::messages::{derive_readers, MessageApplier, MessageCommand, ReadMa
 
 use super::layout::{self, LogPos, Record, APPLIED_KEY, BY_SEQ, BY_TIME, READ_MARK};
 use super::store::{clamp_limit, HistoryPage, MessagePlace};
+use super::writes::Writes;
 use super::{apply, snapshot};
 use crate::Error;
 
@@ -33,16 +34,21 @@ struct Inner {
     db: sled::Db,
     tree: sled::Tree,
     /// Held for the whole of each apply and import: commands are applied one at a
-    /// time, in log order, and reads see either all of a command's effects or none
-    /// (each command is one sled batch).
+    /// time, in log order, and reads see either all of a group's effects or none (each
+    /// group, or each command outside a group, is one sled batch).
     progress: Mutex<Progress>,
 }
 
 /// The applied position and the position of the command being applied.
 #[derive(Debug, Default)]
 pub(super) struct Progress {
-    /// The last position whose effects are stored (persisted under `a` with them).
+    /// The last position applied: its effects are stored (persisted under `a` with
+    /// them) or in `group`.
     pub applied: LogPos,
+    /// The last position whose effects are stored.
+    stored: LogPos,
+    /// The writes of the open group's commands, not yet stored (`None`: no group).
+    group: Option<Writes>,
     /// The last position handed out. An entry's message commands arrive one after the
     /// other with the same index, so a new index restarts the count; openraft never
     /// applies an index twice in one process except after an import, which resets it.
@@ -97,7 +103,7 @@ impl Progress {
     }
 
     pub fn restart_at(&mut self, applied: LogPos) {
-        *self = Self { applied, current: LogPos::default(), tails: RoomTails::default() };
+        *self = Self { applied, stored: applied, group: None, current: LogPos::default(), tails: RoomTails::default() };
     }
 }
 
@@ -252,20 +258,49 @@ impl MessageApplier for SledMessages {
         let pos = progress.next(index);
         let result = if pos <= progress.applied {
             apply::replayed(self, command)
+        } else if let Some(mut writes) = progress.group.take() {
+            let outcome = apply::execute(self, &mut progress, pos, command, &mut writes);
+            progress.group = Some(writes);
+            outcome
         } else {
-            apply::execute(self, &mut progress, pos, command)
+            let mut writes = Writes::default();
+            apply::execute(self, &mut progress, pos, command, &mut writes)
+                .and_then(|outcome| Ok(self.inner.tree.apply_batch(writes.into_batch()).map(|()| outcome)?))
         };
         match result {
             Ok(outcome) => {
                 progress.applied = progress.applied.max(pos);
+                if progress.group.is_none() {
+                    progress.stored = progress.applied;
+                }
                 outcome
             }
             Err(e) => fail_stop(index, &e),
         }
     }
 
+    fn begin_group(&self) {
+        let mut progress = self.progress();
+        if progress.group.is_none() {
+            progress.group = Some(Writes::default());
+        }
+    }
+
+    fn end_group(&self) -> io::Result<()> {
+        let mut progress = self.progress();
+        let Some(writes) = progress.group.take() else { return Ok(()) };
+        if !writes.is_empty() {
+            if let Err(e) = self.inner.tree.apply_batch(writes.into_batch()) {
+                // The commands were applied and answered: their effects cannot be dropped.
+                fail_stop(progress.applied.index, &e.into());
+            }
+        }
+        progress.stored = progress.applied;
+        Ok(())
+    }
+
     fn applied_index(&self) -> u64 {
-        self.progress().applied.index
+        self.progress().stored.index
     }
 
     fn flush(&self) -> io::Result<()> {

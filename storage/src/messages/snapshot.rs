@@ -167,7 +167,9 @@ fn load_marks(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {
 fn load_records(tree: &sled::Tree, input: &mut dyn Read) -> Result<(), Error> {
     load_section(tree, input, MAX_RECORD, "message record", |batch, value, _| {
         let message = Record::decode(&value)?.message;
-        apply::index(batch, &message, value);
+        for (key, value) in apply::index_entries(&message, value) {
+            batch.insert(key, value);
+        }
         Ok(())
     })
 }

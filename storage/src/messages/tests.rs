@@ -91,6 +91,26 @@ fn commands_apply_in_log_order_with_batched_entries() {
 }
 
 #[test]
+fn a_group_applies_like_single_commands_and_is_stored_when_it_ends() {
+    let single = store();
+    for (index, command, _) in history() {
+        single.apply(index, &command);
+    }
+    let grouped = store();
+    grouped.begin_group();
+    for (index, command, expected) in history() {
+        // Later commands read what earlier ones of the group wrote (reactions on a
+        // message appended in the group, a repeated append, marks raised twice).
+        assert_eq!(grouped.apply(index, &command), expected, "{index}: {command:?}");
+    }
+    assert_eq!(grouped.applied_index(), 0, "nothing is stored before the group ends");
+    assert_eq!(grouped.get("x").expect("read"), None);
+    grouped.end_group().expect("group stored");
+    assert_eq!(grouped.applied_index(), 8);
+    assert_eq!(dump(&grouped, &["r", "other"]), dump(&single, &["r", "other"]));
+}
+
+#[test]
 fn replaying_the_log_after_a_restart_changes_nothing() {
     let db = sled::Config::new().temporary(true).open().expect("temporary sled");
     let store = SledMessages::from_db(&db).expect("open");
