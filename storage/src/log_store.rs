@@ -133,16 +133,27 @@ where
     /// Entries go to sled first and to the tail after: a read in between misses the
     /// tail and finds them in sled.
     fn write_entries(&self, entries: impl IntoIterator<Item = C::Entry>) -> Result<(), Error> {
-        // One batch, so a crash never leaves a hole in the middle of an append.
-        let mut batch = sled::Batch::default();
         let mut written = Vec::new();
+        let mut encoded = Vec::new();
         for entry in entries {
             let index = entry.get_log_id().index;
             let bytes = encode("log entry", &entry)?;
             written.push((index, bytes.len(), entry));
-            batch.insert(&log_key(index), bytes);
+            encoded.push((log_key(index), bytes));
         }
-        self.log.apply_batch(batch)?;
+        if let [(key, bytes)] = encoded.as_slice() {
+            // Most appends carry one entry. A lone insert is atomic by itself, and a
+            // batch would cost two extra writes to sled's log file (see
+            // `messages/writes.rs`).
+            self.log.insert(key, bytes.as_slice())?;
+        } else {
+            // One batch, so a crash never leaves a hole in the middle of an append.
+            let mut batch = sled::Batch::default();
+            for (key, bytes) in encoded {
+                batch.insert(&key, bytes);
+            }
+            self.log.apply_batch(batch)?;
+        }
         let mut tail = self.tail();
         for (index, len, entry) in written {
             tail.push(index, entry, len);
