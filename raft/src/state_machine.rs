@@ -24,6 +24,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
+use crate::background;
 use crate::command::{Command, Outcome};
 use crate::messages::MessageApplier;
 use crate::state::ClusterState;
@@ -301,32 +302,35 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
         let current = CurrentSnapshot { data_file: data_file_name(&meta), meta: meta.clone() };
         let (dir, messages, written) = (self.inner.dir.clone(), self.inner.messages.clone(), current.clone());
-        let file = tokio::task::spawn_blocking(move || -> std::io::Result<fs::File> {
-            if let Some(messages) = &messages {
-                // Everything the snapshot claims must be durable before openraft may
-                // purge the log entries it covers.
-                messages.flush()?;
-            }
-            let control = serde_json::to_vec(&state)?;
-            drop(state);
-            let data_path = dir.join(&written.data_file);
-            write_atomically(&data_path, |out| {
-                out.write_all(&(control.len() as u64).to_be_bytes())?;
-                out.write_all(&control)?;
-                match &messages {
-                    Some(messages) => messages.export(out),
-                    None => Ok(()),
+        // Every node builds its snapshot at about the same index: at normal priority the
+        // exports together starved consensus on a shared machine (`background.rs`).
+        let file =
+            background::run_at_priority("snapshot", background::SNAPSHOT_NICE, move || -> std::io::Result<fs::File> {
+                if let Some(messages) = &messages {
+                    // Everything the snapshot claims must be durable before openraft may
+                    // purge the log entries it covers.
+                    messages.flush()?;
                 }
-            })?;
-            // Opened before it becomes current: a later snapshot may delete the file,
-            // and an open handle keeps reading it.
-            let file = fs::File::open(&data_path)?;
-            commit_current(&dir, &written)?;
-            Ok(file)
-        })
-        .await
-        .map_err(io_err)?
-        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+                let control = serde_json::to_vec(&state)?;
+                drop(state);
+                let data_path = dir.join(&written.data_file);
+                write_atomically(&data_path, |out| {
+                    out.write_all(&(control.len() as u64).to_be_bytes())?;
+                    out.write_all(&control)?;
+                    match &messages {
+                        Some(messages) => messages.export(out),
+                        None => Ok(()),
+                    }
+                })?;
+                // Opened before it becomes current: a later snapshot may delete the file,
+                // and an open handle keeps reading it.
+                let file = fs::File::open(&data_path)?;
+                commit_current(&dir, &written)?;
+                Ok(file)
+            })
+            .await
+            .and_then(|built| built)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot built");
         *self.inner.current.lock().expect("snapshot lock poisoned") = Some(current);
         Ok(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(file)) })
@@ -387,11 +391,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                 }
             }
-        }
-        if let Some(messages) = &self.inner.messages {
-            // Before anything is announced or the applied index moves: a reader that
-            // waits for the index must find the effects stored.
-            messages.end_group().map_err(io_err)?;
+            if let Some(messages) = &self.inner.messages {
+                // Stored before the state lock is released, so a snapshot that copies the
+                // state at this index finds the messages stored up to it; and before
+                // anything is announced or the applied index moves, so a reader that waits
+                // for the index finds them too.
+                messages.end_group().map_err(io_err)?;
+            }
         }
         for entry in published {
             // No subscriber is fine: nothing on this node may react to changes.
