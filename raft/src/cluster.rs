@@ -289,6 +289,11 @@ impl Cluster {
         self.inner.peers_applied.wait_all(index, &peers, since).await;
     }
 
+    /// The highest log index this node applied.
+    pub fn applied_index(&self) -> u64 {
+        self.inner.sm.applied_index()
+    }
+
     /// Wait until this node applied `index`, up to `max`; returns the applied index.
     pub async fn wait_applied(&self, index: u64, max: Duration) -> u64 {
         let mut applied = self.inner.sm.watch_applied();

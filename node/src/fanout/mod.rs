@@ -22,6 +22,7 @@ pub(crate) mod sequencer;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chat_raft::messages::StoredMessage;
 use chat_raft::NodeId;
@@ -72,7 +73,19 @@ pub(crate) struct Envelope {
     /// For chat messages: the room sequence number, so receivers emit in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The sender's applied log index when it sent the event. The receiver delivers
+    /// it once it applied as much (bounded by [`APPLY_WAIT`]), so a member is never
+    /// shown what its own node cannot serve yet: a follower the leader stopped waiting
+    /// for (slow, not dead) otherwise emitted a message whose `markMessagesAsRead`
+    /// then failed with "Invalid room" on that node (architecture §3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<u64>,
 }
+
+/// The longest a received batch waits for this node to apply what its sender had
+/// applied; past it the events are delivered anyway (a node that far behind stops
+/// serving reads on its own, and its sockets should still hear the room).
+const APPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Handle used by REST and socket handlers to emit events cluster-wide.
 #[derive(Clone)]
@@ -125,7 +138,7 @@ impl Fanout {
 
     /// Emit `event` with `payload` (the event's only argument) to `target`.
     pub(crate) async fn emit(&self, node: &Node, target: Target, event: &str, payload: Value) {
-        self.send(node, Envelope { target, event: event.to_owned(), payload, seq: None }).await;
+        self.send(node, Envelope { target, event: event.to_owned(), payload, seq: None, applied: None }).await;
     }
 
     /// Emit a stored message (`message` event) to its room, in `seq` order everywhere.
@@ -147,11 +160,13 @@ impl Fanout {
             event: "message".into(),
             payload: render::live_one(node, message),
             seq: Some(message.seq),
+            applied: None,
         };
         self.send(node, envelope).await;
     }
 
     async fn send(&self, node: &Node, envelope: Envelope) {
+        let envelope = Envelope { applied: Some(node.cluster.applied_index()), ..envelope };
         let me = node.cluster.id();
         // One snapshot of the membership per event, not one per peer.
         let members = node.cluster.members();
@@ -213,6 +228,12 @@ impl Fanout {
 
 /// Deliver a batch received from another node, in order.
 pub(crate) async fn receive(node: Arc<Node>, batch: Vec<Envelope>) {
+    if let Some(needed) = batch.iter().filter_map(|e| e.applied).max() {
+        let applied = node.cluster.wait_applied(needed, APPLY_WAIT).await;
+        if applied < needed {
+            tracing::warn!(needed, applied, "delivering peer events before this node applied what they follow");
+        }
+    }
     for envelope in batch {
         node.fanout.deliver(&node, envelope).await;
     }
