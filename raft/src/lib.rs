@@ -11,6 +11,7 @@
 
 pub mod api;
 mod apply_wait;
+pub mod background;
 pub mod backup;
 pub mod client;
 pub mod cluster;

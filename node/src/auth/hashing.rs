@@ -150,15 +150,8 @@ pub(crate) fn expected_wait(ahead: u64, per_hash_us: u64, slots: u64) -> Duratio
 
 /// Lower the calling thread's scheduling priority to [`HASH_NICE`]. A failure only
 /// costs latency elsewhere, so it is logged, not fatal.
-#[allow(unsafe_code)]
 fn lower_priority() {
-    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
-    // changes only that thread's nice value on Linux, and touches no memory of ours.
-    let result = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, HASH_NICE)
-    };
-    if result != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the hashing thread's priority");
+    if let Err(e) = chat_raft::background::lower_priority(HASH_NICE) {
+        tracing::warn!(error = %e, "cannot lower the hashing thread's priority");
     }
 }
