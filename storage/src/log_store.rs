@@ -20,6 +20,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -51,6 +52,9 @@ pub struct SledLogStore<C: RaftTypeConfig> {
     /// The group-commit queue, started by the first append (on the runtime that runs
     /// Raft); shared by clones.
     flusher: Arc<OnceLock<mpsc::UnboundedSender<LogFlushed<C>>>>,
+    /// One past the last purged index (0: nothing purged). Entries below it may still
+    /// be in sled while a background purge removes them; reads skip them.
+    first_kept: Arc<AtomicU64>,
     // `fn() -> C` keeps the store Send + Sync whatever `C` is: no `C` value is ever held.
     _types: PhantomData<fn() -> C>,
 }
@@ -62,6 +66,7 @@ impl<C: RaftTypeConfig> Clone for SledLogStore<C> {
             meta: self.meta.clone(),
             tail: self.tail.clone(),
             flusher: self.flusher.clone(),
+            first_kept: self.first_kept.clone(),
             _types: PhantomData,
         }
     }
@@ -91,6 +96,7 @@ where
             meta: db.open_tree(META_TREE)?,
             tail: Arc::default(),
             flusher: Arc::default(),
+            first_kept: Arc::default(),
             _types: PhantomData,
         };
         store.finish_interrupted_purge()?;
@@ -101,6 +107,7 @@ where
     /// entries at or below it. They would be readable again, so delete them now.
     fn finish_interrupted_purge(&self) -> Result<(), Error> {
         if let Some(purged) = self.read_meta::<LogId<C::NodeId>>(LAST_PURGED)? {
+            self.first_kept.store(purged.index.saturating_add(1), Ordering::Relaxed);
             self.remove_keys(..=log_key(purged.index))?;
         }
         Ok(())
@@ -127,7 +134,39 @@ where
         if let Some(entries) = self.tail().read(&range) {
             return Ok(entries);
         }
-        self.log.range(key_range(range)).values().map(|bytes| decode("log entry", &bytes?)).collect()
+        // Purged entries still in sled (a background purge under way) are not read.
+        let first_kept = log_key(self.first_kept.load(Ordering::Relaxed));
+        let (start, end) = key_range(range);
+        let start = match start {
+            Bound::Included(key) | Bound::Excluded(key) if key >= first_kept => start,
+            _ => Bound::Included(first_kept),
+        };
+        self.log.range((start, end)).values().map(|bytes| decode("log entry", &bytes?)).collect()
+    }
+
+    /// Remove the entries at and below `upto`. A snapshot purges tens of thousands at
+    /// once: removing them on the Raft runtime stalled this node's heartbeats for about
+    /// a second and started an election (README "Build 8"), so a long run is removed
+    /// on a low-priority thread of its own, a chunk at a time, while Raft goes on.
+    fn remove_upto(&self, upto: u64) -> Result<(), Error> {
+        let first = match self.log.first()? {
+            Some((key, _)) => key_index(&key)?,
+            None => return Ok(()),
+        };
+        if upto.saturating_sub(first) < PURGE_CHUNK as u64 {
+            return self.remove_keys(..=log_key(upto));
+        }
+        let log = Arc::downgrade(&self.log);
+        let spawned = std::thread::Builder::new().name("log-purge".into()).spawn(move || {
+            if let Err(e) = chat_raft::background::lower_priority(chat_raft::background::SNAPSHOT_NICE) {
+                tracing::warn!(error = %e, "cannot lower the log purge thread's priority");
+            }
+            if let Err(e) = remove_in_chunks(&log, upto) {
+                // What is left is removed by the next purge, or when the store opens.
+                tracing::warn!(error = %e, upto, "background raft log purge stopped");
+            }
+        });
+        spawned.map(drop).map_err(Error::from)
     }
 
     /// Entries go to sled first and to the tail after: a read in between misses the
@@ -280,10 +319,33 @@ where
         // The purged id goes first: if the entries went first, a crash in between would
         // leave a log starting after a gap that nothing on disk explains.
         self.write_meta(LAST_PURGED, &log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.first_kept.fetch_max(log_id.index.saturating_add(1), Ordering::Relaxed);
         self.tail().purge(log_id.index);
-        self.remove_keys(..=log_key(log_id.index)).map_err(|e| StorageIOError::write_logs(&e))?;
         self.flush().await.map_err(|e| StorageIOError::write_logs(&e))?;
+        self.remove_upto(log_id.index).map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
+    }
+}
+
+/// Entries removed per sled batch by a background purge.
+const PURGE_CHUNK: usize = 1000;
+
+/// Remove the entries at and below `upto`, [`PURGE_CHUNK`] per batch. Stops early when
+/// the store is dropped: it must release the database, and opening it again finishes
+/// the purge.
+fn remove_in_chunks(log: &Weak<sled::Tree>, upto: u64) -> Result<(), Error> {
+    loop {
+        let Some(log) = log.upgrade() else { return Ok(()) };
+        let mut batch = sled::Batch::default();
+        let mut count = 0;
+        for key in log.range(..=log_key(upto)).keys().take(PURGE_CHUNK) {
+            batch.remove(key?);
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        log.apply_batch(batch)?;
     }
 }
 
@@ -311,6 +373,11 @@ async fn group_commit<C: RaftTypeConfig>(log: Weak<sled::Tree>, mut queue: mpsc:
 
 fn log_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
+}
+
+fn key_index(key: &[u8]) -> Result<u64, Error> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| Error::Corrupt(format!("raft log key of {} bytes", key.len())))?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 fn key_range(range: impl RangeBounds<u64>) -> (Bound<[u8; 8]>, Bound<[u8; 8]>) {

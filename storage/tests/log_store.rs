@@ -149,3 +149,25 @@ fn opening_a_path_that_is_a_file_fails() -> Result<()> {
     assert!(Store::open(Path::new(&file)).is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_long_purge_finishes_in_the_background_and_reads_skip_it_at_once() -> Result<()> {
+    let db = sled::Config::new().temporary(true).open()?;
+    let mut store = Store::from_db(&db)?;
+    store.blocking_append(entries(1, 1, 5000)).await?;
+    store.purge(lid(1, 4990)).await?;
+    // Nothing at or below the purged index is read, even while sled still holds it.
+    let reader_view: Vec<u64> = store.try_get_log_entries(..).await?.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(reader_view, (4991..=5000).collect::<Vec<_>>());
+    assert_eq!(store.try_get_log_entries(10..20).await?, Vec::new());
+    assert_eq!(store.get_log_state().await?, state(Some(lid(1, 4990)), Some(lid(1, 5000))));
+    // The entries themselves leave sled soon after.
+    let tree = db.open_tree("raft_log")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tree.len() > 10 {
+        assert!(std::time::Instant::now() < deadline, "{} entries left in sled", tree.len());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(tree.first()?.map(|(k, _)| k.to_vec()), Some(4991u64.to_be_bytes().to_vec()));
+    Ok(())
+}
