@@ -84,7 +84,7 @@ impl Cluster {
         LS: RaftLogStorage<TypeConfig>,
     {
         settings.validate()?;
-        let config = Arc::new(settings.openraft_config()?);
+        let config = Arc::new(settings.openraft_config(id)?);
         let client = ClusterClient::for_node(secret, id);
         let contact = Contact::default();
         let network = Network::new(client.clone(), contact.clone());

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::types::NodeId;
 use crate::Error;
 
 /// Raft timing and snapshot settings. The defaults aim at a new leader and
@@ -82,18 +83,41 @@ impl RaftSettings {
         Duration::from_millis(self.lease_ms)
     }
 
-    pub(crate) fn openraft_config(&self) -> Result<openraft::Config, Error> {
+    /// Node `id`'s snapshot interval: `snapshot_every` plus an eighth of it per step of
+    /// the id (mod 4). At one interval every node built its snapshot at the same index,
+    /// and on a shared machine under load the exports together held delivery p99 at
+    /// 0.5–1.7 s for 20 s (README "Build 8"). Staggered, the nodes of a 3- or 4-node
+    /// cluster build theirs thousands of entries apart.
+    pub fn snapshot_interval(&self, id: NodeId) -> u64 {
+        self.snapshot_every.saturating_add(self.snapshot_every / 8 * (id % 4))
+    }
+
+    pub(crate) fn openraft_config(&self, id: NodeId) -> Result<openraft::Config, Error> {
         let config = openraft::Config {
             cluster_name: "chat".into(),
             heartbeat_interval: self.heartbeat_ms,
             election_timeout_min: self.election_min_ms,
             election_timeout_max: self.election_max_ms,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_interval(id)),
             max_in_snapshot_log_to_keep: self.snapshot_keep,
             install_snapshot_timeout: 2_000,
             max_payload_entries: 512,
             ..Default::default()
         };
         config.validate().map_err(|e| Error::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_snapshot_at_different_intervals() {
+        let settings = RaftSettings::default();
+        let intervals: Vec<u64> = (1..=4).map(|id| settings.snapshot_interval(id)).collect();
+        assert_eq!(intervals, [56_250, 62_500, 68_750, 50_000]);
+        let config = settings.openraft_config(2).expect("valid");
+        assert_eq!(config.snapshot_policy, openraft::SnapshotPolicy::LogsSinceLast(62_500));
     }
 }
