@@ -11,8 +11,9 @@ use std::io;
 
 use tokio::sync::oneshot;
 
-/// Nice value of snapshot building (0 is normal, 19 the lowest).
-pub const SNAPSHOT_NICE: i32 = 10;
+/// Nice value of background work: snapshot building, log purges (0 is normal, 19 the
+/// lowest).
+pub const BACKGROUND_NICE: i32 = 10;
 
 /// Lower the calling thread's priority to `nice` (Linux: per thread).
 #[allow(unsafe_code)]
@@ -29,6 +30,17 @@ pub fn lower_priority(nice: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Start `work` on a new thread named `name` at `nice`, without waiting for it.
+pub fn spawn_at_priority(name: &str, nice: i32, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        if let Err(e) = lower_priority(nice) {
+            tracing::warn!(error = %e, "cannot lower a background thread's priority");
+        }
+        work();
+    })?;
+    Ok(())
+}
+
 /// Run `work` on a new thread named `name` at `nice` and wait for its result.
 pub async fn run_at_priority<T: Send + 'static>(
     name: &str,
@@ -36,10 +48,7 @@ pub async fn run_at_priority<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> io::Result<T> {
     let (done, result) = oneshot::channel();
-    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
-        if let Err(e) = lower_priority(nice) {
-            tracing::warn!(error = %e, "cannot lower a background thread's priority");
-        }
+    spawn_at_priority(name, nice, move || {
         let _ = done.send(work());
     })?;
     result.await.map_err(|_| io::Error::other("a background thread stopped before it finished"))
@@ -52,14 +61,14 @@ mod tests {
     #[tokio::test]
     #[allow(unsafe_code)]
     async fn work_runs_on_a_thread_of_lower_priority() {
-        let nice = run_at_priority("test-nice", SNAPSHOT_NICE, || {
+        let nice = run_at_priority("test-nice", BACKGROUND_NICE, || {
             // SAFETY: as above; getpriority only reads the thread's nice value.
             unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) }
         })
         .await
         .expect("thread ran");
         // Raising the nice value needs no privilege; an already nicer parent stays nicer.
-        assert!(nice >= SNAPSHOT_NICE, "nice {nice}");
+        assert!(nice >= BACKGROUND_NICE, "nice {nice}");
         let name = run_at_priority("test-name", 0, || std::thread::current().name().map(str::to_owned))
             .await
             .expect("thread ran");

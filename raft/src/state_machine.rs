@@ -304,8 +304,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (dir, messages, written) = (self.inner.dir.clone(), self.inner.messages.clone(), current.clone());
         // Every node builds its snapshot at about the same index: at normal priority the
         // exports together starved consensus on a shared machine (`background.rs`).
-        let file =
-            background::run_at_priority("snapshot", background::SNAPSHOT_NICE, move || -> std::io::Result<fs::File> {
+        let file = background::run_at_priority(
+            "snapshot",
+            background::BACKGROUND_NICE,
+            move || -> std::io::Result<fs::File> {
                 if let Some(messages) = &messages {
                     // Everything the snapshot claims must be durable before openraft may
                     // purge the log entries it covers.
@@ -327,10 +329,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 let file = fs::File::open(&data_path)?;
                 commit_current(&dir, &written)?;
                 Ok(file)
-            })
-            .await
-            .and_then(|built| built)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+            },
+        )
+        .await
+        .and_then(|built| built)
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot built");
         *self.inner.current.lock().expect("snapshot lock poisoned") = Some(current);
         Ok(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(file)) })

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
+use chat_raft::background;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{LogId, OptionalSend, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote};
 use serde::de::DeserializeOwned;
@@ -157,16 +158,13 @@ where
             return self.remove_keys(..=log_key(upto));
         }
         let log = Arc::downgrade(&self.log);
-        let spawned = std::thread::Builder::new().name("log-purge".into()).spawn(move || {
-            if let Err(e) = chat_raft::background::lower_priority(chat_raft::background::SNAPSHOT_NICE) {
-                tracing::warn!(error = %e, "cannot lower the log purge thread's priority");
-            }
+        let purge = move || {
             if let Err(e) = remove_in_chunks(&log, upto) {
                 // What is left is removed by the next purge, or when the store opens.
                 tracing::warn!(error = %e, upto, "background raft log purge stopped");
             }
-        });
-        spawned.map(drop).map_err(Error::from)
+        };
+        Ok(background::spawn_at_priority("log-purge", background::BACKGROUND_NICE, purge)?)
     }
 
     /// Entries go to sled first and to the tail after: a read in between misses the
