@@ -35,6 +35,7 @@ use crate::types::{NodeAddr, NodeId, Raft, TypeConfig};
 use crate::{liveness, Error, RaftSettings};
 
 mod handover;
+mod rejoin;
 
 /// How long a read waits for this node to become fresh before giving up.
 const READ_WAIT: Duration = Duration::from_millis(1500);
@@ -84,12 +85,16 @@ impl Cluster {
         LS: RaftLogStorage<TypeConfig>,
     {
         settings.validate()?;
-        let config = Arc::new(settings.openraft_config(id)?);
+        let mut log_store = log_store;
+        raise_vote_to_applied(id, &mut log_store, &mut sm.clone()).await?;
+        let rejoining = rejoin::is_rejoining(id, &mut log_store, &mut sm.clone()).await?;
+        let mut config = settings.openraft_config(id)?;
+        // A node rejoining its cluster campaigns only after the hold (`rejoin.rs`).
+        config.enable_elect = !rejoining;
+        let config = Arc::new(config);
         let client = ClusterClient::for_node(secret, id);
         let contact = Contact::default();
         let network = Network::new(client.clone(), contact.clone());
-        let mut log_store = log_store;
-        raise_vote_to_applied(id, &mut log_store, &mut sm.clone()).await?;
         let raft =
             Raft::new(id, config, network, log_store, sm.clone()).await.map_err(|e| Error::Raft(e.to_string()))?;
         let peers_applied = PeersApplied::new(client.clone(), contact.clone(), settings.lease());
@@ -128,6 +133,10 @@ impl Cluster {
         let detector = tokio::spawn(liveness::run(cluster.clone()));
         let tasks = [proposer_task, leader_queue_task, watcher, detector];
         cluster.inner.tasks.lock().expect("tasks lock").extend(tasks);
+        if rejoining {
+            let hold = cluster.end_rejoin_hold();
+            cluster.inner.tasks.lock().expect("tasks lock").push(hold);
+        }
         Ok(cluster)
     }
 

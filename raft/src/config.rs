@@ -92,6 +92,14 @@ impl RaftSettings {
         self.snapshot_every.saturating_add(self.snapshot_every / 8 * (id % 4))
     }
 
+    /// How long a node restarting into its cluster waits to hear from the leader before
+    /// it may campaign (`cluster/rejoin.rs`): five election timeouts, well past
+    /// openraft's 500 ms back-off from a peer that was unreachable, so a live leader
+    /// always gets there first.
+    pub fn rejoin_hold(&self) -> Duration {
+        Duration::from_millis(self.election_max_ms.saturating_mul(5))
+    }
+
     pub(crate) fn openraft_config(&self, id: NodeId) -> Result<openraft::Config, Error> {
         let config = openraft::Config {
             cluster_name: "chat".into(),

@@ -222,6 +222,39 @@ async fn restarted_nodes_catch_up_from_log_and_from_snapshot() -> Result<()> {
     Ok(())
 }
 
+/// A follower restarted into a running cluster does not depose its leader: it holds its
+/// own campaign until the leader reaches it (`raft/src/cluster/rejoin.rs`), where its
+/// election timer (200–300 ms) could otherwise run out while the leader still backs
+/// off from the peer that refused connections (500 ms). Four restarts, each after the
+/// leader saw the follower gone; the leader and its term must survive all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restarted_followers_do_not_depose_the_leader() -> Result<()> {
+    let mut cluster = TestCluster::start(NodeSpec::voters(3)).await?;
+    let leader = cluster.wait_for_leader(CONVERGE).await?;
+    let term = cluster.status(leader).await?.term;
+    let followers: Vec<_> = cluster.ids().into_iter().filter(|id| *id != leader).collect();
+    for round in 0..4 {
+        let follower = followers[round % followers.len()];
+        cluster.kill(follower);
+        // Down long enough for the leader to find it unreachable and back off from it.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        cluster.restart(follower).await?;
+        // Fresh means it heard from a leader; a campaign of its own would have come first.
+        cluster.wait_fresh(follower, CONVERGE).await?;
+        for id in cluster.ids() {
+            let status = cluster.status(id).await?;
+            assert_eq!(
+                (status.leader, status.term),
+                (Some(leader), term),
+                "restart {round} of node {follower}: node {id} sees leader {:?} in term {}",
+                status.leader,
+                status.term
+            );
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_edge_replicates_and_serves_reads_then_is_promoted() -> Result<()> {
     let mut cluster = TestCluster::start(NodeSpec::voters(3).with_edges(1)).await?;

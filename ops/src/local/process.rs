@@ -133,12 +133,22 @@ pub fn running_pid(node: &NodeEntry) -> Option<u32> {
     (is_alive(pid) && runs_node(pid, node)).then_some(pid)
 }
 
-/// Whether `pid` exists and has not exited (a zombie has exited).
+/// Whether `pid` exists and has not finished exiting. A zombie whose threads are all
+/// gone has exited; a zombie main thread whose other threads still run has not: the
+/// process keeps its open files, and with them the store's lock, until the last
+/// thread is gone (a node restarted in that moment failed with `could not acquire
+/// lock`).
 pub fn is_alive(pid: u32) -> bool {
     match kill(nix_pid(pid), None) {
-        Ok(()) | Err(Errno::EPERM) => !is_zombie(pid),
+        Ok(()) | Err(Errno::EPERM) => !(is_zombie(pid) && threads(pid).is_none_or(|n| n <= 1)),
         Err(_) => false,
     }
+}
+
+/// The threads of `pid` not yet released (`Threads:` in `/proc/<pid>/status`).
+fn threads(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
 }
 
 fn nix_pid(pid: u32) -> Pid {
@@ -276,6 +286,17 @@ mod tests {
         assert!(is_alive(std::process::id()));
         assert_eq!(running_pid(&me), None);
         assert_eq!(running_pid(&entry(None, "/x")), None);
+    }
+
+    #[test]
+    fn threads_counts_a_process_threads() {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let extra = std::thread::spawn(move || stopped.recv());
+        // This test's thread and `extra` at least.
+        assert!(threads(std::process::id()).expect("our own status") >= 2);
+        assert_eq!(threads(u32::MAX), None, "no such process");
+        drop(stop);
+        let _ = extra.join();
     }
 
     #[tokio::test]
