@@ -10,6 +10,7 @@
 //! Nothing here knows about Socket.IO, MongoDB or Redis; the node crate wires it up.
 
 pub mod api;
+mod append_budget;
 mod apply_wait;
 pub mod background;
 pub mod backup;

@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use crate::append_budget::{self, APPEND_BODY_BUDGET};
 use crate::client::ClusterClient;
 use crate::contact::Contact;
 use crate::types::{NodeAddr, NodeId, TypeConfig};
@@ -130,6 +131,9 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         }
         let route = self.route.clone();
         let ttl = option.hard_ttl().max(MIN_APPEND_TTL);
+        let mut rpc = rpc;
+        // A batch over the body budget is cut; the rest goes in the next call.
+        let cut_at = append_budget::fit(&mut rpc, APPEND_BODY_BUDGET);
         self.appends_in_flight.push(tokio::spawn(async move { route.call("/raft/append", &rpc, ttl).await }));
         // If openraft gives up on this call, the request stays in the list and runs on.
         let answer = match self.appends_in_flight.last_mut() {
@@ -138,6 +142,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         };
         self.appends_in_flight.pop();
         match answer {
+            Ok(Ok(AppendEntriesResponse::Success)) if cut_at.is_some() => Ok(AppendEntriesResponse::PartialSuccess(cut_at)),
             Ok(answer) => answer,
             Err(e) => Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))),
         }
