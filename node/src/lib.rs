@@ -188,8 +188,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 
     shutdown.await;
     tracing::info!(node = node.config.id, "shutting down");
-    // Before anything stops: a leader that leaves spares the cluster an election.
+    // Before anything stops: a leader that leaves spares the cluster an election, and
+    // no stopping node campaigns once its listeners close (raft `cluster/rejoin.rs`).
     hand_over_leadership(&consensus, &cluster, node.config.stop_handover()).await;
+    cluster.stop_campaigning();
     let _ = stop_tx.send(true);
     // Close client sockets first, so their disconnects are handled while Raft runs.
     io.disconnect().await.ok();

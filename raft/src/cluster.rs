@@ -68,6 +68,8 @@ struct Inner {
     /// ones, so the chosen successor can be fully caught up before it campaigns.
     writes_open: tokio::sync::RwLock<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The task ending a rejoin hold while it runs (`rejoin`).
+    rejoin_hold: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Cluster {
@@ -115,6 +117,7 @@ impl Cluster {
                 stale_since: Mutex::new(Some(Instant::now())),
                 writes_open: tokio::sync::RwLock::new(()),
                 tasks: Mutex::new(Vec::new()),
+                rejoin_hold: Mutex::new(None),
             }),
         };
         let submitter = cluster.clone();
@@ -135,7 +138,7 @@ impl Cluster {
         cluster.inner.tasks.lock().expect("tasks lock").extend(tasks);
         if rejoining {
             let hold = cluster.end_rejoin_hold();
-            cluster.inner.tasks.lock().expect("tasks lock").push(hold);
+            *cluster.inner.rejoin_hold.lock().expect("rejoin hold lock") = Some(hold);
         }
         Ok(cluster)
     }
@@ -536,6 +539,7 @@ impl Cluster {
         for task in self.inner.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
         }
+        self.stop_campaigning();
         self.inner.peers_applied.stop();
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
