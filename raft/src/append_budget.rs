@@ -11,7 +11,7 @@
 use openraft::raft::AppendEntriesRequest;
 use openraft::LogId;
 
-use crate::proposer::MAX_ENTRY_BYTES;
+use crate::proposer::{encoded_size, MAX_ENTRY_BYTES};
 use crate::types::{NodeId, TypeConfig};
 
 /// Largest AppendEntries body sent, as JSON: under the cluster listener's 64 MiB limit
@@ -30,11 +30,7 @@ pub(crate) fn fit(rpc: &mut AppendEntriesRequest<TypeConfig>, budget: usize) -> 
     let mut total = 0usize;
     let mut keep = 0usize;
     for entry in &rpc.entries {
-        let mut size = ByteCount(0);
-        // Writing into a counter cannot fail; an entry that would not encode is sent
-        // as it is and fails on the wire as before.
-        let _ = serde_json::to_writer(&mut size, entry);
-        total = total.saturating_add(size.0 + 1);
+        total = total.saturating_add(encoded_size(entry)).saturating_add(1);
         if total > budget && keep > 0 {
             break;
         }
@@ -45,20 +41,6 @@ pub(crate) fn fit(rpc: &mut AppendEntriesRequest<TypeConfig>, budget: usize) -> 
     }
     rpc.entries.truncate(keep);
     rpc.entries.last().map(|entry| entry.log_id)
-}
-
-/// An `io::Write` that only counts bytes.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -63,10 +63,11 @@ impl io::Write for ByteCount {
     }
 }
 
-/// A request's size in a log entry (its JSON encoding).
-pub(crate) fn encoded_size(request: &Request) -> usize {
+/// A request's size in a log entry, or an entry's in an AppendEntries body: its JSON
+/// encoding (`usize::MAX` when it would not encode).
+pub(crate) fn encoded_size<T: serde::Serialize + ?Sized>(value: &T) -> usize {
     let mut count = ByteCount(0);
-    match serde_json::to_writer(&mut count, request) {
+    match serde_json::to_writer(&mut count, value) {
         Ok(()) => count.0,
         Err(_) => usize::MAX,
     }
