@@ -119,7 +119,7 @@ impl Route {
 impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeAddr, RaftError<NodeId>>> {
         // openraft's deadline is the heartbeat interval; a busy 2-core machine can
@@ -131,7 +131,6 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         }
         let route = self.route.clone();
         let ttl = option.hard_ttl().max(MIN_APPEND_TTL);
-        let mut rpc = rpc;
         // A batch over the body budget is cut; the rest goes in the next call.
         let cut_at = append_budget::fit(&mut rpc, APPEND_BODY_BUDGET);
         self.appends_in_flight.push(tokio::spawn(async move { route.call("/raft/append", &rpc, ttl).await }));
@@ -142,7 +141,9 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         };
         self.appends_in_flight.pop();
         match answer {
-            Ok(Ok(AppendEntriesResponse::Success)) if cut_at.is_some() => Ok(AppendEntriesResponse::PartialSuccess(cut_at)),
+            Ok(Ok(AppendEntriesResponse::Success)) if cut_at.is_some() => {
+                Ok(AppendEntriesResponse::PartialSuccess(cut_at))
+            }
             Ok(answer) => answer,
             Err(e) => Err(RPCError::Network(NetworkError::new(&LinkError(e.to_string())))),
         }
