@@ -102,8 +102,9 @@ pub enum Error {
     #[error("plan refused: {0}")]
     PlanRefused(String),
 
-    /// An EC2 call failed; `exists` says what the cluster has on EC2 now.
-    #[error("EC2 {action} failed: {problem}\n  ({detail}){exists}")]
+    /// An AWS call failed (`action` names the service and operation, e.g. "EC2
+    /// RunInstances"); `exists` says what the cluster has on EC2 now.
+    #[error("{action} failed: {problem}\n  ({detail}){exists}")]
     Ec2 { action: String, problem: crate::aws::Ec2Problem, detail: String, exists: String },
 }
 

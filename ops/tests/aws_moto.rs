@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use aws_sdk_ec2::types::Instance;
-use moto::inspect::{by_key, groups, live, private_ip, rules, state, tag, tag_of, user_data};
+use moto::inspect::{by_key, groups, live, private_ip, rules, state, tag, user_data};
 use moto::{chatctl_at, chatctl_command, stderr, stdout, FaultProxy, Moto};
 
 const AMI: &str = "ami-785db401"; // an Ubuntu image moto ships
@@ -122,9 +122,8 @@ async fn up_status_drill_and_down_on_moto() {
         assert_eq!(ids, [cl_id.as_str()]);
     }
 
-    // User data: the node runs its id, role, secrets and stores; MongoDB forms one set.
-    let secret = tag_of(cluster.tags(), "chat:cluster-secret");
-    assert_eq!(secret.len(), 48);
+    // User data: the node runs its id, role and stores (its secrets come from SSM at
+    // start, see secrets_live_in_ssm_not_in_tags_or_user_data); MongoDB forms one set.
     let mongo_ips: Vec<String> = ["mongo-1", "mongo-2", "mongo-3"].iter().map(|k| private_ip(&alpha[*k])).collect();
     let node4 = user_data(&ec2, alpha["4"].instance_id().unwrap()).await;
     assert!(node4.contains(&format!("-o /usr/local/bin/chat-node '{URL}'")), "{node4}");
@@ -132,7 +131,7 @@ async fn up_status_drill_and_down_on_moto() {
         node4.contains("ExecStart=/usr/local/bin/chat-node --id 4 --role edge --public-addr 0.0.0.0:5001"),
         "{node4}"
     );
-    assert!(node4.contains(&format!("CHAT_CLUSTER_SECRET={secret}\n")), "{node4}");
+    assert!(node4.contains("CHAT_CLUSTER_SECRET=$(get '/chat/alpha/cluster-secret')"), "{node4}");
     let uri = format!(
         "CHAT_MONGODB_URI=mongodb://{}:27017,{}:27017,{}:27017/chat?replicaSet=chat",
         mongo_ips[0], mongo_ips[1], mongo_ips[2]
@@ -414,4 +413,116 @@ async fn throttling_and_no_capacity_half_way_say_what_exists() {
         assert!(stdout(&again).contains(&format!("{pass} exist, {} to create", 3 - pass)), "{}", stdout(&again));
         assert_eq!(live(&moto.client(), cluster).await.len(), 3);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_live_in_ssm_not_in_tags_or_user_data() {
+    let Some(moto) = Moto::start("secrets_live_in_ssm_not_in_tags_or_user_data", &[]) else { return };
+    let (ec2, config) = (moto.client(), moto.config());
+    let (ssm, iam) = (aws_sdk_ssm::Client::new(&config), aws_sdk_iam::Client::new(&config));
+    let up = [
+        "aws",
+        "up",
+        "--cluster",
+        "kappa",
+        "--voters",
+        "3",
+        "--edges",
+        "1",
+        "--mongo",
+        "1",
+        "--no-join",
+        "--binary-url",
+        URL,
+        "--ami",
+        AMI,
+        "--yes",
+    ];
+    let out = moto.chatctl(&up);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("created SSM parameter /chat/kappa/cluster-secret (SecureString)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Both secrets are SecureStrings under the cluster's one path.
+    let mut values = Vec::new();
+    for name in ["/chat/kappa/cluster-secret", "/chat/kappa/jwt-secret"] {
+        let p = ssm.get_parameter().name(name).with_decryption(true).send().await.unwrap().parameter.unwrap();
+        assert_eq!(p.r#type().unwrap().as_str(), "SecureString", "{name}");
+        let value = p.value().unwrap().to_string();
+        assert_eq!(value.len(), 48, "{name}");
+        values.push(value);
+    }
+
+    // Nowhere in tags or user data; every instance requires IMDSv2; only the chat
+    // nodes carry the role that reads the parameters.
+    let kappa = by_key(&live(&ec2, "kappa").await);
+    assert_eq!(kappa.len(), 5);
+    let mut tag_values: Vec<String> =
+        kappa.values().flat_map(|i| i.tags().iter()).filter_map(|t| t.value()).map(str::to_string).collect();
+    for g in groups(&ec2, "kappa").await.values() {
+        assert!(g.tags().iter().all(|t| !t.key().unwrap_or_default().contains("secret")), "{g:?}");
+        tag_values.extend(g.tags().iter().filter_map(|t| t.value()).map(str::to_string));
+    }
+    for (key, i) in &kappa {
+        let script = user_data(&ec2, i.instance_id().unwrap()).await;
+        for value in &values {
+            assert!(!script.contains(value.as_str()), "a secret in the user data of {key}");
+            assert!(!tag_values.contains(value), "a secret in a tag");
+        }
+        let tokens = i.metadata_options().and_then(|m| m.http_tokens()).map(|t| t.as_str().to_string());
+        assert_eq!(tokens.as_deref(), Some("required"), "IMDSv2 on {key}");
+        let profile = i.iam_instance_profile().and_then(|p| p.arn()).unwrap_or_default();
+        if key.starts_with("mongo") {
+            assert_eq!(profile, "", "the stores need no role");
+        } else {
+            assert!(profile.ends_with("instance-profile/chat-kappa-node"), "{key}: {profile}");
+            assert!(script.contains("CHAT_JWT_SECRET=$(get '/chat/kappa/jwt-secret')"), "{script}");
+        }
+    }
+    let policy =
+        iam.get_role_policy().role_name("chat-kappa-node").policy_name("chat-kappa-node").send().await.unwrap();
+    let document = urlencoding_decode(policy.policy_document());
+    assert!(document.contains("parameter/chat/kappa/*") && document.contains("ssm:GetParameter"), "{document}");
+
+    // A second up reads the same secrets back; status finds the secret there too.
+    let again = moto.chatctl(&up);
+    assert!(again.status.success() && !stdout(&again).contains("created SSM parameter"), "{}", stdout(&again));
+    let same = ssm.get_parameter().name("/chat/kappa/cluster-secret").with_decryption(true).send().await.unwrap();
+    assert_eq!(same.parameter.unwrap().value.unwrap(), values[0]);
+    let status = moto.chatctl(&["aws", "status", "--cluster", "kappa", "--via", "127.0.0.1:1"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(!stdout(&status).contains("no cluster secret"), "{}", stdout(&status));
+
+    // down removes the parameters and the role.
+    let down = moto.chatctl(&["aws", "down", "--cluster", "kappa", "--yes"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    for name in ["/chat/kappa/cluster-secret", "/chat/kappa/jwt-secret"] {
+        let err = ssm.get_parameter().name(name).send().await.unwrap_err();
+        assert!(err.into_service_error().is_parameter_not_found(), "{name} is still there");
+    }
+    assert!(iam.get_role().role_name("chat-kappa-node").send().await.is_err(), "the role is still there");
+    let status = moto.chatctl(&["aws", "status", "--cluster", "kappa", "--via", "127.0.0.1:1"]);
+    assert!(stdout(&status).contains("no cluster secret: SSM parameter /chat/kappa/cluster-secret does not exist"));
+}
+
+/// IAM returns policy documents URL-encoded.
+fn urlencoding_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

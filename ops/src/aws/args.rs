@@ -132,7 +132,7 @@ pub struct ClusterArgs {
     /// instead of the instances' private addresses.
     #[arg(long, value_name = "ADDR")]
     pub via: Option<String>,
-    /// Cluster secret [default: the one `up` stored on the cluster's security group].
+    /// Cluster secret [default: the SSM parameter /chat/NAME/cluster-secret `up` wrote].
     #[arg(long, value_name = "S", env = "CHAT_CLUSTER_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 }

@@ -1,7 +1,9 @@
 //! `chatctl aws down`: terminate exactly the instances tagged `chat:cluster` = NAME,
 //! wait until they are gone, then delete the cluster's security groups (the
-//! instances' group first: it names the load balancer's). Nothing of another
-//! cluster is touched: every call names instance or group ids found by the tag.
+//! instances' group first: it names the load balancer's), its SSM parameters and
+//! its nodes' IAM role and instance profile. Nothing of another cluster is
+//! touched: every call names instance or group ids found by the tag, or names
+//! derived from the cluster name (`names`).
 
 use std::time::Duration;
 
@@ -10,7 +12,9 @@ use tokio::time::Instant;
 use super::args::DownArgs;
 use super::confirm::confirm;
 use super::ec2::{self, failed, filter, tag_filter, Ec2, TAG_CLUSTER};
+use super::names;
 use super::security_groups::CLUSTER;
+use super::{iam, secrets};
 use crate::Error;
 
 const POLL: Duration = Duration::from_secs(2);
@@ -40,16 +44,26 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
     let cluster = &args.cluster;
     let instances = ec2::instances(ec2, cluster).await?;
     let groups = ec2::groups(ec2, cluster).await?;
-    if instances.is_empty() && groups.is_empty() {
+    let parameters = secrets::existing(ec2, cluster).await?;
+    let role = iam::exists(ec2, cluster).await?;
+    if instances.is_empty() && groups.is_empty() && parameters.is_empty() && !role {
         println!("nothing is tagged with cluster {cluster} in {}; nothing to do", ec2.region);
         return Ok(());
     }
     println!("cluster {cluster} in {}:{}", ec2.region, ec2::describe(&instances, &groups));
+    if !parameters.is_empty() {
+        println!("  SSM parameters: {}", parameters.join(", "));
+    }
+    if role {
+        println!("  IAM role and instance profile: {}", names::node_role(cluster));
+    }
     confirm(
         &format!(
-            "terminate {} instances and delete {} security groups of cluster {cluster}",
+            "terminate {} instances and delete {} security groups, {} SSM parameters and the IAM role of cluster \
+             {cluster}",
             instances.len(),
-            groups.len()
+            groups.len(),
+            parameters.len()
         ),
         args.yes,
     )?;
@@ -71,6 +85,14 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
     for (_, group) in ordered {
         delete_group(ec2, &group.id, &group.name, args.timeout).await?;
         done.push(format!("security group {} deleted", group.name));
+    }
+    secrets::delete(ec2, &parameters).await?;
+    if !parameters.is_empty() {
+        done.push(format!("SSM parameters {} deleted", parameters.join(", ")));
+    }
+    if role {
+        iam::delete(ec2, cluster).await?;
+        done.push(format!("IAM role {} deleted", names::node_role(cluster)));
     }
     println!("cluster {cluster} is gone");
     Ok(())

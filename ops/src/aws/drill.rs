@@ -12,7 +12,7 @@ use chat_raft::NodeId;
 use tokio::time::Instant;
 
 use super::args::{DrillOpts, Fault};
-use super::ec2::{self, failed, Ec2, Group, Instance};
+use super::ec2::{self, failed, Ec2, Instance};
 use super::status::raft_view;
 use crate::status::{ClusterStatus, NodeState};
 use crate::Error;
@@ -32,7 +32,6 @@ pub async fn drill(fault: Fault) -> Result<(), Error> {
 struct Scene {
     ec2: Ec2,
     instances: Vec<Instance>,
-    groups: std::collections::BTreeMap<String, Group>,
     opts: DrillOpts,
 }
 
@@ -40,12 +39,11 @@ impl Scene {
     async fn load(opts: DrillOpts) -> Result<Scene, Error> {
         let ec2 = Ec2::connect(&opts.target.ec2).await?;
         let instances = ec2::instances(&ec2, &opts.target.cluster).await?;
-        let groups = ec2::groups(&ec2, &opts.target.cluster).await?;
-        Ok(Scene { ec2, instances, groups, opts })
+        Ok(Scene { ec2, instances, opts })
     }
 
     async fn view(&self) -> Result<ClusterStatus, Error> {
-        raft_view(&self.opts.target, &self.instances, &self.groups).await.map(|(_, _, merged)| merged)
+        raft_view(&self.ec2, &self.opts.target, &self.instances).await.map(|(_, _, merged)| merged)
     }
 
     fn instance_of(&self, id: NodeId) -> Result<&Instance, Error> {

@@ -21,18 +21,16 @@ use crate::Error;
 pub const TAG_CLUSTER: &str = "chat:cluster";
 pub const TAG_ROLE: &str = "chat:role";
 pub const TAG_NODE_ID: &str = "chat:node-id";
-/// Secrets live as tags of the cluster's security group: the next `up` (from any
-/// machine) finds them there, and `down` deletes them with the group.
-pub const TAG_CLUSTER_SECRET: &str = "chat:cluster-secret";
-pub const TAG_JWT_SECRET: &str = "chat:jwt-secret";
 
 /// States of an instance that still exists (not shutting down or terminated).
 const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
-/// A connected EC2 client.
+/// A connected EC2 client, and the configuration the other services' clients
+/// (SSM, IAM, CloudWatch, Auto Scaling, ...) are made from.
 #[derive(Debug, Clone)]
 pub struct Ec2 {
     pub client: aws_sdk_ec2::Client,
+    pub config: aws_config::SdkConfig,
     pub region: String,
 }
 
@@ -51,12 +49,22 @@ impl Ec2 {
         let region = config.region().map(ToString::to_string).ok_or_else(|| {
             Error::Usage("no AWS region: set AWS_REGION (or a profile's region) or pass --region".into())
         })?;
-        Ok(Ec2 { client: aws_sdk_ec2::Client::new(&config), region })
+        Ok(Ec2 { client: aws_sdk_ec2::Client::new(&config), config, region })
     }
 }
 
 /// Turn an SDK error of `action` (the EC2 operation) into [`Error::Ec2`].
 pub fn failed<E, R>(action: &str) -> impl FnOnce(SdkError<E, R>) -> Error + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    failed_at("EC2", action)
+}
+
+/// Turn an SDK error of `action` of `service` (SSM, IAM, CloudWatch, ...) into
+/// [`Error::Ec2`]: every AWS SDK shares the error metadata, so one classification.
+pub fn failed_at<'a, E, R>(service: &'a str, action: &'a str) -> impl FnOnce(SdkError<E, R>) -> Error + 'a
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -73,7 +81,7 @@ where
             _ if detail.to_ascii_lowercase().contains("credential") => Ec2Problem::BadCredentials,
             _ => Ec2Problem::Unreachable,
         };
-        Error::Ec2 { action: action.to_string(), problem, detail, exists: String::new() }
+        Error::Ec2 { action: format!("{service} {action}"), problem, detail, exists: String::new() }
     }
 }
 
@@ -143,7 +151,6 @@ impl Instance {
 pub struct Group {
     pub id: String,
     pub name: String,
-    pub tags: BTreeMap<String, String>,
 }
 
 /// The live instances of `cluster` (pending, running, stopping, stopped), by key.
@@ -197,11 +204,7 @@ pub async fn groups(ec2: &Ec2, cluster: &str) -> Result<BTreeMap<String, Group>,
         .iter()
         .filter_map(|g| {
             let tags = tag_map(g.tags());
-            let group = Group {
-                id: g.group_id()?.to_string(),
-                name: g.group_name().unwrap_or_default().to_string(),
-                tags: tags.clone(),
-            };
+            let group = Group { id: g.group_id()?.to_string(), name: g.group_name().unwrap_or_default().to_string() };
             Some((tags.get(TAG_ROLE)?.clone(), group))
         })
         .collect())

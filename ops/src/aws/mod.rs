@@ -7,18 +7,22 @@
 //! - [`lb_guidance`]: the load balancer settings printed with the plan.
 //! - [`user_data`]: the first-boot scripts of nodes, MongoDB and Redis instances.
 //! - [`failure`]: EC2 error codes classified into what the operator does next.
+//! - [`names`]: the names and IAM policies of the cluster's SSM parameters, role, ...
 //!
 //! With the feature (aws-sdk-ec2, aws-config):
 //! - `ec2`: the client (standard AWS chain, `--endpoint-url`), the cluster's
 //!   instances and groups found by tag, "what exists" for error reports.
 //! - `network`: default VPC, one default subnet per zone, the Ubuntu image.
-//! - `security_groups`: the load balancer's and the cluster's groups, rules, secrets.
+//! - `security_groups`: the load balancer's and the cluster's groups and rules.
+//! - `secrets`: the cluster and JWT secrets as SSM SecureString parameters.
+//! - `iam`: the chat nodes' role and instance profile (read those parameters).
 //! - `provision`: `up`. `status`: `status`. `drill`: `drill`. `down`: `down`.
 //! - `confirm`: the y/N question (or `--yes`).
 
 pub mod args;
 pub mod failure;
 pub mod lb_guidance;
+pub mod names;
 pub mod plan;
 pub mod user_data;
 
@@ -31,9 +35,13 @@ mod drill;
 #[cfg(feature = "aws")]
 mod ec2;
 #[cfg(feature = "aws")]
+mod iam;
+#[cfg(feature = "aws")]
 mod network;
 #[cfg(feature = "aws")]
 mod provision;
+#[cfg(feature = "aws")]
+mod secrets;
 #[cfg(feature = "aws")]
 mod security_groups;
 #[cfg(feature = "aws")]
@@ -52,6 +60,7 @@ pub async fn run(command: AwsCommand) -> Result<(), Error> {
             let plan = plan::Plan::new(args.spec())?;
             print!("{}", plan.render());
             print!("{}", lb_guidance::render(&plan));
+            print!("{}", names::render(&plan.spec.cluster));
             Ok(())
         }
         AwsCommand::Up(args) => provision::up(args).await,

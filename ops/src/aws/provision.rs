@@ -3,11 +3,15 @@
 //!
 //! 1. Compare the plan with the instances tagged `chat:cluster` = NAME (by their
 //!    `chat:node-id` key) and list what is missing; ask before creating anything.
-//! 2. Create the security groups and rules that are missing (`security_groups`).
+//! 2. Create the security groups and rules that are missing (`security_groups`),
+//!    the secrets in SSM Parameter Store (`secrets`) and the nodes' IAM role and
+//!    instance profile that may read them (`iam`).
 //! 3. Create the missing instances, stores first because the nodes' user data
 //!    names them: the Redis master, its replicas, the MongoDB members, the MongoDB
 //!    initiator (it knows the members' addresses), then voters and edges. Each
-//!    role round-robin over the zones' default subnets ([`Plan::spread`]).
+//!    role round-robin over the zones' default subnets ([`Plan::spread`]). Every
+//!    instance requires IMDSv2 (session tokens): a request forged through a node
+//!    (SSRF) cannot read the role's credentials with a plain GET.
 //! 4. Start planned instances found stopped; wait until every one runs.
 //! 5. Unless `--no-join`: bootstrap the voters and add the edges through the
 //!    cluster admin API, exactly as `chatctl local up` does (`local::bootstrap`).
@@ -19,7 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{InstanceType, ResourceType};
+use aws_sdk_ec2::types::{
+    HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    InstanceType, ResourceType,
+};
 use base64::Engine;
 use chat_raft::client::ClusterClient;
 use tokio::time::Instant;
@@ -27,8 +34,10 @@ use tokio::time::Instant;
 use super::args::UpArgs;
 use super::confirm::confirm;
 use super::ec2::{self, failed, Ec2, Instance, TAG_CLUSTER, TAG_NODE_ID, TAG_ROLE};
+use super::iam;
 use super::network::{self, Network};
 use super::plan::{Plan, Role, Slot};
+use super::secrets::{self, Secrets};
 use super::security_groups::{self, ClusterGroups, CLUSTER, LB};
 use super::status::instances_table;
 use super::user_data::{self, NodeBoot};
@@ -97,13 +106,17 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
         )?;
     }
     let groups = security_groups::ensure(ec2, plan, &network.vpc_id, args.admin_cidr.as_deref(), created).await?;
+    let secrets = secrets::ensure(ec2, cluster, created).await?;
+    let profile = iam::ensure(ec2, cluster, created).await?;
     if !missing.is_empty() {
         let ami = network::image(ec2, args.ami.as_deref()).await?;
         let mut order = missing;
         order.sort_by_key(|(slot, _)| launch_order(slot));
         for (slot, zone) in order {
-            let script = script(plan, slot, &by_key, &groups, args.binary_url.as_deref())?;
-            let instance = launch(ec2, plan, slot, &network, zone, &ami, &groups, &script).await?;
+            let script = script(plan, &ec2.region, slot, &by_key, args.binary_url.as_deref())?;
+            let profile = slot.role.is_chat_node().then_some(profile.as_str());
+            let at = Placement { network: &network, zone, ami: &ami, groups: &groups, profile };
+            let instance = launch(ec2, plan, slot, &at, &script).await?;
             created.push(format!("{} {} ({})", slot.role.as_str(), slot.key, instance.id));
             by_key.insert(slot.key.clone(), instance);
         }
@@ -115,7 +128,7 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
         println!("--no-join: instances and groups are in place; the cluster was not bootstrapped");
         return Ok(());
     }
-    join(&running, &groups, args.ready_timeout).await
+    join(&running, &secrets, args.ready_timeout).await
 }
 
 /// Stores before the nodes that name them; the MongoDB initiator after its members.
@@ -144,9 +157,9 @@ fn hosts(plan: &Plan, role: Role, by_key: &BTreeMap<String, Instance>, except: &
 
 fn script(
     plan: &Plan,
+    region: &str,
     slot: &Slot,
     by_key: &BTreeMap<String, Instance>,
-    groups: &ClusterGroups,
     binary_url: Option<&str>,
 ) -> Result<String, Error> {
     let cluster = plan.spec.cluster.as_str();
@@ -166,50 +179,77 @@ fn script(
         Role::Mongo => user_data::mongo_script(cluster, slot.index, None),
         Role::Voter | Role::Edge => user_data::node_script(&NodeBoot {
             cluster,
+            region,
             node_id: slot.node_id.expect("chat nodes have ids"),
             role: slot.role,
             binary_url,
-            cluster_secret: &groups.cluster_secret,
-            jwt_secret: &groups.jwt_secret,
             mongo_hosts: hosts(plan, Role::Mongo, by_key, "")?,
             redis_hosts: hosts(plan, Role::Redis, by_key, "")?,
         }),
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn launch(
-    ec2: &Ec2,
-    plan: &Plan,
-    slot: &Slot,
-    network: &Network,
+/// Where and how an instance is launched.
+struct Placement<'a> {
+    network: &'a Network,
+    /// Index into `network.subnets`.
     zone: usize,
-    ami: &str,
-    groups: &ClusterGroups,
-    script: &str,
-) -> Result<Instance, Error> {
+    ami: &'a str,
+    groups: &'a ClusterGroups,
+    /// The instance profile (chat nodes only: the stores need no AWS access).
+    profile: Option<&'a str>,
+}
+
+/// How long a just-created instance profile may stay unknown to EC2 (IAM is
+/// eventually consistent; RunInstances answers InvalidParameterValue meanwhile).
+const PROFILE_PROPAGATION: Duration = Duration::from_secs(90);
+
+/// IMDSv2 only: the metadata service answers only requests with a session token
+/// (a PUT first), one hop away.
+pub fn metadata_options() -> InstanceMetadataOptionsRequest {
+    InstanceMetadataOptionsRequest::builder()
+        .http_tokens(HttpTokensState::Required)
+        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+        .http_put_response_hop_limit(1)
+        .build()
+}
+
+async fn launch(ec2: &Ec2, plan: &Plan, slot: &Slot, at: &Placement<'_>, script: &str) -> Result<Instance, Error> {
     let cluster = plan.spec.cluster.as_str();
-    let (zone_name, subnet) = &network.subnets[zone];
+    let (zone_name, subnet) = &at.network.subnets[at.zone];
     let name = format!("chat-{cluster}-{}-{}", slot.role.as_str(), slot.key);
     let tags =
         [(TAG_CLUSTER, cluster), (TAG_ROLE, slot.role.as_str()), (TAG_NODE_ID, slot.key.as_str()), ("Name", &name)];
-    let answer = ec2
-        .client
-        .run_instances()
-        .image_id(ami)
-        .instance_type(InstanceType::T3Small)
-        .min_count(1)
-        .max_count(1)
-        .subnet_id(subnet)
-        .security_group_ids(&groups.cluster.id)
-        .user_data(base64::engine::general_purpose::STANDARD.encode(script))
-        .tag_specifications(ec2::tags(ResourceType::Instance, &tags))
-        .tag_specifications(ec2::tags(ResourceType::Volume, &tags))
-        .send()
-        .await
-        .map_err(failed("RunInstances"))?;
+    let deadline = Instant::now() + PROFILE_PROPAGATION;
+    let answer = loop {
+        let request = ec2
+            .client
+            .run_instances()
+            .image_id(at.ami)
+            .instance_type(InstanceType::T3Small)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .security_group_ids(&at.groups.cluster.id)
+            .metadata_options(metadata_options())
+            .set_iam_instance_profile(at.profile.map(|p| IamInstanceProfileSpecification::builder().name(p).build()))
+            .user_data(base64::engine::general_purpose::STANDARD.encode(script))
+            .tag_specifications(ec2::tags(ResourceType::Instance, &tags))
+            .tag_specifications(ec2::tags(ResourceType::Volume, &tags));
+        match request.send().await.map_err(failed("RunInstances")) {
+            Err(Error::Ec2 { ref detail, .. })
+                if detail.contains("InvalidParameterValue")
+                    && detail.to_ascii_lowercase().contains("instance profile")
+                    && Instant::now() < deadline =>
+            {
+                println!("the instance profile is not known to EC2 yet; retrying");
+                tokio::time::sleep(POLL * 2).await;
+            }
+            other => break other?,
+        }
+    };
     let made = answer.instances().first().ok_or_else(|| Error::Ec2 {
-        action: "RunInstances".into(),
+        action: "EC2 RunInstances".into(),
         problem: super::Ec2Problem::Refused,
         detail: "the answer lists no instance".into(),
         exists: String::new(),
@@ -266,7 +306,7 @@ async fn wait_running(ec2: &Ec2, plan: &Plan, timeout: Duration) -> Result<Vec<I
 }
 
 /// Bootstrap the voters and add the edges through the cluster admin API.
-async fn join(running: &[Instance], groups: &ClusterGroups, timeout: Duration) -> Result<(), Error> {
+async fn join(running: &[Instance], secrets: &Secrets, timeout: Duration) -> Result<(), Error> {
     let nodes: Vec<NodeEntry> = running
         .iter()
         .filter_map(|i| {
@@ -283,8 +323,8 @@ async fn join(running: &[Instance], groups: &ClusterGroups, timeout: Duration) -
         })
         .collect();
     let layout = ClusterLayout {
-        secret: groups.cluster_secret.clone(),
-        jwt_secret: groups.jwt_secret.clone(),
+        secret: secrets.cluster_secret.clone(),
+        jwt_secret: secrets.jwt_secret.clone(),
         nodes,
         lb: None,
         trusted_proxy_hops: 0,
@@ -294,7 +334,7 @@ async fn join(running: &[Instance], groups: &ClusterGroups, timeout: Duration) -
          then initializing the voters and adding the edges",
         layout.nodes.len()
     );
-    let client = ClusterClient::new(groups.cluster_secret.clone());
+    let client = ClusterClient::new(secrets.cluster_secret.clone());
     let leader = bootstrap::bootstrap(&layout, &client, timeout, &|| Ok(())).await?;
     println!("cluster is up: leader node {leader}; every edge is a learner");
     Ok(())

@@ -7,31 +7,26 @@
 //!   (6379) and Sentinel (26379) only from the cluster's own group; 7001 also from
 //!   `--admin-cidr` when given (where chatctl runs).
 //!
-//! The cluster group also carries the cluster and JWT secrets as tags, generated
-//! by the first `up` (see [`super::ec2::TAG_CLUSTER_SECRET`]).
+//! No secret is kept here: they live in SSM Parameter Store (`secrets`).
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
-use rand::distributions::{Alphanumeric, DistString};
-
-use super::ec2::{self, failed, Ec2, Group, TAG_CLUSTER, TAG_CLUSTER_SECRET, TAG_JWT_SECRET, TAG_ROLE};
+use super::ec2::{self, failed, Ec2, Group, TAG_CLUSTER, TAG_ROLE};
 use super::lb_guidance::PUBLIC_PORT;
 use super::plan::{Plan, Role};
 use super::user_data::{CLUSTER_PORT, MONGO_PORT, REDIS_PORT, SENTINEL_PORT};
 use crate::Error;
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
 /// `chat:role` of the load balancer's group.
 pub const LB: &str = "lb";
 /// `chat:role` of the instances' group.
 pub const CLUSTER: &str = "cluster";
 
-/// The groups and secrets of a cluster, ready for instances.
+/// The groups of a cluster, ready for instances.
 #[derive(Debug, Clone)]
 pub struct ClusterGroups {
     pub cluster: Group,
-    pub cluster_secret: String,
-    pub jwt_secret: String,
 }
 
 /// Who may reach a port.
@@ -74,7 +69,7 @@ pub fn lb_rules() -> Vec<Rule> {
     [80, 443].into_iter().map(|port| Rule { port, from: Source::Cidr("0.0.0.0/0".into()) }).collect()
 }
 
-/// Create what is missing of the two groups, their rules and the secrets.
+/// Create what is missing of the two groups and their rules.
 /// `created` gets every group created, for error reports.
 pub async fn ensure(
     ec2: &Ec2,
@@ -87,47 +82,20 @@ pub async fn ensure(
     let mut existing = ec2::groups(ec2, cluster_name).await?;
     let lb = match existing.remove(LB) {
         Some(group) => group,
-        None => create(ec2, cluster_name, LB, vpc_id, &[], created).await?,
+        None => create(ec2, cluster_name, LB, vpc_id, created).await?,
     };
     let cluster = match existing.remove(CLUSTER) {
         Some(group) => group,
-        None => {
-            let secret = random_secret();
-            let jwt = random_secret();
-            let secrets = [(TAG_CLUSTER_SECRET, secret.as_str()), (TAG_JWT_SECRET, jwt.as_str())];
-            create(ec2, cluster_name, CLUSTER, vpc_id, &secrets, created).await?
-        }
+        None => create(ec2, cluster_name, CLUSTER, vpc_id, created).await?,
     };
-    let secret_of = |tag: &str| {
-        cluster.tags.get(tag).cloned().ok_or_else(|| {
-            Error::Usage(format!(
-                "security group {} ({}) has no {tag} tag: the cluster's secrets are lost; run \
-                 `chatctl aws down --cluster {cluster_name}` and start again",
-                cluster.name, cluster.id
-            ))
-        })
-    };
-    let (cluster_secret, jwt_secret) = (secret_of(TAG_CLUSTER_SECRET)?, secret_of(TAG_JWT_SECRET)?);
     authorize_missing(ec2, &lb, lb_rules()).await?;
     authorize_missing(ec2, &cluster, cluster_rules(plan, &lb.id, &cluster.id, admin_cidr)).await?;
-    Ok(ClusterGroups { cluster, cluster_secret, jwt_secret })
+    Ok(ClusterGroups { cluster })
 }
 
-fn random_secret() -> String {
-    Alphanumeric.sample_string(&mut rand::thread_rng(), 48)
-}
-
-async fn create(
-    ec2: &Ec2,
-    cluster: &str,
-    role: &str,
-    vpc_id: &str,
-    extra_tags: &[(&str, &str)],
-    created: &mut Vec<String>,
-) -> Result<Group, Error> {
+async fn create(ec2: &Ec2, cluster: &str, role: &str, vpc_id: &str, created: &mut Vec<String>) -> Result<Group, Error> {
     let name = group_name(cluster, role);
-    let mut tags = vec![(TAG_CLUSTER, cluster), (TAG_ROLE, role), ("Name", name.as_str())];
-    tags.extend_from_slice(extra_tags);
+    let tags = [(TAG_CLUSTER, cluster), (TAG_ROLE, role), ("Name", name.as_str())];
     let answer = ec2
         .client
         .create_security_group()
@@ -141,8 +109,7 @@ async fn create(
     let id = answer.group_id().unwrap_or_default().to_string();
     println!("created security group {name} ({id})");
     created.push(format!("security group {name} ({id})"));
-    let tags = tags.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Ok(Group { id, name, tags })
+    Ok(Group { id, name })
 }
 
 /// The inbound TCP rules `group` has now.

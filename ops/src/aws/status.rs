@@ -1,18 +1,16 @@
 //! `chatctl aws status`: the cluster's instances by role with their EC2 state,
 //! and the Raft view `chatctl status` gives, asked from the nodes' cluster
 //! listeners (their private addresses, or `--via` a tunnel) with the secret `up`
-//! stored on the cluster's security group.
-
-use std::collections::BTreeMap;
+//! stored in SSM Parameter Store.
 
 use chat_raft::api::MemberRole;
 use chat_raft::client::ClusterClient;
 use serde::Serialize;
 
 use super::args::{AwsStatusArgs, ClusterArgs};
-use super::ec2::{self, Ec2, Group, Instance, TAG_CLUSTER_SECRET};
+use super::ec2::{self, Ec2, Instance};
 use super::plan::Role;
-use super::security_groups::CLUSTER;
+use super::secrets;
 use crate::status::{self, ClusterStatus, NodeState, Probe};
 use crate::table::Table;
 use crate::target::{Seed, Target};
@@ -64,11 +62,10 @@ pub async fn status(args: AwsStatusArgs) -> Result<(), Error> {
     let target = &args.target;
     let ec2 = Ec2::connect(&target.ec2).await?;
     let instances = ec2::instances(&ec2, &target.cluster).await?;
-    let groups = ec2::groups(&ec2, &target.cluster).await?;
     let raft = if args.ec2_only {
         Err("not asked (--ec2-only)".to_string())
     } else {
-        raft_view(target, &instances, &groups).await.map(|(_, _, merged)| merged).map_err(|e| e.to_string())
+        raft_view(&ec2, target, &instances).await.map(|(_, _, merged)| merged).map_err(|e| e.to_string())
     };
     if args.json {
         let report = Report {
@@ -128,27 +125,22 @@ pub fn instances_table(instances: &[Instance], raft: Option<&ClusterStatus>) -> 
     table.to_string()
 }
 
-/// The cluster secret: `--secret`, else the tag `up` put on the cluster group.
-fn secret(target: &ClusterArgs, groups: &BTreeMap<String, Group>) -> Result<String, Error> {
-    if let Some(secret) = &target.secret {
-        return Ok(secret.clone());
+/// The cluster secret: `--secret`, else the SSM parameter `up` wrote.
+async fn secret(ec2: &Ec2, target: &ClusterArgs) -> Result<String, Error> {
+    match &target.secret {
+        Some(secret) => Ok(secret.clone()),
+        None => secrets::cluster_secret(ec2, &target.cluster).await,
     }
-    groups.get(CLUSTER).and_then(|g| g.tags.get(TAG_CLUSTER_SECRET)).cloned().ok_or_else(|| {
-        Error::Usage(format!(
-            "no cluster secret: cluster {} has no security group carrying {TAG_CLUSTER_SECRET}; pass --secret",
-            target.cluster
-        ))
-    })
 }
 
 /// Ask the cluster listeners (through `--via`, else at the chat nodes' private
 /// addresses) and merge the answers like `chatctl status`.
 pub async fn raft_view(
+    ec2: &Ec2,
     target: &ClusterArgs,
     instances: &[Instance],
-    groups: &BTreeMap<String, Group>,
 ) -> Result<(ClusterClient, Vec<Probe>, ClusterStatus), Error> {
-    let secret = secret(target, groups)?;
+    let secret = secret(ec2, target).await?;
     if let Some(via) = &target.via {
         return status::gather(&Target::Remote { addr: via.clone(), secret }).await;
     }

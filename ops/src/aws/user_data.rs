@@ -2,9 +2,12 @@
 //! each kind of instance, on Ubuntu 22.04:
 //!
 //! - chat nodes download chat-node from `--binary-url` and run it as the systemd
-//!   unit `chat-node` with its id, role, addresses and stores as flags and the
-//!   secrets in `/etc/chat/node.env` (mode 600: not visible in `ps`). chatctl then
-//!   bootstraps the voters and joins the edges through the cluster admin API.
+//!   unit `chat-node` with its id, role, addresses and stores as flags. The secrets
+//!   are in no script: before every start of the unit, `fetch-secrets` reads them
+//!   from SSM Parameter Store with the instance role (IMDSv2 credentials) into
+//!   `/run/chat/secrets.env` (tmpfs, mode 600: never on disk, not visible in `ps`).
+//!   chatctl then bootstraps the voters and joins the edges through the cluster
+//!   admin API.
 //! - MongoDB instances install `mongodb-org` 7.0 from MongoDB's apt repository with
 //!   replica set `chat`; the initiator (`mongo-1`, created last, so it knows the
 //!   others' addresses) waits for its peers and runs `rs.initiate`.
@@ -13,12 +16,14 @@
 //!
 //! Each node advertises its private address (from the instance metadata service):
 //! security-group rules that name a group match only private-address traffic.
-//! Anyone allowed `ec2:DescribeInstanceAttribute` can read user data, secrets included.
+//! Anyone allowed `ec2:DescribeInstanceAttribute` can read user data: it holds
+//! parameter names, never their values.
 
 use std::fmt::Write;
 
 use chat_raft::NodeId;
 
+use super::names::{self, Secret};
 use super::plan::Role;
 
 pub const CLUSTER_PORT: u16 = 7001;
@@ -35,12 +40,12 @@ const MONGO_SERIES: &str = "7.0";
 #[derive(Debug, Clone)]
 pub struct NodeBoot<'a> {
     pub cluster: &'a str,
+    /// Region of the SSM parameters the node reads its secrets from.
+    pub region: &'a str,
     pub node_id: NodeId,
     pub role: Role,
     /// Where to download chat-node from; `None`: the AMI already has /usr/local/bin/chat-node.
     pub binary_url: Option<&'a str>,
-    pub cluster_secret: &'a str,
-    pub jwt_secret: &'a str,
     /// Private addresses of the MongoDB instances (replica set members).
     pub mongo_hosts: Vec<String>,
     /// Private addresses of the Redis instances (each runs a Sentinel).
@@ -84,10 +89,7 @@ pub fn node_script(boot: &NodeBoot<'_>) -> String {
     // Clients come through the ALB, which appends their address to X-Forwarded-For: the
     // nodes trust that one hop, or every client would share the ALB's address in rate
     // limits and password-failure throttling.
-    let mut env = format!(
-        "CHAT_CLUSTER_SECRET={}\nCHAT_JWT_SECRET={}\nCHAT_TRUSTED_PROXY_HOPS=1\n",
-        boot.cluster_secret, boot.jwt_secret
-    );
+    let mut env = String::from("CHAT_TRUSTED_PROXY_HOPS=1\n");
     if let Some(uri) = mongodb_uri(&boot.mongo_hosts) {
         let _ = writeln!(env, "CHAT_MONGODB_URI={uri}");
     }
@@ -95,7 +97,9 @@ pub fn node_script(boot: &NodeBoot<'_>) -> String {
     let _ = write!(
         s,
         r#"# chat-node {id} ({role}) of cluster {cluster}, written by `chatctl aws up`
-{download}id chat >/dev/null 2>&1 || useradd --system --home-dir /var/lib/chat --create-home --shell /usr/sbin/nologin chat
+apt-get update -q
+apt-get install -y -q awscli
+{download}{fetch_secrets}id chat >/dev/null 2>&1 || useradd --system --home-dir /var/lib/chat --create-home --shell /usr/sbin/nologin chat
 install -d -o chat -g chat -m 700 /var/lib/chat/data
 install -d -m 700 /etc/chat
 umask 077
@@ -109,7 +113,9 @@ Wants=network-online.target
 
 [Service]
 User=chat
+ExecStartPre=+/usr/local/lib/chat/fetch-secrets
 EnvironmentFile=/etc/chat/node.env
+EnvironmentFile=-/run/chat/secrets.env
 ExecStart=/usr/local/bin/chat-node {flags}
 Restart=always
 RestartSec=2
@@ -125,10 +131,38 @@ systemctl enable --now chat-node
         id = boot.node_id,
         role = boot.role.as_str(),
         cluster = boot.cluster,
+        fetch_secrets = fetch_secrets(boot.cluster, boot.region),
         download = boot.binary_url.map_or_else(String::new, |url| format!(
             "curl -fsSL --retry 10 --retry-delay 3 -o /usr/local/bin/chat-node {}\nchmod 755 /usr/local/bin/chat-node\n",
             sh_quote(url)
         )),
+    );
+    s
+}
+
+/// `/usr/local/lib/chat/fetch-secrets`, run as root before every start of
+/// chat-node: the secrets from SSM (SecureString, decrypted with the instance
+/// role; the AWS CLI takes its credentials from IMDSv2) into a tmpfs file only root
+/// reads. A failed read fails the start, and systemd retries it.
+fn fetch_secrets(cluster: &str, region: &str) -> String {
+    let mut s = String::from(
+        "install -d -m 755 /usr/local/lib/chat\ncat >/usr/local/lib/chat/fetch-secrets <<'FETCH'\n#!/bin/bash\n\
+         set -euo pipefail\numask 077\ninstall -d -m 700 /run/chat\n",
+    );
+    let _ = writeln!(
+        s,
+        "get() {{ aws ssm get-parameter --region {} --with-decryption --name \"$1\" --query Parameter.Value --output text; }}",
+        sh_quote(region)
+    );
+    // One assignment per secret: a failed read in an assignment stops the script (set -e),
+    // where one inside another command's arguments would not.
+    for secret in Secret::ALL {
+        let _ = writeln!(s, "{}=$(get {})", secret.env(), sh_quote(&names::parameter(cluster, secret)));
+    }
+    let pairs: Vec<String> = Secret::ALL.iter().map(|secret| format!("{0}=\"${0}\"", secret.env())).collect();
+    let _ = writeln!(s, "printf '%s\\n' {} >/run/chat/secrets.env.new", pairs.join(" "));
+    s.push_str(
+        "mv /run/chat/secrets.env.new /run/chat/secrets.env\nFETCH\nchmod 700 /usr/local/lib/chat/fetch-secrets\n",
     );
     s
 }
@@ -210,11 +244,10 @@ mod tests {
     fn boot() -> NodeBoot<'static> {
         NodeBoot {
             cluster: "event",
+            region: "eu-west-1",
             node_id: 4,
             role: Role::Edge,
             binary_url: Some("https://example.com/chat-node?a=1&b='x'"),
-            cluster_secret: "s3cr3tS3CR3Ts3cr3t",
-            jwt_secret: "jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt",
             mongo_hosts: vec!["10.0.1.5".into(), "10.0.2.6".into()],
             redis_hosts: vec!["10.0.1.7".into()],
         }
@@ -230,8 +263,22 @@ mod tests {
              --cluster-addr 0.0.0.0:7001 --advertise-host ${PRIVATE_IP} --data-dir /var/lib/chat/data \
              --redis-sentinels 10.0.1.7:26379 --redis-master mymaster\n"
         ));
-        assert!(s.contains("CHAT_CLUSTER_SECRET=s3cr3tS3CR3Ts3cr3t\n"));
-        assert!(s.contains("CHAT_JWT_SECRET=jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt\n"));
+        // The secrets come from SSM at each start, never from the script itself.
+        assert!(s.contains("ExecStartPre=+/usr/local/lib/chat/fetch-secrets\n"), "{s}");
+        assert!(s.contains("EnvironmentFile=-/run/chat/secrets.env\n"), "{s}");
+        assert!(s.contains(
+            "aws ssm get-parameter --region 'eu-west-1' --with-decryption --name \"$1\" --query Parameter.Value"
+        ));
+        assert!(s.contains("CHAT_CLUSTER_SECRET=$(get '/chat/event/cluster-secret')\n"), "{s}");
+        assert!(s.contains("CHAT_JWT_SECRET=$(get '/chat/event/jwt-secret')\n"), "{s}");
+        assert!(
+            s.contains(
+                "printf '%s\\n' CHAT_CLUSTER_SECRET=\"$CHAT_CLUSTER_SECRET\" CHAT_JWT_SECRET=\"$CHAT_JWT_SECRET\" \
+             >/run/chat/secrets.env.new\n"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("CHAT_CLUSTER_SECRET=\n") && !s.contains("node.env <<'ENV'\nCHAT_CLUSTER"), "{s}");
         assert!(s.contains("CHAT_TRUSTED_PROXY_HOPS=1\n"), "the nodes trust the ALB's one hop: {s}");
         assert!(s.contains("CHAT_MONGODB_URI=mongodb://10.0.1.5:27017,10.0.2.6:27017/chat?replicaSet=chat\n"));
         assert!(s.contains("systemctl enable --now chat-node"));

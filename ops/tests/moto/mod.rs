@@ -84,6 +84,19 @@ impl Moto {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
+    /// The shared configuration for clients of the other services moto emulates
+    /// (SSM, IAM, CloudWatch, CloudWatch Logs, Auto Scaling, ELBv2).
+    pub fn config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(self.url())
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "moto",
+            )))
+            .build()
+    }
+
     /// `chatctl` against this emulator with fake credentials and no stdin.
     pub fn chatctl(&self, args: &[&str]) -> Output {
         chatctl_at(&self.url(), args, true)
