@@ -526,3 +526,63 @@ fn urlencoding_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_and_log_group_come_with_up_and_go_with_down() {
+    let Some(moto) = Moto::start("alarms_and_log_group_come_with_up_and_go_with_down", &[]) else { return };
+    let (ec2, config) = (moto.client(), moto.config());
+    let (cw, logs) = (aws_sdk_cloudwatch::Client::new(&config), aws_sdk_cloudwatchlogs::Client::new(&config));
+    let topic = "arn:aws:sns:us-east-1:123456789012:chat-oncall";
+    let up = ["aws", "up", "--cluster", "lambda", "--no-join", "--ami", AMI, "--alarm-action", topic, "--yes"];
+    let out = moto.chatctl(&up);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("created log group /chat/lambda/nodes (14 days)"), "{}", stdout(&out));
+
+    let alarms = |cw: aws_sdk_cloudwatch::Client| async move {
+        let answer = cw.describe_alarms().alarm_name_prefix("chat-lambda-").send().await.unwrap();
+        answer.metric_alarms().to_vec()
+    };
+    let found = alarms(cw.clone()).await;
+    let mut names: Vec<&str> = found.iter().filter_map(|a| a.alarm_name()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["chat-lambda-delivery-p99", "chat-lambda-error-rate", "chat-lambda-no-leader", "chat-lambda-node-not-ready"]
+    );
+    for a in &found {
+        assert_eq!(a.namespace(), Some("Chat"));
+        let dims: Vec<(&str, &str)> =
+            a.dimensions().iter().map(|d| (d.name().unwrap_or_default(), d.value().unwrap_or_default())).collect();
+        assert_eq!(dims, [("Cluster", "lambda")]);
+        assert_eq!(a.alarm_actions(), [topic.to_string()]);
+        assert_eq!(a.period(), Some(60));
+    }
+    let no_leader = found.iter().find(|a| a.alarm_name() == Some("chat-lambda-no-leader")).unwrap();
+    assert_eq!(no_leader.metric_name(), Some("chat_raft_leader"));
+    assert_eq!(no_leader.comparison_operator().unwrap().as_str(), "LessThanThreshold");
+    assert_eq!(no_leader.treat_missing_data(), Some("breaching"));
+    let group = logs.describe_log_groups().log_group_name_prefix("/chat/lambda/").send().await.unwrap();
+    let group = group.log_groups().first().expect("the log group exists");
+    assert_eq!((group.log_group_name(), group.retention_in_days()), (Some("/chat/lambda/nodes"), Some(14)));
+
+    // Each chat node ships its JSON log to that group and publishes the alarms' metrics.
+    let voter = &by_key(&live(&ec2, "lambda").await)["1"];
+    let script = user_data(&ec2, voter.instance_id().unwrap()).await;
+    assert!(script.contains("--log-format json") && script.contains("\"log_group_name\":\"/chat/lambda/nodes\""));
+    assert!(
+        script.contains("--namespace Chat") && script.contains("systemctl enable --now chat-node chat-metrics.timer")
+    );
+
+    // A second up changes nothing; down removes alarms and log group, and only lambda's.
+    assert!(moto.chatctl(&up).status.success());
+    assert_eq!(alarms(cw.clone()).await.len(), 4);
+    let other = moto.chatctl(&["aws", "up", "--cluster", "mu", "--no-join", "--ami", AMI, "--yes"]);
+    assert!(other.status.success(), "{}", stderr(&other));
+    let down = moto.chatctl(&["aws", "down", "--cluster", "lambda", "--yes"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(alarms(cw.clone()).await.is_empty(), "alarms left after down");
+    let left = logs.describe_log_groups().log_group_name_prefix("/chat/lambda/").send().await.unwrap();
+    assert!(left.log_groups().is_empty(), "log group left after down");
+    let mu = cw.describe_alarms().alarm_name_prefix("chat-mu-").send().await.unwrap();
+    assert_eq!(mu.metric_alarms().len(), 4, "down of lambda left mu's alarms alone");
+}

@@ -118,6 +118,9 @@ pub struct UpArgs {
     /// How long to wait for the instances to run, then for the nodes to answer.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
     pub ready_timeout: Duration,
+    /// Notify this ARN (an SNS topic) when one of the cluster's alarms fires; repeatable.
+    #[arg(long, value_name = "ARN")]
+    pub alarm_action: Vec<String>,
 }
 
 /// Which cluster, and how to reach its cluster listener.

@@ -1,7 +1,7 @@
 //! `chatctl aws down`: terminate exactly the instances tagged `chat:cluster` = NAME,
 //! wait until they are gone, then delete the cluster's security groups (the
-//! instances' group first: it names the load balancer's), its SSM parameters and
-//! its nodes' IAM role and instance profile. Nothing of another cluster is
+//! instances' group first: it names the load balancer's), its SSM parameters, its
+//! nodes' IAM role and instance profile, its alarms and its log group. Nothing of another cluster is
 //! touched: every call names instance or group ids found by the tag, or names
 //! derived from the cluster name (`names`).
 
@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use super::args::DownArgs;
 use super::confirm::confirm;
 use super::ec2::{self, failed, filter, tag_filter, Ec2, TAG_CLUSTER};
-use super::names;
 use super::security_groups::CLUSTER;
-use super::{iam, secrets};
+use super::{cloudwatch, iam, secrets};
+use super::{monitoring, names};
 use crate::Error;
 
 const POLL: Duration = Duration::from_secs(2);
@@ -46,7 +46,8 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
     let groups = ec2::groups(ec2, cluster).await?;
     let parameters = secrets::existing(ec2, cluster).await?;
     let role = iam::exists(ec2, cluster).await?;
-    if instances.is_empty() && groups.is_empty() && parameters.is_empty() && !role {
+    let (alarms, log_group) = cloudwatch::existing(ec2, cluster).await?;
+    if instances.is_empty() && groups.is_empty() && parameters.is_empty() && !role && alarms.is_empty() && !log_group {
         println!("nothing is tagged with cluster {cluster} in {}; nothing to do", ec2.region);
         return Ok(());
     }
@@ -57,13 +58,20 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
     if role {
         println!("  IAM role and instance profile: {}", names::node_role(cluster));
     }
+    if !alarms.is_empty() {
+        println!("  alarms: {}", alarms.join(", "));
+    }
+    if log_group {
+        println!("  log group: {}", monitoring::log_group(cluster));
+    }
     confirm(
         &format!(
-            "terminate {} instances and delete {} security groups, {} SSM parameters and the IAM role of cluster \
-             {cluster}",
+            "terminate {} instances and delete {} security groups, {} SSM parameters, {} alarms, the log group and \
+             the IAM role of cluster {cluster}",
             instances.len(),
             groups.len(),
-            parameters.len()
+            parameters.len(),
+            alarms.len()
         ),
         args.yes,
     )?;
@@ -94,6 +102,7 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
         iam::delete(ec2, cluster).await?;
         done.push(format!("IAM role {} deleted", names::node_role(cluster)));
     }
+    cloudwatch::delete(ec2, cluster, &alarms, log_group).await?;
     println!("cluster {cluster} is gone");
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! - [`user_data`]: the first-boot scripts of nodes, MongoDB and Redis instances.
 //! - [`failure`]: EC2 error codes classified into what the operator does next.
 //! - [`names`]: the names and IAM policies of the cluster's SSM parameters, role, ...
+//! - [`monitoring`]: the alarms, the metrics the nodes publish for them, the log group.
 //!
 //! With the feature (aws-sdk-ec2, aws-config):
 //! - `ec2`: the client (standard AWS chain, `--endpoint-url`), the cluster's
@@ -16,16 +17,20 @@
 //! - `security_groups`: the load balancer's and the cluster's groups and rules.
 //! - `secrets`: the cluster and JWT secrets as SSM SecureString parameters.
 //! - `iam`: the chat nodes' role and instance profile (read those parameters).
+//! - `cloudwatch`: the log group and alarms.
 //! - `provision`: `up`. `status`: `status`. `drill`: `drill`. `down`: `down`.
 //! - `confirm`: the y/N question (or `--yes`).
 
 pub mod args;
 pub mod failure;
 pub mod lb_guidance;
+pub mod monitoring;
 pub mod names;
 pub mod plan;
 pub mod user_data;
 
+#[cfg(feature = "aws")]
+mod cloudwatch;
 #[cfg(feature = "aws")]
 mod confirm;
 #[cfg(feature = "aws")]
@@ -61,6 +66,7 @@ pub async fn run(command: AwsCommand) -> Result<(), Error> {
             print!("{}", plan.render());
             print!("{}", lb_guidance::render(&plan));
             print!("{}", names::render(&plan.spec.cluster));
+            print!("{}", monitoring::render(&plan.spec.cluster));
             Ok(())
         }
         AwsCommand::Up(args) => provision::up(args).await,

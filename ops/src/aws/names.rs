@@ -69,9 +69,10 @@ pub fn ec2_trust_policy() -> String {
 }
 
 /// What a chat node may do with its role: read its cluster's parameters and nothing
-/// else in SSM. SecureStrings under the AWS-managed key `aws/ssm` need no KMS grant
-/// of their own (that key lets SSM decrypt for any principal of the account allowed
-/// to read the parameter).
+/// else in SSM (SecureStrings under the AWS-managed key `aws/ssm` need no KMS grant
+/// of their own: that key lets SSM decrypt for any principal of the account allowed
+/// to read the parameter); write its log lines into its cluster's log group; publish
+/// metrics in the `Chat` namespace only.
 pub fn node_policy(cluster: &str, region: &str) -> String {
     json!({
         "Version": "2012-10-17",
@@ -80,6 +81,17 @@ pub fn node_policy(cluster: &str, region: &str) -> String {
             "Effect": "Allow",
             "Action": ["ssm:GetParameter", "ssm:GetParameters"],
             "Resource": format!("arn:aws:ssm:{region}:*:parameter{}/*", parameter_path(cluster))
+        }, {
+            "Sid": "ShipLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": format!("arn:aws:logs:{region}:*:log-group:{}:*", super::monitoring::log_group(cluster))
+        }, {
+            "Sid": "PublishMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": { "StringEquals": { "cloudwatch:namespace": super::monitoring::NAMESPACE } }
         }]
     })
     .to_string()
@@ -122,6 +134,10 @@ mod tests {
         let ssm = statements.iter().find(|s| s["Sid"] == "ReadClusterSecrets").unwrap();
         assert_eq!(ssm["Resource"], "arn:aws:ssm:eu-west-1:*:parameter/chat/event/*");
         assert_eq!(ssm["Action"], json!(["ssm:GetParameter", "ssm:GetParameters"]));
+        let logs = statements.iter().find(|s| s["Sid"] == "ShipLogs").unwrap();
+        assert_eq!(logs["Resource"], "arn:aws:logs:eu-west-1:*:log-group:/chat/event/nodes:*");
+        let metrics = statements.iter().find(|s| s["Sid"] == "PublishMetrics").unwrap();
+        assert_eq!(metrics["Condition"]["StringEquals"]["cloudwatch:namespace"], "Chat");
         let trust: serde_json::Value = serde_json::from_str(&ec2_trust_policy()).unwrap();
         assert_eq!(trust["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com");
     }

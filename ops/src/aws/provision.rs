@@ -5,7 +5,8 @@
 //!    `chat:node-id` key) and list what is missing; ask before creating anything.
 //! 2. Create the security groups and rules that are missing (`security_groups`),
 //!    the secrets in SSM Parameter Store (`secrets`) and the nodes' IAM role and
-//!    instance profile that may read them (`iam`).
+//!    instance profile that may read them (`iam`), the log group and the alarms
+//!    (`cloudwatch`).
 //! 3. Create the missing instances, stores first because the nodes' user data
 //!    names them: the Redis master, its replicas, the MongoDB members, the MongoDB
 //!    initiator (it knows the members' addresses), then voters and edges. Each
@@ -34,13 +35,13 @@ use tokio::time::Instant;
 use super::args::UpArgs;
 use super::confirm::confirm;
 use super::ec2::{self, failed, Ec2, Instance, TAG_CLUSTER, TAG_NODE_ID, TAG_ROLE};
-use super::iam;
 use super::network::{self, Network};
 use super::plan::{Plan, Role, Slot};
 use super::secrets::{self, Secrets};
 use super::security_groups::{self, ClusterGroups, CLUSTER, LB};
 use super::status::instances_table;
 use super::user_data::{self, NodeBoot};
+use super::{cloudwatch, iam};
 use crate::local::{bootstrap, ClusterLayout, LocalRole, NodeEntry};
 use crate::Error;
 
@@ -108,6 +109,7 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
     let groups = security_groups::ensure(ec2, plan, &network.vpc_id, args.admin_cidr.as_deref(), created).await?;
     let secrets = secrets::ensure(ec2, cluster, created).await?;
     let profile = iam::ensure(ec2, cluster, created).await?;
+    cloudwatch::ensure(ec2, cluster, &args.alarm_action, created).await?;
     if !missing.is_empty() {
         let ami = network::image(ec2, args.ami.as_deref()).await?;
         let mut order = missing;

@@ -23,6 +23,7 @@ use std::fmt::Write;
 
 use chat_raft::NodeId;
 
+use super::monitoring;
 use super::names::{self, Secret};
 use super::plan::Role;
 
@@ -78,7 +79,7 @@ pub fn mongodb_uri(hosts: &[String]) -> Option<String> {
 pub fn node_script(boot: &NodeBoot<'_>) -> String {
     let mut flags = format!(
         "--id {} --role {} --public-addr 0.0.0.0:5001 --cluster-addr 0.0.0.0:{CLUSTER_PORT} \
-         --advertise-host ${{PRIVATE_IP}} --data-dir /var/lib/chat/data",
+         --advertise-host ${{PRIVATE_IP}} --data-dir /var/lib/chat/data --log-format json",
         boot.node_id,
         boot.role.as_str()
     );
@@ -116,6 +117,7 @@ User=chat
 ExecStartPre=+/usr/local/lib/chat/fetch-secrets
 EnvironmentFile=/etc/chat/node.env
 EnvironmentFile=-/run/chat/secrets.env
+StandardError=append:{node_log}
 ExecStart=/usr/local/bin/chat-node {flags}
 Restart=always
 RestartSec=2
@@ -125,9 +127,13 @@ LimitNOFILE=1048576
 WantedBy=multi-user.target
 UNIT
 chmod 644 /etc/systemd/system/chat-node.service
-systemctl daemon-reload
-systemctl enable --now chat-node
+{monitoring}systemctl daemon-reload
+systemctl enable --now chat-node chat-metrics.timer
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+    -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json
 "#,
+        node_log = monitoring::NODE_LOG,
+        monitoring = monitoring_setup(boot.cluster, boot.region),
         id = boot.node_id,
         role = boot.role.as_str(),
         cluster = boot.cluster,
@@ -138,6 +144,57 @@ systemctl enable --now chat-node
         )),
     );
     s
+}
+
+/// Logs and metrics of a chat node (issue 15): chat-node's JSON lines go to
+/// [`monitoring::NODE_LOG`] (rotated daily, copytruncate: systemd keeps the file
+/// open), the CloudWatch agent ships that file to the cluster's log group, and the
+/// `chat-metrics` timer publishes the alarms' metrics each minute.
+fn monitoring_setup(cluster: &str, region: &str) -> String {
+    format!(
+        r#"install -d -m 755 /var/log/chat
+cat >/etc/logrotate.d/chat-node <<'ROTATE'
+{log} {{
+    daily
+    maxsize 200M
+    rotate 3
+    compress
+    missingok
+    copytruncate
+}}
+ROTATE
+curl -fsSL --retry 10 --retry-delay 3 -o /tmp/amazon-cloudwatch-agent.deb https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb
+dpkg -i -E /tmp/amazon-cloudwatch-agent.deb
+install -d -m 755 /opt/aws/amazon-cloudwatch-agent/etc
+cat >/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json <<'AGENT'
+{agent}
+AGENT
+cat >/usr/local/lib/chat/chat-metrics <<'METRICS'
+{metrics}METRICS
+chmod 755 /usr/local/lib/chat/chat-metrics
+cat >/etc/systemd/system/chat-metrics.service <<'UNIT'
+[Unit]
+Description=publish chat-node's alarm metrics to CloudWatch
+[Service]
+Type=oneshot
+ExecStart=/usr/local/lib/chat/chat-metrics
+UNIT
+cat >/etc/systemd/system/chat-metrics.timer <<'UNIT'
+[Unit]
+Description=publish chat-node's alarm metrics every minute
+[Timer]
+OnBootSec=60
+OnUnitActiveSec={period}
+AccuracySec=1
+[Install]
+WantedBy=timers.target
+UNIT
+"#,
+        log = monitoring::NODE_LOG,
+        agent = monitoring::agent_config(cluster),
+        metrics = monitoring::metrics_script(cluster, region),
+        period = monitoring::PERIOD_S,
+    )
 }
 
 /// `/usr/local/lib/chat/fetch-secrets`, run as root before every start of
@@ -261,7 +318,7 @@ mod tests {
         assert!(s.contains(
             "ExecStart=/usr/local/bin/chat-node --id 4 --role edge --public-addr 0.0.0.0:5001 \
              --cluster-addr 0.0.0.0:7001 --advertise-host ${PRIVATE_IP} --data-dir /var/lib/chat/data \
-             --redis-sentinels 10.0.1.7:26379 --redis-master mymaster\n"
+             --log-format json --redis-sentinels 10.0.1.7:26379 --redis-master mymaster\n"
         ));
         // The secrets come from SSM at each start, never from the script itself.
         assert!(s.contains("ExecStartPre=+/usr/local/lib/chat/fetch-secrets\n"), "{s}");
@@ -281,14 +338,23 @@ mod tests {
         assert!(!s.contains("CHAT_CLUSTER_SECRET=\n") && !s.contains("node.env <<'ENV'\nCHAT_CLUSTER"), "{s}");
         assert!(s.contains("CHAT_TRUSTED_PROXY_HOPS=1\n"), "the nodes trust the ALB's one hop: {s}");
         assert!(s.contains("CHAT_MONGODB_URI=mongodb://10.0.1.5:27017,10.0.2.6:27017/chat?replicaSet=chat\n"));
-        assert!(s.contains("systemctl enable --now chat-node"));
+        assert!(s.contains("systemctl enable --now chat-node chat-metrics.timer"));
+        // Logs: JSON lines into the file the CloudWatch agent ships to the cluster's group.
+        assert!(s.contains("--data-dir /var/lib/chat/data --log-format json"), "{s}");
+        assert!(s.contains("StandardError=append:/var/log/chat/node.log\n"), "{s}");
+        assert!(s.contains("\"log_group_name\":\"/chat/event/nodes\""), "{s}");
+        assert!(s.contains("amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s"), "{s}");
+        assert!(s.contains("aws cloudwatch put-metric-data --region 'eu-west-1' --namespace Chat"), "{s}");
     }
 
     #[test]
     fn embedded_stores_without_mongo_or_redis() {
         let s = node_script(&NodeBoot { mongo_hosts: vec![], redis_hosts: vec![], binary_url: None, ..boot() });
         assert!(!s.contains("MONGODB") && !s.contains("--redis"), "{s}");
-        assert!(!s.contains("curl -fsSL") && s.contains("ExecStart=/usr/local/bin/chat-node --id 4"), "{s}");
+        assert!(
+            !s.contains("-o /usr/local/bin/chat-node") && s.contains("ExecStart=/usr/local/bin/chat-node --id 4"),
+            "{s}"
+        );
         assert_eq!(mongodb_uri(&[]), None);
     }
 
