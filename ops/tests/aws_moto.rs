@@ -586,3 +586,168 @@ async fn alarms_and_log_group_come_with_up_and_go_with_down() {
     let mu = cw.describe_alarms().alarm_name_prefix("chat-mu-").send().await.unwrap();
     assert_eq!(mu.metric_alarms().len(), 4, "down of lambda left mu's alarms alone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_group_comes_with_up_and_goes_with_down() {
+    let Some(moto) = Moto::start("edge_group_comes_with_up_and_goes_with_down", &[]) else { return };
+    let (ec2, config) = (moto.client(), moto.config());
+    let (asg, elb) = (aws_sdk_autoscaling::Client::new(&config), aws_sdk_elasticloadbalancingv2::Client::new(&config));
+
+    // The plan counts the group at its max against the cap, and says what up creates.
+    let over = plan(&[
+        "--cluster",
+        "nu",
+        "--voters",
+        "5",
+        "--edges",
+        "10",
+        "--mongo",
+        "3",
+        "--redis",
+        "1",
+        "--edge-group-max",
+        "12",
+    ]);
+    assert!(!over.status.success());
+    assert!(
+        stderr(&over).contains("31 instances") && stderr(&over).contains("edge group up to 12"),
+        "{}",
+        stderr(&over)
+    );
+    let planned = plan(&["--cluster", "nu", "--voters", "3", "--edge-group-min", "2", "--edge-group-max", "4"]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let text = stdout(&planned);
+    assert!(text.contains("7 instances (at most 30, the edge group counted at its max)"), "{text}");
+    for part in [
+        "launch template chat-nu-edge",
+        "Auto Scaling group chat-nu-edges (2..4",
+        "target tracking policy chat-nu-edge-cpu (average CPU 60%)",
+        "termination hook chat-nu-edge-drain (180 s",
+        "target group chat-nu-edges (HTTP :5001",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+
+    let up = [
+        "aws",
+        "up",
+        "--cluster",
+        "nu",
+        "--voters",
+        "3",
+        "--edge-group-min",
+        "2",
+        "--edge-group-max",
+        "4",
+        "--no-join",
+        "--binary-url",
+        URL,
+        "--ami",
+        AMI,
+        "--yes",
+    ];
+    let out = moto.chatctl(&up);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("to create: voter 1, voter 2, voter 3,") && text.contains("edge group chat-nu-edges (2..4)"),
+        "{text}"
+    );
+    for line in [
+        "created target group chat-nu-edges",
+        "created launch template chat-nu-edge",
+        "created Auto Scaling group chat-nu-edges (2..4 edges)",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+
+    // The group: its bounds, template, zones and target group.
+    let groups_now = asg.describe_auto_scaling_groups().auto_scaling_group_names("chat-nu-edges").send().await.unwrap();
+    let group = groups_now.auto_scaling_groups().first().expect("the group exists").clone();
+    assert_eq!((group.min_size(), group.max_size(), group.desired_capacity()), (Some(2), Some(4), Some(2)));
+    let template = group.launch_template().expect("launched from a template");
+    assert_eq!((template.launch_template_name(), template.version()), (Some("chat-nu-edge"), Some("$Latest")));
+    let subnets = group.vpc_zone_identifier().unwrap_or_default().split(',').count();
+    assert!(subnets >= 3, "every zone's default subnet: {:?}", group.vpc_zone_identifier());
+    let tg = elb.describe_target_groups().names("chat-nu-edges").send().await.unwrap();
+    let tg = tg.target_groups().first().expect("the target group exists").clone();
+    assert_eq!((tg.port(), tg.health_check_path()), (Some(5001), Some("/api/health")));
+    assert_eq!(group.target_group_arns(), [tg.target_group_arn().unwrap().to_string()]);
+    let tags: BTreeMap<&str, &str> = group
+        .tags()
+        .iter()
+        .filter(|t| t.propagate_at_launch() == Some(true))
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert_eq!((tags.get("chat:cluster"), tags.get("chat:role")), (Some(&"nu"), Some(&"edge")));
+
+    // The termination hook and the scaling policy.
+    let hooks = asg.describe_lifecycle_hooks().auto_scaling_group_name("chat-nu-edges").send().await.unwrap();
+    let hook = hooks.lifecycle_hooks().first().expect("the hook exists");
+    assert_eq!(hook.lifecycle_hook_name(), Some("chat-nu-edge-drain"));
+    assert_eq!(hook.lifecycle_transition(), Some("autoscaling:EC2_INSTANCE_TERMINATING"));
+    assert_eq!((hook.heartbeat_timeout(), hook.default_result()), (Some(180), Some("CONTINUE")));
+    let policies = asg.describe_policies().auto_scaling_group_name("chat-nu-edges").send().await.unwrap();
+    let policy = policies.scaling_policies().first().expect("the policy exists");
+    assert_eq!((policy.policy_name(), policy.policy_type()), (Some("chat-nu-edge-cpu"), Some("TargetTrackingScaling")));
+    let tracking = policy.target_tracking_configuration().unwrap();
+    assert_eq!(tracking.target_value(), Some(60.0));
+    let metric = tracking.predefined_metric_specification().unwrap().predefined_metric_type().unwrap();
+    assert_eq!(metric.as_str(), "ASGAverageCPUUtilization");
+
+    // The template: t3.small, IMDSv2, the node role, user data that joins through the
+    // voters just launched and leaves through the hook; no secret in it.
+    let versions = ec2
+        .describe_launch_template_versions()
+        .launch_template_name("chat-nu-edge")
+        .versions("$Latest")
+        .send()
+        .await
+        .unwrap();
+    let data = versions.launch_template_versions()[0].launch_template_data().unwrap().clone();
+    assert_eq!(data.instance_type().map(|t| t.as_str()), Some("t3.small"));
+    assert_eq!(data.metadata_options().and_then(|m| m.http_tokens()).map(|t| t.as_str()), Some("required"));
+    assert_eq!(data.iam_instance_profile().and_then(|p| p.name()), Some("chat-nu-node"));
+    use base64::Engine;
+    let script =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data.user_data().unwrap()).unwrap())
+            .unwrap();
+    let nu = by_key(&live(&ec2, "nu").await);
+    let voters: Vec<String> = ["1", "2", "3"].iter().map(|k| format!("{}:7001", private_ip(&nu[*k]))).collect();
+    assert!(script.contains(&format!("VOTERS='{}'", voters.join(" "))), "{script}");
+    assert!(script.contains("--id ${NODE_ID} --role edge"), "{script}");
+    assert!(script.contains("--lifecycle-hook-name 'chat-nu-edge-drain'"), "{script}");
+    assert!(script.contains("ExecStop=+/usr/local/lib/chat/chat-drain"), "{script}");
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let secret = ssm.get_parameter().name("/chat/nu/cluster-secret").with_decryption(true).send().await.unwrap();
+    assert!(!script.contains(secret.parameter().unwrap().value().unwrap()), "the cluster secret is in the user data");
+
+    // A second up creates nothing and keeps the template's version; new bounds reach the group.
+    let again = moto.chatctl(&up);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("nothing to create") && !stdout(&again).contains("new version"),
+        "{}",
+        stdout(&again)
+    );
+    let wider: Vec<&str> = up.iter().map(|a| if *a == "4" { "6" } else { a }).collect();
+    assert!(moto.chatctl(&wider).status.success());
+    let groups_now = asg.describe_auto_scaling_groups().auto_scaling_group_names("chat-nu-edges").send().await.unwrap();
+    assert_eq!(groups_now.auto_scaling_groups()[0].max_size(), Some(6));
+
+    // down removes group, hook, policy, template and target group, and every instance.
+    let down = moto.chatctl(&["aws", "down", "--cluster", "nu", "--yes"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(stdout(&down).contains("edge group: Auto Scaling group chat-nu-edges"), "{}", stdout(&down));
+    let left = asg.describe_auto_scaling_groups().auto_scaling_group_names("chat-nu-edges").send().await.unwrap();
+    assert!(left.auto_scaling_groups().is_empty(), "the group is still there");
+    let policies = asg.describe_policies().auto_scaling_group_name("chat-nu-edges").send().await.unwrap();
+    assert!(policies.scaling_policies().is_empty(), "the policy is still there");
+    let hooks = asg.describe_lifecycle_hooks().auto_scaling_group_name("chat-nu-edges").send().await;
+    assert!(hooks.map_or(true, |h| h.lifecycle_hooks().is_empty()), "the hook is still there");
+    let templates = ec2.describe_launch_templates().launch_template_names("chat-nu-edge").send().await;
+    assert!(templates.map_or(true, |t| t.launch_templates().is_empty()), "the template is still there");
+    let tgs = elb.describe_target_groups().names("chat-nu-edges").send().await;
+    assert!(tgs.map_or(true, |t| t.target_groups().is_empty()), "the target group is still there");
+    assert!(live(&ec2, "nu").await.is_empty(), "instances left after down");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chat_raft::NodeId;
 use clap::{Args, Subcommand};
 
-use super::plan::{PlanSpec, DEFAULT_HOURLY_USD, DEFAULT_HOURS, INSTANCE_TYPE};
+use super::plan::{GroupSize, PlanSpec, DEFAULT_HOURLY_USD, DEFAULT_HOURS, INSTANCE_TYPE};
 use crate::duration;
 
 /// Operate a cluster on AWS EC2 (t3.small only, at most 30 instances).
@@ -76,6 +76,13 @@ pub struct PlanArgs {
     /// Hours the cluster runs, for the total cost (96: a 4-day event).
     #[arg(long, value_name = "H", default_value_t = DEFAULT_HOURS)]
     pub hours: f64,
+    /// Most edges of the Auto Scaling group (launched from a launch template, scaled
+    /// on CPU, drained before termination); counted in the 30-instance cap. 0: no group.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub edge_group_max: u32,
+    /// Fewest edges of the Auto Scaling group (also its starting size).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub edge_group_min: u32,
 }
 
 impl PlanArgs {
@@ -89,6 +96,8 @@ impl PlanArgs {
             instance_type: self.instance_type.clone(),
             hourly_usd: self.hourly_price,
             hours: self.hours,
+            edge_group: (self.edge_group_max > 0 || self.edge_group_min > 0)
+                .then_some(GroupSize { min: self.edge_group_min, max: self.edge_group_max }),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! `chatctl aws down`: terminate exactly the instances tagged `chat:cluster` = NAME,
+//! `chatctl aws down`: delete the cluster's edge group (Auto Scaling group with its
+//! hook and policy, launch template, target group) first, so that it launches no
+//! replacements, then terminate exactly the instances tagged `chat:cluster` = NAME,
 //! wait until they are gone, then delete the cluster's security groups (the
 //! instances' group first: it names the load balancer's), its SSM parameters, its
 //! nodes' IAM role and instance profile, its alarms and its log group. Nothing of another cluster is
@@ -13,7 +15,7 @@ use super::args::DownArgs;
 use super::confirm::confirm;
 use super::ec2::{self, failed, filter, tag_filter, Ec2, TAG_CLUSTER};
 use super::security_groups::CLUSTER;
-use super::{cloudwatch, iam, secrets};
+use super::{asg, cloudwatch, edge_group, iam, secrets};
 use super::{monitoring, names};
 use crate::Error;
 
@@ -47,7 +49,15 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
     let parameters = secrets::existing(ec2, cluster).await?;
     let role = iam::exists(ec2, cluster).await?;
     let (alarms, log_group) = cloudwatch::existing(ec2, cluster).await?;
-    if instances.is_empty() && groups.is_empty() && parameters.is_empty() && !role && alarms.is_empty() && !log_group {
+    let edge_group = asg::existing(ec2, cluster).await?;
+    if instances.is_empty()
+        && groups.is_empty()
+        && parameters.is_empty()
+        && !role
+        && alarms.is_empty()
+        && !log_group
+        && edge_group.is_empty()
+    {
         println!("nothing is tagged with cluster {cluster} in {}; nothing to do", ec2.region);
         return Ok(());
     }
@@ -64,17 +74,32 @@ async fn run(args: &DownArgs, ec2: &Ec2, done: &mut Vec<String>) -> Result<(), E
     if log_group {
         println!("  log group: {}", monitoring::log_group(cluster));
     }
+    if !edge_group.is_empty() {
+        let parts = [
+            (edge_group.group, format!("Auto Scaling group {} (hook, policy)", edge_group::group(cluster))),
+            (edge_group.template, format!("launch template {}", edge_group::launch_template(cluster))),
+            (edge_group.target_group.is_some(), format!("target group {}", edge_group::target_group(cluster))),
+        ];
+        let present: Vec<String> = parts.into_iter().filter(|(exists, _)| *exists).map(|(_, name)| name).collect();
+        println!("  edge group: {}", present.join(", "));
+    }
     confirm(
         &format!(
-            "terminate {} instances and delete {} security groups, {} SSM parameters, {} alarms, the log group and \
+            "terminate {} instances and delete {}{} security groups, {} SSM parameters, {} alarms, the log group and \
              the IAM role of cluster {cluster}",
             instances.len(),
+            if edge_group.is_empty() { "" } else { "the edge group, " },
             groups.len(),
             parameters.len(),
             alarms.len()
         ),
         args.yes,
     )?;
+    // First the group, or it would launch replacements for the instances terminated below.
+    if !edge_group.is_empty() {
+        asg::delete(ec2, cluster, &edge_group, args.timeout).await?;
+        done.push(format!("edge group {} deleted", edge_group::group(cluster)));
+    }
     if !instances.is_empty() {
         let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
         ec2.client

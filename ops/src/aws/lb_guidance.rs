@@ -61,6 +61,7 @@ mod tests {
             instance_type: INSTANCE_TYPE.into(),
             hourly_usd: DEFAULT_HOURLY_USD,
             hours: 1.0,
+            edge_group: None,
         };
         let text = render(&Plan::new(spec).unwrap());
         assert!(text.contains("GET /api/health"), "{text}");

@@ -9,6 +9,8 @@
 //! - [`failure`]: EC2 error codes classified into what the operator does next.
 //! - [`names`]: the names and IAM policies of the cluster's SSM parameters, role, ...
 //! - [`monitoring`]: the alarms, the metrics the nodes publish for them, the log group.
+//! - [`edge_group`]: the autoscaled edges' names, and the scripts with which they
+//!   join, drain and leave by themselves.
 //!
 //! With the feature (aws-sdk-ec2, aws-config):
 //! - `ec2`: the client (standard AWS chain, `--endpoint-url`), the cluster's
@@ -18,10 +20,12 @@
 //! - `secrets`: the cluster and JWT secrets as SSM SecureString parameters.
 //! - `iam`: the chat nodes' role and instance profile (read those parameters).
 //! - `cloudwatch`: the log group and alarms.
+//! - `asg`: the edges' target group, launch template, Auto Scaling group, hook, policy.
 //! - `provision`: `up`. `status`: `status`. `drill`: `drill`. `down`: `down`.
 //! - `confirm`: the y/N question (or `--yes`).
 
 pub mod args;
+pub mod edge_group;
 pub mod failure;
 pub mod lb_guidance;
 pub mod monitoring;
@@ -29,6 +33,8 @@ pub mod names;
 pub mod plan;
 pub mod user_data;
 
+#[cfg(feature = "aws")]
+mod asg;
 #[cfg(feature = "aws")]
 mod cloudwatch;
 #[cfg(feature = "aws")]
@@ -67,6 +73,9 @@ pub async fn run(command: AwsCommand) -> Result<(), Error> {
             print!("{}", lb_guidance::render(&plan));
             print!("{}", names::render(&plan.spec.cluster));
             print!("{}", monitoring::render(&plan.spec.cluster));
+            if let Some(size) = plan.spec.edge_group {
+                print!("{}", edge_group::render(&plan.spec.cluster, size));
+            }
             Ok(())
         }
         AwsCommand::Up(args) => provision::up(args).await,

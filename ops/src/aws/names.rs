@@ -71,8 +71,9 @@ pub fn ec2_trust_policy() -> String {
 /// What a chat node may do with its role: read its cluster's parameters and nothing
 /// else in SSM (SecureStrings under the AWS-managed key `aws/ssm` need no KMS grant
 /// of their own: that key lets SSM decrypt for any principal of the account allowed
-/// to read the parameter); write its log lines into its cluster's log group; publish
-/// metrics in the `Chat` namespace only.
+/// to read the parameter); write its log lines into its cluster's log group; let its
+/// cluster's edge group terminate it once drained (a group edge completes its own
+/// termination hook); publish metrics in the `Chat` namespace only.
 pub fn node_policy(cluster: &str, region: &str) -> String {
     json!({
         "Version": "2012-10-17",
@@ -86,6 +87,14 @@ pub fn node_policy(cluster: &str, region: &str) -> String {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             "Resource": format!("arn:aws:logs:{region}:*:log-group:{}:*", super::monitoring::log_group(cluster))
+        }, {
+            "Sid": "CompleteOwnTermination",
+            "Effect": "Allow",
+            "Action": "autoscaling:CompleteLifecycleAction",
+            "Resource": format!(
+                "arn:aws:autoscaling:{region}:*:autoScalingGroup:*:autoScalingGroupName/{}",
+                super::edge_group::group(cluster)
+            )
         }, {
             "Sid": "PublishMetrics",
             "Effect": "Allow",
@@ -136,6 +145,11 @@ mod tests {
         assert_eq!(ssm["Action"], json!(["ssm:GetParameter", "ssm:GetParameters"]));
         let logs = statements.iter().find(|s| s["Sid"] == "ShipLogs").unwrap();
         assert_eq!(logs["Resource"], "arn:aws:logs:eu-west-1:*:log-group:/chat/event/nodes:*");
+        let hook = statements.iter().find(|s| s["Sid"] == "CompleteOwnTermination").unwrap();
+        assert_eq!(
+            hook["Resource"],
+            "arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/chat-event-edges"
+        );
         let metrics = statements.iter().find(|s| s["Sid"] == "PublishMetrics").unwrap();
         assert_eq!(metrics["Condition"]["StringEquals"]["cloudwatch:namespace"], "Chat");
         let trust: serde_json::Value = serde_json::from_str(&ec2_trust_policy()).unwrap();

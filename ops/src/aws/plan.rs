@@ -17,6 +17,9 @@ pub const MAX_INSTANCES: u32 = 30;
 /// On-demand Linux price of a t3.small in us-east-1 (USD per hour, 2025). Other
 /// regions differ by a few percent: override with `--hourly-price`.
 pub const DEFAULT_HOURLY_USD: f64 = 0.0208;
+/// Longest cluster name that leaves room in `chat-NAME-edges`, the edge group's
+/// target group (ELB names have at most 32 characters).
+pub const MAX_GROUP_CLUSTER_NAME: usize = 32 - "chat-".len() - "-edges".len();
 /// A 4-day event.
 pub const DEFAULT_HOURS: f64 = 96.0;
 /// The event's whole AWS budget (USD).
@@ -65,6 +68,17 @@ pub struct PlanSpec {
     pub instance_type: String,
     pub hourly_usd: f64,
     pub hours: f64,
+    /// The Auto Scaling group of edges (`--edge-group-min/-max`), besides the `edges`
+    /// launched one by one; `None`: no group.
+    pub edge_group: Option<GroupSize>,
+}
+
+/// Bounds of the edges' Auto Scaling group. The 30-instance cap counts `max`: the
+/// group may grow to it at any time without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSize {
+    pub min: u32,
+    pub max: u32,
 }
 
 /// One planned instance. `key` is unique in the cluster and is the value of the
@@ -106,8 +120,15 @@ impl Plan {
         Ok(Plan { spec, slots })
     }
 
+    /// The instances launched one by one (the plan's slots).
     pub fn total(&self) -> u32 {
         self.slots.len() as u32
+    }
+
+    /// The most instances the plan can run: its slots and the edge group at its max.
+    /// This is what the 30-instance cap and the cost count.
+    pub fn capacity(&self) -> u32 {
+        self.total() + self.spec.edge_group.map_or(0, |g| g.max)
     }
 
     pub fn count(&self, role: Role) -> u32 {
@@ -119,7 +140,7 @@ impl Plan {
     }
 
     pub fn cost_per_hour(&self) -> f64 {
-        f64::from(self.total()) * self.spec.hourly_usd
+        f64::from(self.capacity()) * self.spec.hourly_usd
     }
 
     pub fn cost_total(&self) -> f64 {
@@ -153,8 +174,20 @@ impl Plan {
                 if keys.len() == 1 { keys[0].to_string() } else { format!("{}..{}", keys[0], keys[keys.len() - 1]) };
             table.row(vec![role.as_str().into(), keys.len().to_string(), INSTANCE_TYPE.into(), range]);
         }
-        let mut out =
-            format!("cluster {}: {} instances (at most {MAX_INSTANCES})\n{table}", self.spec.cluster, self.total());
+        if let Some(group) = self.spec.edge_group {
+            table.row(vec![
+                "edge (group)".into(),
+                format!("{}..{}", group.min, group.max),
+                INSTANCE_TYPE.into(),
+                "from the instance id".into(),
+            ]);
+        }
+        let mut out = format!(
+            "cluster {}: {} instances (at most {MAX_INSTANCES}{})\n{table}",
+            self.spec.cluster,
+            self.capacity(),
+            if self.spec.edge_group.is_some() { ", the edge group counted at its max" } else { "" }
+        );
         let zones = zones_needed(self.spec.voters);
         let _ = writeln!(
             out,
@@ -166,7 +199,7 @@ impl Plan {
             out,
             "cost: {} x ${:.4}/h = ${:.4}/h; {} h = ${:.2} (budget ${BUDGET_USD:.0}; price overridable with \
              --hourly-price, hours with --hours)",
-            self.total(),
+            self.capacity(),
             self.spec.hourly_usd,
             self.cost_per_hour(),
             self.spec.hours,
@@ -218,10 +251,27 @@ fn validate(spec: &PlanSpec) -> Result<(), Error> {
             spec.redis
         ));
     }
-    let total = spec.voters + spec.edges + spec.mongo + spec.redis;
+    let group_max = spec.edge_group.map_or(0, |g| g.max);
+    if let Some(group) = spec.edge_group {
+        if group.max == 0 || group.min > group.max {
+            return refuse(format!(
+                "edge group {}..{}: use --edge-group-max of 1 or more and --edge-group-min at most that",
+                group.min, group.max
+            ));
+        }
+        if spec.cluster.len() > MAX_GROUP_CLUSTER_NAME {
+            return refuse(format!(
+                "cluster name {:?} with an edge group: at most {MAX_GROUP_CLUSTER_NAME} characters (its target group \
+                 chat-NAME-edges may have 32)",
+                spec.cluster
+            ));
+        }
+    }
+    let total = spec.voters + spec.edges + spec.mongo + spec.redis + group_max;
     if total > MAX_INSTANCES {
+        let group = if group_max > 0 { format!(", edge group up to {group_max}") } else { String::new() };
         return refuse(format!(
-            "{total} instances ({} voters, {} edges, {} mongo, {} redis): at most {MAX_INSTANCES} are allowed",
+            "{total} instances ({} voters, {} edges, {} mongo, {} redis{group}): at most {MAX_INSTANCES} are allowed",
             spec.voters, spec.edges, spec.mongo, spec.redis
         ));
     }
@@ -245,6 +295,7 @@ mod tests {
             instance_type: INSTANCE_TYPE.into(),
             hourly_usd: DEFAULT_HOURLY_USD,
             hours: DEFAULT_HOURS,
+            edge_group: None,
         }
     }
 
@@ -260,6 +311,24 @@ mod tests {
         assert_eq!(Plan::new(spec(5, 21, 3, 1)).unwrap().total(), 30);
         let why = refused(spec(5, 22, 3, 1));
         assert!(why.contains("31 instances") && why.contains("at most 30"), "{why}");
+    }
+
+    #[test]
+    fn the_cap_counts_the_edge_groups_max() {
+        let grouped = |min, max| PlanSpec { edge_group: Some(GroupSize { min, max }), ..spec(5, 10, 3, 1) };
+        let plan = Plan::new(grouped(2, 11)).unwrap();
+        assert_eq!((plan.total(), plan.capacity()), (19, 30));
+        assert!((plan.cost_per_hour() - 30.0 * 0.0208).abs() < 1e-9, "the cost counts the group at its max");
+        let text = plan.render();
+        assert!(text.contains("30 instances (at most 30, the edge group counted at its max)"), "{text}");
+        assert!(text.contains("edge (group)  2..11"), "{text}");
+        let why = refused(grouped(2, 12));
+        assert!(why.contains("31 instances") && why.contains("edge group up to 12"), "{why}");
+        assert!(refused(grouped(3, 2)).contains("--edge-group-min at most"));
+        assert!(refused(grouped(0, 0)).contains("--edge-group-max of 1 or more"));
+        let long = PlanSpec { cluster: "a".repeat(22), ..grouped(1, 2) };
+        assert!(refused(long).contains("at most 21 characters"));
+        assert!(Plan::new(PlanSpec { cluster: "a".repeat(21), ..grouped(1, 2) }).is_ok());
     }
 
     #[test]

@@ -13,7 +13,11 @@
 //!    role round-robin over the zones' default subnets ([`Plan::spread`]). Every
 //!    instance requires IMDSv2 (session tokens): a request forged through a node
 //!    (SSRF) cannot read the role's credentials with a plain GET.
-//! 4. Start planned instances found stopped; wait until every one runs.
+//!    Then, when the plan has an edge group (`asg`): its target group, launch
+//!    template (user data naming the voters just launched), Auto Scaling group,
+//!    termination hook and scaling policy. Its edges join by themselves.
+//! 4. Start planned instances found stopped; wait until every one runs (the
+//!    group's edges are the group's business).
 //! 5. Unless `--no-join`: bootstrap the voters and add the edges through the
 //!    cluster admin API, exactly as `chatctl local up` does (`local::bootstrap`).
 //!
@@ -41,7 +45,7 @@ use super::secrets::{self, Secrets};
 use super::security_groups::{self, ClusterGroups, CLUSTER, LB};
 use super::status::instances_table;
 use super::user_data::{self, NodeBoot};
-use super::{cloudwatch, iam};
+use super::{asg, cloudwatch, edge_group, iam};
 use crate::local::{bootstrap, ClusterLayout, LocalRole, NodeEntry};
 use crate::Error;
 
@@ -89,18 +93,30 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
         plan.slots.iter().filter(|s| by_key.contains_key(&s.key)).count(),
         missing.len()
     );
-    for extra in by_key.values().filter(|i| plan.slot(&i.key).is_none()) {
+    for extra in by_key.values().filter(|i| plan.slot(&i.key).is_none() && i.key != asg::GROUP_KEY) {
         println!("not in this plan, left as it is: {} {} ({})", extra.role.as_str(), extra.key, extra.id);
     }
-    if missing.is_empty() && missing_groups.is_empty() {
+    let edge_group = asg::existing(ec2, cluster).await?;
+    let missing_edge_group = match plan.spec.edge_group {
+        Some(size) if !edge_group.group => {
+            Some(format!("edge group {} ({}..{})", edge_group::group(cluster), size.min, size.max))
+        }
+        _ => None,
+    };
+    if plan.spec.edge_group.is_none() && edge_group.group {
+        println!("not in this plan, left as it is: edge group {}", edge_group::group(cluster));
+    }
+    if missing.is_empty() && missing_groups.is_empty() && missing_edge_group.is_none() {
         println!("nothing to create");
     } else {
         let names: Vec<String> = missing.iter().map(|(s, _)| format!("{} {}", s.role.as_str(), s.key)).collect();
-        println!("to create: {}", names.iter().chain(&missing_groups).cloned().collect::<Vec<_>>().join(", "));
+        let all: Vec<String> = names.iter().chain(&missing_groups).chain(&missing_edge_group).cloned().collect();
+        println!("to create: {}", all.join(", "));
         confirm(
             &format!(
-                "create {} t3.small instances and {} security groups for cluster {cluster}",
+                "create {} t3.small instances{} and {} security groups for cluster {cluster}",
                 missing.len(),
+                missing_edge_group.as_ref().map_or(String::new(), |g| format!(", an {g}")),
                 missing_groups.len()
             ),
             args.yes,
@@ -110,8 +126,12 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
     let secrets = secrets::ensure(ec2, cluster, created).await?;
     let profile = iam::ensure(ec2, cluster, created).await?;
     cloudwatch::ensure(ec2, cluster, &args.alarm_action, created).await?;
+    let ami = if !missing.is_empty() || plan.spec.edge_group.is_some() {
+        network::image(ec2, args.ami.as_deref()).await?
+    } else {
+        String::new()
+    };
     if !missing.is_empty() {
-        let ami = network::image(ec2, args.ami.as_deref()).await?;
         let mut order = missing;
         order.sort_by_key(|(slot, _)| launch_order(slot));
         for (slot, zone) in order {
@@ -122,6 +142,23 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
             created.push(format!("{} {} ({})", slot.role.as_str(), slot.key, instance.id));
             by_key.insert(slot.key.clone(), instance);
         }
+    }
+    if let Some(size) = plan.spec.edge_group {
+        // After the voters: the group's edges join and leave through their addresses.
+        let script = user_data::node_script(&NodeBoot {
+            cluster,
+            region: &ec2.region,
+            node_id: None,
+            role: Role::Edge,
+            binary_url: args.binary_url.as_deref(),
+            mongo_hosts: hosts(plan, Role::Mongo, &by_key, "")?,
+            redis_hosts: hosts(plan, Role::Redis, &by_key, "")?,
+            voters: hosts(plan, Role::Voter, &by_key, "")?,
+        });
+        let template =
+            asg::Template { ami: &ami, security_group: &groups.cluster.id, profile: &profile, script: &script };
+        let subnets: Vec<String> = network.subnets.iter().map(|(_, id)| id.clone()).collect();
+        asg::ensure(ec2, cluster, size, &network.vpc_id, &subnets, &template, created).await?;
     }
     start_stopped(ec2, plan, &by_key).await?;
     let running = wait_running(ec2, plan, args.ready_timeout).await?;
@@ -182,11 +219,12 @@ fn script(
         Role::Voter | Role::Edge => user_data::node_script(&NodeBoot {
             cluster,
             region,
-            node_id: slot.node_id.expect("chat nodes have ids"),
+            node_id: Some(slot.node_id.expect("chat nodes have ids")),
             role: slot.role,
             binary_url,
             mongo_hosts: hosts(plan, Role::Mongo, by_key, "")?,
             redis_hosts: hosts(plan, Role::Redis, by_key, "")?,
+            voters: Vec::new(),
         }),
     })
 }

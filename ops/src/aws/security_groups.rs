@@ -185,6 +185,7 @@ mod tests {
             instance_type: INSTANCE_TYPE.into(),
             hourly_usd: 0.0,
             hours: 0.0,
+            edge_group: None,
         };
         let bare = cluster_rules(&Plan::new(spec(0, 0)).unwrap(), "sg-lb", "sg-c", None);
         assert_eq!(

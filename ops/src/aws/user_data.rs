@@ -23,9 +23,9 @@ use std::fmt::Write;
 
 use chat_raft::NodeId;
 
-use super::monitoring;
 use super::names::{self, Secret};
 use super::plan::Role;
+use super::{edge_group, monitoring};
 
 pub const CLUSTER_PORT: u16 = 7001;
 pub const MONGO_PORT: u16 = 27017;
@@ -43,7 +43,9 @@ pub struct NodeBoot<'a> {
     pub cluster: &'a str,
     /// Region of the SSM parameters the node reads its secrets from.
     pub region: &'a str,
-    pub node_id: NodeId,
+    /// The Raft node id; `None` for an edge of the Auto Scaling group, which takes its
+    /// id from its instance id at boot ([`edge_group::group_node_id`]).
+    pub node_id: Option<NodeId>,
     pub role: Role,
     /// Where to download chat-node from; `None`: the AMI already has /usr/local/bin/chat-node.
     pub binary_url: Option<&'a str>,
@@ -51,6 +53,9 @@ pub struct NodeBoot<'a> {
     pub mongo_hosts: Vec<String>,
     /// Private addresses of the Redis instances (each runs a Sentinel).
     pub redis_hosts: Vec<String>,
+    /// Private addresses of the voters, through which a group edge joins and leaves
+    /// the membership (unused for the others: chatctl joins them).
+    pub voters: Vec<String>,
 }
 
 /// Single-quote `s` for the shell.
@@ -75,12 +80,12 @@ pub fn mongodb_uri(hosts: &[String]) -> Option<String> {
     Some(format!("mongodb://{}/chat?replicaSet={REPLICA_SET}", members.join(",")))
 }
 
-/// The script of voter or edge `boot.node_id`.
+/// The script of voter or edge `boot.node_id`, or of an edge of the Auto Scaling group.
 pub fn node_script(boot: &NodeBoot<'_>) -> String {
+    let id = boot.node_id.map_or_else(|| "${NODE_ID}".to_string(), |id| id.to_string());
     let mut flags = format!(
-        "--id {} --role {} --public-addr 0.0.0.0:5001 --cluster-addr 0.0.0.0:{CLUSTER_PORT} \
+        "--id {id} --role {} --public-addr 0.0.0.0:5001 --cluster-addr 0.0.0.0:{CLUSTER_PORT} \
          --advertise-host ${{PRIVATE_IP}} --data-dir /var/lib/chat/data --log-format json",
-        boot.node_id,
         boot.role.as_str()
     );
     if !boot.redis_hosts.is_empty() {
@@ -95,12 +100,15 @@ pub fn node_script(boot: &NodeBoot<'_>) -> String {
         let _ = writeln!(env, "CHAT_MONGODB_URI={uri}");
     }
     let mut s = String::from(PRELUDE);
+    if boot.node_id.is_none() {
+        s.push_str(edge_group::NODE_ID_SH);
+    }
     let _ = write!(
         s,
         r#"# chat-node {id} ({role}) of cluster {cluster}, written by `chatctl aws up`
 apt-get update -q
 apt-get install -y -q awscli
-{download}{fetch_secrets}id chat >/dev/null 2>&1 || useradd --system --home-dir /var/lib/chat --create-home --shell /usr/sbin/nologin chat
+{download}{fetch_secrets}{drain}id chat >/dev/null 2>&1 || useradd --system --home-dir /var/lib/chat --create-home --shell /usr/sbin/nologin chat
 install -d -o chat -g chat -m 700 /var/lib/chat/data
 install -d -m 700 /etc/chat
 umask 077
@@ -119,6 +127,8 @@ EnvironmentFile=/etc/chat/node.env
 EnvironmentFile=-/run/chat/secrets.env
 StandardError=append:{node_log}
 ExecStart=/usr/local/bin/chat-node {flags}
+ExecStop=+{lib}/chat-drain
+TimeoutStopSec=60
 Restart=always
 RestartSec=2
 LimitNOFILE=1048576
@@ -127,14 +137,17 @@ LimitNOFILE=1048576
 WantedBy=multi-user.target
 UNIT
 chmod 644 /etc/systemd/system/chat-node.service
-{monitoring}systemctl daemon-reload
-systemctl enable --now chat-node chat-metrics.timer
+{monitoring}{group}systemctl daemon-reload
+systemctl enable --now chat-node chat-metrics.timer{group_units}
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
     -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json
 "#,
+        lib = edge_group::LIB,
+        drain = drain_setup(),
+        group = if boot.node_id.is_none() { group_setup(boot) } else { String::new() },
+        group_units = if boot.node_id.is_none() { " chat-join chat-lifecycle" } else { "" },
         node_log = monitoring::NODE_LOG,
         monitoring = monitoring_setup(boot.cluster, boot.region),
-        id = boot.node_id,
         role = boot.role.as_str(),
         cluster = boot.cluster,
         fetch_secrets = fetch_secrets(boot.cluster, boot.region),
@@ -144,6 +157,63 @@ systemctl enable --now chat-node chat-metrics.timer
         )),
     );
     s
+}
+
+/// `chat-drain` (chat-node's `ExecStop`) and the decisions it shares with
+/// `chat-lifecycle` ([`edge_group`]).
+fn drain_setup() -> String {
+    format!(
+        "cat >{lib}/drain-decision <<'DECISION'\n{decision}DECISION\ncat >{lib}/chat-drain <<'DRAIN'\n{drain}DRAIN\n\
+         chmod 700 {lib}/chat-drain\n",
+        lib = edge_group::LIB,
+        decision = edge_group::DRAIN_DECISION,
+        drain = edge_group::drain_script(),
+    )
+}
+
+/// A group edge's facts for its scripts, `chat-join` (after chat-node, retried
+/// until the edge is a learner) and `chat-lifecycle` (leaves when the group
+/// terminates the instance).
+fn group_setup(boot: &NodeBoot<'_>) -> String {
+    let lib = edge_group::LIB;
+    format!(
+        r#"printf 'INSTANCE_ID=%s\nNODE_ID=%s\nPRIVATE_IP=%s\n' "$INSTANCE_ID" "$NODE_ID" "$PRIVATE_IP" >{env}
+cat >{lib}/chat-join <<'JOIN'
+{join}JOIN
+cat >{lib}/chat-lifecycle <<'LIFECYCLE'
+{lifecycle}LIFECYCLE
+chmod 700 {lib}/chat-join {lib}/chat-lifecycle
+cat >/etc/systemd/system/chat-join.service <<'UNIT'
+[Unit]
+Description=add this edge to the cluster as a learner
+After=chat-node.service
+Requires=chat-node.service
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={lib}/chat-join
+Restart=on-failure
+RestartSec=5
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >/etc/systemd/system/chat-lifecycle.service <<'UNIT'
+[Unit]
+Description=drain and leave the cluster when the Auto Scaling group terminates this instance
+After=chat-node.service
+[Service]
+ExecStart={lib}/chat-lifecycle
+Restart=on-failure
+RestartSec=5
+[Install]
+WantedBy=multi-user.target
+UNIT
+"#,
+        env = edge_group::INSTANCE_ENV,
+        join = edge_group::join_script(&boot.voters),
+        lifecycle = edge_group::lifecycle_script(boot.cluster, boot.region, &boot.voters),
+    )
 }
 
 /// Logs and metrics of a chat node (issue 15): chat-node's JSON lines go to
@@ -302,11 +372,12 @@ mod tests {
         NodeBoot {
             cluster: "event",
             region: "eu-west-1",
-            node_id: 4,
+            node_id: Some(4),
             role: Role::Edge,
             binary_url: Some("https://example.com/chat-node?a=1&b='x'"),
             mongo_hosts: vec!["10.0.1.5".into(), "10.0.2.6".into()],
             redis_hosts: vec!["10.0.1.7".into()],
+            voters: vec![],
         }
     }
 
@@ -345,6 +416,28 @@ mod tests {
         assert!(s.contains("\"log_group_name\":\"/chat/event/nodes\""), "{s}");
         assert!(s.contains("amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s"), "{s}");
         assert!(s.contains("aws cloudwatch put-metric-data --region 'eu-west-1' --namespace Chat"), "{s}");
+    }
+
+    #[test]
+    fn every_node_drains_before_it_stops_and_group_edges_join_and_leave_by_themselves() {
+        let fixed = node_script(&boot());
+        assert!(fixed.contains("ExecStop=+/usr/local/lib/chat/chat-drain\nTimeoutStopSec=60\n"), "{fixed}");
+        assert!(fixed.contains("cat >/usr/local/lib/chat/chat-drain <<'DRAIN'\n#!/bin/bash\n"), "{fixed}");
+        assert!(fixed.contains(edge_group::DRAIN_DECISION), "{fixed}");
+        assert!(!fixed.contains("chat-join") && !fixed.contains("NODE_ID="), "{fixed}");
+
+        let voters = vec!["10.0.1.5".to_string(), "10.0.2.6".to_string()];
+        let grouped = node_script(&NodeBoot { node_id: None, voters, ..boot() });
+        assert!(grouped.contains("ExecStart=/usr/local/bin/chat-node --id ${NODE_ID} --role edge "), "{grouped}");
+        assert!(grouped.contains(edge_group::NODE_ID_SH), "{grouped}");
+        assert!(grouped.contains(">/etc/chat/instance.env\n"), "{grouped}");
+        assert!(grouped.contains("VOTERS='10.0.1.5:7001 10.0.2.6:7001'"), "{grouped}");
+        assert!(grouped.contains("--lifecycle-hook-name 'chat-event-edge-drain'"), "{grouped}");
+        assert!(grouped.contains("systemctl enable --now chat-node chat-metrics.timer chat-join chat-lifecycle\n"));
+        // The heredocs are quoted: the scripts keep their own variables for run time.
+        assert!(grouped.contains("cat >/usr/local/lib/chat/chat-join <<'JOIN'\n"), "{grouped}");
+        let out = std::process::Command::new("bash").arg("-n").arg("-c").arg(&grouped).output().unwrap();
+        assert!(out.status.success(), "bash -n: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     #[test]
