@@ -623,7 +623,7 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
         "Auto Scaling group chat-nu-edges (2..4",
         "target tracking policy chat-nu-edge-cpu (average CPU 60%)",
         "termination hook chat-nu-edge-drain (180 s",
-        "target group chat-nu-edges (HTTP :5001",
+        "target group chat-nu-nodes (HTTP :5001",
     ] {
         assert!(text.contains(part), "{part} in {text}");
     }
@@ -654,7 +654,7 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
         "{text}"
     );
     for line in [
-        "created target group chat-nu-edges",
+        "created target group chat-nu-nodes",
         "created launch template chat-nu-edge",
         "created Auto Scaling group chat-nu-edges (2..4 edges)",
     ] {
@@ -669,10 +669,25 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
     assert_eq!((template.launch_template_name(), template.version()), (Some("chat-nu-edge"), Some("$Latest")));
     let subnets = group.vpc_zone_identifier().unwrap_or_default().split(',').count();
     assert!(subnets >= 3, "every zone's default subnet: {:?}", group.vpc_zone_identifier());
-    let tg = elb.describe_target_groups().names("chat-nu-edges").send().await.unwrap();
+    let tg = elb.describe_target_groups().names("chat-nu-nodes").send().await.unwrap();
     let tg = tg.target_groups().first().expect("the target group exists").clone();
     assert_eq!((tg.port(), tg.health_check_path()), (Some(5001), Some("/api/health")));
     assert_eq!(group.target_group_arns(), [tg.target_group_arn().unwrap().to_string()]);
+    // Every chat node behind it: the voters registered by up, the group's edges by the group.
+    let nu = by_key(&live(&ec2, "nu").await);
+    let mut expected: BTreeSet<String> =
+        ["1", "2", "3"].iter().map(|k| nu[*k].instance_id().unwrap().to_string()).collect();
+    let members = live(&ec2, "nu").await;
+    let group_edges: Vec<&Instance> = members.iter().filter(|i| tag(i, "chat:node-id") == "group").collect();
+    assert_eq!(group_edges.len(), 2, "the group launched its two edges");
+    for edge in &group_edges {
+        assert_eq!(tag(edge, "chat:role"), "edge");
+        expected.insert(edge.instance_id().unwrap().to_string());
+    }
+    let health = elb.describe_target_health().target_group_arn(tg.target_group_arn().unwrap()).send().await.unwrap();
+    let registered: BTreeSet<String> =
+        health.target_health_descriptions().iter().filter_map(|t| t.target()?.id().map(str::to_string)).collect();
+    assert_eq!(registered, expected);
     let tags: BTreeMap<&str, &str> = group
         .tags()
         .iter()
@@ -712,7 +727,6 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
     let script =
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data.user_data().unwrap()).unwrap())
             .unwrap();
-    let nu = by_key(&live(&ec2, "nu").await);
     let voters: Vec<String> = ["1", "2", "3"].iter().map(|k| format!("{}:7001", private_ip(&nu[*k]))).collect();
     assert!(script.contains(&format!("VOTERS='{}'", voters.join(" "))), "{script}");
     assert!(script.contains("--id ${NODE_ID} --role edge"), "{script}");
@@ -747,7 +761,7 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
     assert!(hooks.map_or(true, |h| h.lifecycle_hooks().is_empty()), "the hook is still there");
     let templates = ec2.describe_launch_templates().launch_template_names("chat-nu-edge").send().await;
     assert!(templates.map_or(true, |t| t.launch_templates().is_empty()), "the template is still there");
-    let tgs = elb.describe_target_groups().names("chat-nu-edges").send().await;
+    let tgs = elb.describe_target_groups().names("chat-nu-nodes").send().await;
     assert!(tgs.map_or(true, |t| t.target_groups().is_empty()), "the target group is still there");
     assert!(live(&ec2, "nu").await.is_empty(), "instances left after down");
 }

@@ -16,12 +16,12 @@ use aws_sdk_ec2::types::{
     LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag as Ec2Tag,
 };
 use aws_sdk_elasticloadbalancingv2::types::{
-    Matcher, ProtocolEnum, Tag as ElbTag, TargetGroupAttribute, TargetTypeEnum,
+    Matcher, ProtocolEnum, Tag as ElbTag, TargetDescription, TargetGroupAttribute, TargetTypeEnum,
 };
 use base64::Engine;
 use tokio::time::Instant;
 
-use super::ec2::{failed, failed_at, Ec2, TAG_CLUSTER, TAG_ROLE};
+use super::ec2::{failed, failed_at, Ec2, Instance, TAG_CLUSTER, TAG_ROLE};
 use super::edge_group::{self, DEREGISTRATION_DELAY_S, HOOK_TIMEOUT_S, TARGET_CPU_PERCENT, WARMUP_S};
 use super::lb_guidance::PUBLIC_PORT;
 use super::plan::GroupSize;
@@ -409,6 +409,29 @@ pub async fn delete(ec2: &Ec2, cluster: &str, what: &Existing, timeout: Duration
         })?;
         println!("deleted target group {tg}");
     }
+    Ok(())
+}
+
+/// Register the plan's running voters and edges in the target group (the group
+/// registers its own edges); registering one again changes nothing.
+pub async fn register_nodes(ec2: &Ec2, cluster: &str, running: &[Instance]) -> Result<(), Error> {
+    let Some(arn) = target_group_arn(ec2, cluster).await? else { return Ok(()) };
+    let nodes: Vec<&Instance> =
+        running.iter().filter(|i| i.role.is_chat_node() && i.key != GROUP_KEY && i.state == "running").collect();
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let mut request = elb(ec2).register_targets().target_group_arn(&arn);
+    for node in &nodes {
+        request = request.targets(TargetDescription::builder().id(&node.id).port(i32::from(PUBLIC_PORT)).build());
+    }
+    request.send().await.map_err(failed_at("ELB", "RegisterTargets"))?;
+    println!(
+        "target group {}: {} voters and edges registered (the group registers its own edges); forward the ALB \
+         listener to it",
+        edge_group::target_group(cluster),
+        nodes.len()
+    );
     Ok(())
 }
 

@@ -68,9 +68,12 @@ pub fn policy(cluster: &str) -> String {
     format!("chat-{cluster}-edge-cpu")
 }
 
-/// At most 32 characters: the plan refuses longer cluster names with a group.
+/// The target group of every chat node (the plan's voters and edges, registered by
+/// `up`, and the group's edges, registered by the group): the one an ALB listener
+/// forwards to. At most 32 characters: the plan refuses longer cluster names with a
+/// group.
 pub fn target_group(cluster: &str) -> String {
-    format!("chat-{cluster}-edges")
+    format!("chat-{cluster}-nodes")
 }
 
 /// The Raft node id of the group edge running as `instance_id` (`i-` and 8 or 17
@@ -234,7 +237,7 @@ pub fn render(cluster: &str, size: GroupSize) -> String {
          ({min}..{max}, starting at {min}, every zone's default subnet), target tracking policy {policy} (average \
          CPU {TARGET_CPU_PERCENT}%), termination hook {hook} ({HOOK_TIMEOUT_S} s: the edge drains, leaves the \
          membership, completes it), target group {tg} (HTTP :5001, GET /api/health, deregistration {DEREGISTRATION_DELAY_S} s; \
-         add it to your ALB listener); group edges join as learners by themselves\n",
+         every voter and edge in it: forward your ALB listener to it); group edges join as learners by themselves\n",
         template = launch_template(cluster),
         role = super::names::node_role(cluster),
         group = group(cluster),

@@ -23,7 +23,16 @@ pub fn render(plan: &Plan) -> String {
     let mut out = String::from("load balancer (create it yourself; chatctl creates its security group):\n");
     let lines = [
         format!("ALB, internet-facing, in the security group chat-{name}-lb, subnets of the same zones as the nodes"),
-        format!("target group: HTTP, port {PUBLIC_PORT}, target type instance, the {targets} voter and edge instances"),
+        match plan.spec.edge_group {
+            None => format!(
+                "target group: HTTP, port {PUBLIC_PORT}, target type instance, the {targets} voter and edge instances"
+            ),
+            Some(_) => format!(
+                "target group: {} (up creates it with the edge group, registers the {targets} voter and edge \
+                 instances in it, and the group registers its own edges): forward the listener to it",
+                super::edge_group::target_group(name)
+            ),
+        },
         "health check: HTTP GET /api/health, success code 200, interval 5 s, timeout 2 s, healthy 2, unhealthy 2 \
          (a node cut off from the quorum answers 503 after --health-grace-ms and leaves the pool)"
             .to_string(),
@@ -63,11 +72,14 @@ mod tests {
             hours: 1.0,
             edge_group: None,
         };
-        let text = render(&Plan::new(spec).unwrap());
+        let text = render(&Plan::new(spec.clone()).unwrap());
         assert!(text.contains("GET /api/health"), "{text}");
         assert!(text.contains("idle timeout: 120 s"), "{text}");
         assert!(text.contains("= 85 s"), "{text}");
         assert!(text.contains("stickiness"), "{text}");
+        let grouped = PlanSpec { edge_group: Some(super::super::plan::GroupSize { min: 1, max: 3 }), ..spec };
+        let text = render(&Plan::new(grouped).unwrap());
+        assert!(text.contains("target group: chat-event-nodes (up creates it"), "{text}");
         assert!(text.contains("the 5 voter and edge instances"), "{text}");
         assert!(text.contains("chat-event-lb"), "{text}");
         const { assert!(IDLE_TIMEOUT_S > PING_INTERVAL_S + PING_TIMEOUT_S) };

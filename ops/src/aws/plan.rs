@@ -17,9 +17,9 @@ pub const MAX_INSTANCES: u32 = 30;
 /// On-demand Linux price of a t3.small in us-east-1 (USD per hour, 2025). Other
 /// regions differ by a few percent: override with `--hourly-price`.
 pub const DEFAULT_HOURLY_USD: f64 = 0.0208;
-/// Longest cluster name that leaves room in `chat-NAME-edges`, the edge group's
-/// target group (ELB names have at most 32 characters).
-pub const MAX_GROUP_CLUSTER_NAME: usize = 32 - "chat-".len() - "-edges".len();
+/// Longest cluster name that leaves room in `chat-NAME-nodes`, the target group `up`
+/// creates with an edge group (ELB names have at most 32 characters).
+pub const MAX_GROUP_CLUSTER_NAME: usize = 32 - "chat-".len() - "-nodes".len();
 /// A 4-day event.
 pub const DEFAULT_HOURS: f64 = 96.0;
 /// The event's whole AWS budget (USD).
@@ -262,7 +262,7 @@ fn validate(spec: &PlanSpec) -> Result<(), Error> {
         if spec.cluster.len() > MAX_GROUP_CLUSTER_NAME {
             return refuse(format!(
                 "cluster name {:?} with an edge group: at most {MAX_GROUP_CLUSTER_NAME} characters (its target group \
-                 chat-NAME-edges may have 32)",
+                 chat-NAME-nodes may have 32)",
                 spec.cluster
             ));
         }

@@ -162,6 +162,9 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
     }
     start_stopped(ec2, plan, &by_key).await?;
     let running = wait_running(ec2, plan, args.ready_timeout).await?;
+    if plan.spec.edge_group.is_some() {
+        asg::register_nodes(ec2, cluster, &running).await?;
+    }
     print!("{}", instances_table(&running, None));
     if args.no_join {
         println!("--no-join: instances and groups are in place; the cluster was not bootstrapped");
