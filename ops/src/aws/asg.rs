@@ -22,13 +22,11 @@ use base64::Engine;
 use tokio::time::Instant;
 
 use super::ec2::{failed, failed_at, Ec2, Instance, TAG_CLUSTER, TAG_ROLE};
-use super::edge_group::{self, DEREGISTRATION_DELAY_S, HOOK_TIMEOUT_S, TARGET_CPU_PERCENT, WARMUP_S};
+use super::edge_group::{self, DEREGISTRATION_DELAY_S, GROUP_KEY, HOOK_TIMEOUT_S, TARGET_CPU_PERCENT, WARMUP_S};
 use super::lb_guidance::PUBLIC_PORT;
 use super::plan::GroupSize;
 use crate::Error;
 
-/// The value of `chat:node-id` on the group's instances: they have no plan slot.
-pub const GROUP_KEY: &str = "group";
 const POLL: Duration = Duration::from_secs(2);
 
 fn autoscaling(ec2: &Ec2) -> aws_sdk_autoscaling::Client {

@@ -52,6 +52,9 @@ pub const DEREGISTRATION_DELAY_S: u32 = 30;
 /// most 2^53 - 1 (exact as a JSON number in a browser) and never a plan's id.
 pub const GROUP_NODE_ID_BASE: NodeId = 1 << 52;
 
+/// The value of `chat:node-id` on the group's instances: they have no plan slot.
+pub const GROUP_KEY: &str = "group";
+
 pub fn launch_template(cluster: &str) -> String {
     format!("chat-{cluster}-edge")
 }

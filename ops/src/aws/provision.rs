@@ -93,7 +93,7 @@ async fn run(args: &UpArgs, plan: &Plan, ec2: &Ec2, created: &mut Vec<String>) -
         plan.slots.iter().filter(|s| by_key.contains_key(&s.key)).count(),
         missing.len()
     );
-    for extra in by_key.values().filter(|i| plan.slot(&i.key).is_none() && i.key != asg::GROUP_KEY) {
+    for extra in by_key.values().filter(|i| plan.slot(&i.key).is_none() && i.key != edge_group::GROUP_KEY) {
         println!("not in this plan, left as it is: {} {} ({})", extra.role.as_str(), extra.key, extra.id);
     }
     let edge_group = asg::existing(ec2, cluster).await?;

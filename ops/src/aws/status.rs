@@ -94,9 +94,18 @@ pub async fn status(args: AwsStatusArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A chat node's state in the Raft view: found by its id, or, for an edge of the
+/// Auto Scaling group (whose id only the instance knows), by its cluster address.
 fn raft_state(i: &Instance, raft: Option<&ClusterStatus>) -> Option<NodeState> {
-    let id = i.node_id()?;
-    Some(raft?.node(id).map_or(NodeState::Unreachable, |n| n.state))
+    let node = match i.node_id() {
+        Some(id) => raft?.node(id),
+        None if i.role.is_chat_node() && i.key == super::edge_group::GROUP_KEY => {
+            let addr = i.cluster_addr()?;
+            raft?.nodes.iter().find(|n| n.cluster == addr)
+        }
+        None => return None,
+    };
+    Some(node.map_or(NodeState::Unreachable, |n| n.state))
 }
 
 /// The instances as a table, by role then key, with each chat node's Raft state
@@ -170,4 +179,43 @@ pub async fn raft_view(
     }
     let merged = status::merge(&probes);
     Ok((client, probes, merged))
+}
+
+#[cfg(test)]
+mod tests {
+    use chat_raft::api::MemberRole;
+
+    use super::*;
+    use crate::status::NodeReport;
+
+    #[test]
+    fn group_edges_are_found_in_the_raft_view_by_their_cluster_address() {
+        let instance = |key: &str, ip: &str| Instance {
+            id: format!("i-{key}"),
+            role: Role::Edge,
+            key: key.into(),
+            state: "running".into(),
+            zone: "us-east-1a".into(),
+            private_ip: Some(ip.into()),
+            public_ip: None,
+            instance_type: "t3.small".into(),
+        };
+        let report = |id, cluster: &str| NodeReport {
+            id,
+            role: MemberRole::Learner,
+            state: NodeState::Learner,
+            last_applied: 9,
+            public: String::new(),
+            cluster: cluster.into(),
+        };
+        let raft = ClusterStatus {
+            leader: Some(1),
+            term: 2,
+            nodes: vec![report(4, "10.0.0.4:7001"), report((1 << 52) + 7, "10.0.0.9:7001")],
+        };
+        assert_eq!(raft_state(&instance("4", "10.0.0.4"), Some(&raft)), Some(NodeState::Learner));
+        assert_eq!(raft_state(&instance("group", "10.0.0.9"), Some(&raft)), Some(NodeState::Learner));
+        assert_eq!(raft_state(&instance("group", "10.0.0.10"), Some(&raft)), Some(NodeState::Unreachable));
+        assert_eq!(raft_state(&instance("group", "10.0.0.9"), None), None);
+    }
 }
