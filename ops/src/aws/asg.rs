@@ -335,8 +335,9 @@ async fn ensure_template(
     Ok(())
 }
 
-/// Remove hook, policy and group (its instances terminate with it, without the
-/// drain: the whole cluster goes), then the template and the target group.
+/// Remove hook, policy and group (its instances terminate with it at once: no
+/// lifecycle action is waited for, though chat-node still drains as each instance
+/// shuts down), then the template and the target group.
 pub async fn delete(ec2: &Ec2, cluster: &str, what: &Existing, timeout: Duration) -> Result<(), Error> {
     let client = autoscaling(ec2);
     let name = edge_group::group(cluster);
