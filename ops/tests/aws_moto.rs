@@ -247,15 +247,9 @@ fn local_status(dir: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
-/// Runs `aws drill stop-leader` with `--via` a follower of a real local cluster;
-/// when chatctl reports the stop, kills that leader's process, as EC2 would.
-/// Returns the leader's id.
-async fn stop_leader_drill(moto: &Moto) -> u64 {
+/// `chatctl local up --nodes 3` in a fresh directory, once it runs.
+fn local_cluster() -> LocalCluster {
     let chatctl = Path::new(env!("CARGO_BIN_EXE_chatctl"));
-    assert!(
-        chatctl.with_file_name("chat-node").exists(),
-        "the drill test runs a real cluster: build chat-node first (`cargo build -p chat-node`; scripts/test.sh does)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(chatctl)
         .args(["local", "up", "--nodes", "3", "--data-dir"])
@@ -272,7 +266,19 @@ async fn stop_leader_drill(moto: &Moto) -> u64 {
         line.clear();
         assert!(output.read_line(&mut line).unwrap() > 0, "chatctl local up exited before the cluster ran");
     }
-    let local = LocalCluster { child, dir, _stdout: output };
+    LocalCluster { child, dir, _stdout: output }
+}
+
+/// Runs `aws drill stop-leader` with `--via` a follower of a real local cluster;
+/// when chatctl reports the stop, kills that leader's process, as EC2 would.
+/// Returns the leader's id.
+async fn stop_leader_drill(moto: &Moto) -> u64 {
+    let chatctl = Path::new(env!("CARGO_BIN_EXE_chatctl"));
+    assert!(
+        chatctl.with_file_name("chat-node").exists(),
+        "the drill test runs a real cluster: build chat-node first (`cargo build -p chat-node`; scripts/test.sh does)"
+    );
+    let local = local_cluster();
     let view = local_status(local.dir.path()).expect("status of a running local cluster");
     let leader = view["leader"].as_u64().unwrap();
     let follower = view["nodes"].as_array().unwrap().iter().find(|n| n["id"] != leader).unwrap();
@@ -728,7 +734,7 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data.user_data().unwrap()).unwrap())
             .unwrap();
     let voters: Vec<String> = ["1", "2", "3"].iter().map(|k| format!("{}:7001", private_ip(&nu[*k]))).collect();
-    assert!(script.contains(&format!("VOTERS='{}'", voters.join(" "))), "{script}");
+    assert!(script.contains(&format!("VOTERS=${{VOTERS:-'{}'}}", voters.join(" "))), "{script}");
     assert!(script.contains("--id ${NODE_ID} --role edge"), "{script}");
     assert!(script.contains("--lifecycle-hook-name 'chat-nu-edge-drain'"), "{script}");
     assert!(script.contains("ExecStop=+/usr/local/lib/chat/chat-drain"), "{script}");
@@ -764,4 +770,153 @@ async fn edge_group_comes_with_up_and_goes_with_down() {
     let tgs = elb.describe_target_groups().names("chat-nu-nodes").send().await;
     assert!(tgs.map_or(true, |t| t.target_groups().is_empty()), "the target group is still there");
     assert!(live(&ec2, "nu").await.is_empty(), "instances left after down");
+}
+
+/// A chat-node started as the user data starts a group edge (fresh, in no
+/// membership), killed on drop.
+struct LoneEdge(Child);
+
+impl Drop for LoneEdge {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The members of a local cluster's membership: id -> role.
+fn membership(dir: &Path) -> BTreeMap<u64, String> {
+    let view = local_status(dir).expect("status of a running local cluster");
+    view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_u64().unwrap(), n["role"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// The scripts a group edge runs (`chat-join`, `chat-drain`, `chat-lifecycle`, as the
+/// user data writes them) against a real local cluster and a real chat-node started
+/// as a fresh edge, with real curl; only the metadata service, systemctl and the AWS
+/// CLI are stand-ins. The edge joins as a learner, drains, and leaves the membership.
+#[test]
+fn group_edge_scripts_join_drain_and_leave_a_real_cluster() {
+    use chat_ops::aws::edge_group;
+
+    let chatctl = Path::new(env!("CARGO_BIN_EXE_chatctl"));
+    let binary = chatctl.with_file_name("chat-node");
+    assert!(binary.exists(), "this test runs a real cluster: build chat-node first (`cargo build -p chat-node`)");
+    let local = local_cluster();
+    let layout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local.dir.path().join("cluster.json")).unwrap()).unwrap();
+    let secret = layout["secret"].as_str().unwrap().to_string();
+    let voters: Vec<String> =
+        layout["nodes"].as_array().unwrap().iter().map(|n| n["cluster"].as_str().unwrap().to_string()).collect();
+
+    // The edge, as its user data starts it: id from the instance id, role edge.
+    let instance_id = "i-0a1b2c3d4e5f60718";
+    let id = edge_group::group_node_id(instance_id).unwrap();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (public, cluster) = (free(), free());
+    let work = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(work.path().join("edge.log")).unwrap();
+    let _edge = LoneEdge(
+        Command::new(&binary)
+            .args(["--id", &id.to_string(), "--role", "edge"])
+            .args(["--public-addr", &format!("127.0.0.1:{public}"), "--cluster-addr", &format!("127.0.0.1:{cluster}")])
+            .arg("--data-dir")
+            .arg(work.path().join("data"))
+            .env("CHAT_CLUSTER_SECRET", &secret)
+            .env("CHAT_JWT_SECRET", layout["jwt_secret"].as_str().unwrap())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    std::fs::write(work.path().join("secrets.env"), format!("CHAT_CLUSTER_SECRET={secret}\n")).unwrap();
+    let facts = format!("INSTANCE_ID={instance_id}\nNODE_ID={id}\nPRIVATE_IP=127.0.0.1\n");
+    std::fs::write(work.path().join("instance.env"), facts).unwrap();
+    std::fs::write(work.path().join("drain-decision"), edge_group::DRAIN_DECISION).unwrap();
+    // Stand-ins: systemctl and aws record their arguments; curl answers for the
+    // metadata service and is the real curl for everything else.
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = work.path().join("calls");
+    for (name, body) in [
+        ("systemctl", format!("echo \"systemctl $*\" >>{}", calls.display())),
+        ("aws", format!("echo \"aws $*\" >>{}", calls.display())),
+        (
+            "curl",
+            r#"case "$*" in
+    *http://imds/latest/api/token*) echo token ;;
+    *http://imds/latest/meta-data/autoscaling/target-lifecycle-state*) echo Terminated ;;
+    *) exec /usr/bin/curl "$@" ;;
+esac"#
+                .to_string(),
+        ),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let run = |name: &str, script: String| {
+        let lib = format!(". {}/drain-decision", edge_group::LIB);
+        let file = work.path().join(name);
+        std::fs::write(&file, script.replace(&lib, &format!(". {}/drain-decision", work.path().display()))).unwrap();
+        let out = Command::new("timeout")
+            .args(["120", "bash"])
+            .arg(&file)
+            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+            .env("SECRETS", work.path().join("secrets.env"))
+            .env("INSTANCE_ENV", work.path().join("instance.env"))
+            .env("VOTERS", voters.join(" "))
+            .env("CLUSTER_PORT", cluster.to_string())
+            .env("PUBLIC_PORT", public.to_string())
+            .env("IMDS", "http://imds")
+            .env("POLL_S", "1")
+            .output()
+            .unwrap();
+        eprintln!("$ {name}\n{}{}", stdout(&out), stderr(&out));
+        out
+    };
+    let node_ips = vec!["127.0.0.1".to_string()];
+
+    // chat-join: retried (as systemd does) until the edge listens and a voter added it.
+    assert!(!membership(local.dir.path()).contains_key(&id));
+    let mut joined = false;
+    for _ in 0..60 {
+        if run("chat-join", edge_group::join_script(&node_ips)).status.success() {
+            joined = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(joined, "chat-join never succeeded; edge log:\n{}", read_log(work.path()));
+    assert_eq!(membership(local.dir.path()).get(&id).map(String::as_str), Some("learner"));
+    let again = run("chat-join", edge_group::join_script(&node_ips));
+    assert!(again.status.success() && stdout(&again).contains("is a member already"), "{}", stdout(&again));
+
+    // chat-drain: the node drains (health 503, draining gauge 1); no socket to wait for.
+    let drain = run("chat-drain", edge_group::drain_script());
+    assert!(drain.status.success() && stdout(&drain).contains("chat-drain: 0 sockets left"), "{}", stdout(&drain));
+    let health = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{public}/api/health")])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&health), "503", "a drained node leaves the load balancer");
+
+    // chat-lifecycle: the metadata service says Terminated; the edge stops, leaves the
+    // membership through a voter, and completes the lifecycle action.
+    let leave = run("chat-lifecycle", edge_group::lifecycle_script("event", "eu-west-1", &node_ips));
+    assert!(leave.status.success(), "{}", stderr(&leave));
+    assert!(stdout(&leave).contains(&format!("node {id} removed from the membership through")), "{}", stdout(&leave));
+    let recorded = std::fs::read_to_string(&calls).unwrap();
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines[0], "systemctl stop chat-node", "{recorded}");
+    assert!(lines[1].starts_with("aws autoscaling complete-lifecycle-action --region eu-west-1"), "{recorded}");
+    assert!(lines[1].contains(&format!("--instance-id {instance_id} --lifecycle-action-result CONTINUE")));
+    assert!(!membership(local.dir.path()).contains_key(&id), "the edge is still a member");
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("edge.log")).unwrap_or_default()
 }

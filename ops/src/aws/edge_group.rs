@@ -30,6 +30,7 @@ use std::fmt::Write;
 
 use chat_raft::NodeId;
 
+use super::lb_guidance::PUBLIC_PORT;
 use super::plan::GroupSize;
 use super::user_data::{sh_quote, CLUSTER_PORT};
 
@@ -133,14 +134,15 @@ pub fn drain_script() -> String {
     let _ = writeln!(s, ". {LIB}/drain-decision");
     let _ = writeln!(s, "LIMIT=${{DRAIN_LIMIT_S:-{DRAIN_LIMIT_S}}}");
     let _ = writeln!(s, "SECRETS=${{SECRETS:-/run/chat/secrets.env}}");
+    s.push_str(&ports_line());
     let _ = write!(
         s,
         r#". "$SECRETS" 2>/dev/null || exit 0
 curl -fsS --max-time 5 -X POST -H "x-cluster-secret: $CHAT_CLUSTER_SECRET" -H 'content-type: application/json' \
-    -d '{{"drain":true}}' http://127.0.0.1:{CLUSTER_PORT}/admin/drain >/dev/null || exit 0
+    -d '{{"drain":true}}' "http://127.0.0.1:$CLUSTER_PORT/admin/drain" >/dev/null || exit 0
 start=$(date +%s)
 while :; do
-    sockets=$(curl -fsS --max-time 2 http://127.0.0.1:5001/metrics | awk '$1 == "chat_sockets_connected" {{ print $2 }}')
+    sockets=$(curl -fsS --max-time 2 "http://127.0.0.1:$PUBLIC_PORT/metrics" | awk '$1 == "chat_sockets_connected" {{ print $2 }}')
     elapsed=$(( $(date +%s) - start ))
     if drain_done "$sockets" "$elapsed" "$LIMIT"; then
         echo "chat-drain: ${{sockets:-no}} sockets left after ${{elapsed}} s"
@@ -153,10 +155,16 @@ done
     s
 }
 
-/// `VOTERS`: the voters' cluster listeners, which forward membership changes to the leader.
+/// The node's own ports (the user data runs chat-node on these; overridable for tests).
+fn ports_line() -> String {
+    format!("CLUSTER_PORT=${{CLUSTER_PORT:-{CLUSTER_PORT}}}\nPUBLIC_PORT=${{PUBLIC_PORT:-{PUBLIC_PORT}}}\n")
+}
+
+/// `VOTERS`: the voters' cluster listeners, which forward membership changes to the
+/// leader (overridable for tests).
 fn voters_line(voters: &[String]) -> String {
     let list: Vec<String> = voters.iter().map(|v| format!("{v}:{CLUSTER_PORT}")).collect();
-    format!("VOTERS={}\n", sh_quote(&list.join(" ")))
+    format!("VOTERS=${{VOTERS:-{}}}\n", sh_quote(&list.join(" ")))
 }
 
 /// `chat-join` (root, a oneshot unit after chat-node, retried by systemd until it
@@ -166,13 +174,14 @@ fn voters_line(voters: &[String]) -> String {
 pub fn join_script(voters: &[String]) -> String {
     let mut s = String::from("#!/bin/bash\nset -uo pipefail\n");
     s.push_str(&voters_line(voters));
+    s.push_str(&ports_line());
     let _ = write!(
         s,
         r#"SECRETS=${{SECRETS:-/run/chat/secrets.env}}
 . "$SECRETS"
 . "${{INSTANCE_ENV:-{INSTANCE_ENV}}}"
-BODY="{{\"id\":$NODE_ID,\"addr\":{{\"public\":\"${{PRIVATE_IP}}:5001\",\"cluster\":\"${{PRIVATE_IP}}:{CLUSTER_PORT}\"}}}}"
-own=$(curl -fsS --max-time 5 -H "x-cluster-secret: $CHAT_CLUSTER_SECRET" http://127.0.0.1:{CLUSTER_PORT}/cluster/status) || exit 1
+BODY="{{\"id\":$NODE_ID,\"addr\":{{\"public\":\"$PRIVATE_IP:$PUBLIC_PORT\",\"cluster\":\"$PRIVATE_IP:$CLUSTER_PORT\"}}}}"
+own=$(curl -fsS --max-time 5 -H "x-cluster-secret: $CHAT_CLUSTER_SECRET" "http://127.0.0.1:$CLUSTER_PORT/cluster/status") || exit 1
 case "$own" in
     *'"role":null'*) ;;
     *) echo "chat-join: node $NODE_ID is a member already"; exit 0 ;;

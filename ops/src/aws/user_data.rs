@@ -431,7 +431,7 @@ mod tests {
         assert!(grouped.contains("ExecStart=/usr/local/bin/chat-node --id ${NODE_ID} --role edge "), "{grouped}");
         assert!(grouped.contains(edge_group::NODE_ID_SH), "{grouped}");
         assert!(grouped.contains(">/etc/chat/instance.env\n"), "{grouped}");
-        assert!(grouped.contains("VOTERS='10.0.1.5:7001 10.0.2.6:7001'"), "{grouped}");
+        assert!(grouped.contains("VOTERS=${VOTERS:-'10.0.1.5:7001 10.0.2.6:7001'}"), "{grouped}");
         assert!(grouped.contains("--lifecycle-hook-name 'chat-event-edge-drain'"), "{grouped}");
         assert!(grouped.contains("systemctl enable --now chat-node chat-metrics.timer chat-join chat-lifecycle\n"));
         // The heredocs are quoted: the scripts keep their own variables for run time.
