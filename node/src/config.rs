@@ -54,9 +54,23 @@ pub struct Config {
     #[arg(long, env = "CHAT_PUBLIC_ADDR", default_value = "0.0.0.0:5001")]
     pub public_addr: SocketAddr,
 
-    /// Cluster listener (other nodes and operators only): Raft, forwarding, admin.
-    #[arg(long, env = "CHAT_CLUSTER_ADDR", default_value = "0.0.0.0:7001")]
+    /// Cluster listener (other nodes and operators only): Raft, forwarding, admin,
+    /// `/metrics`. Loopback unless given: a node that other machines must reach is
+    /// started with its private address (or 0.0.0.0 behind a firewall) on purpose.
+    #[arg(long, env = "CHAT_CLUSTER_ADDR", default_value = "127.0.0.1:7001")]
     pub cluster_addr: SocketAddr,
+
+    /// Browser origins (`scheme://host[:port]`, comma-separated) whose pages may read
+    /// REST and Socket.IO polling answers cross-origin. Empty: any origin (protocol
+    /// §1.2; the node sets no cookies, so credentials carry nothing). Same-origin pages
+    /// such as the console need no entry.
+    #[arg(long, env = "CHAT_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Also serve `GET /metrics` on the public listener, without any secret. Off by
+    /// default: it is served on the cluster listener, behind the cluster secret.
+    #[arg(long, env = "CHAT_PUBLIC_METRICS", default_value_t = false)]
+    pub public_metrics: bool,
 
     /// Host name or IP other nodes use to reach this one, when the listen address is
     /// a wildcard (0.0.0.0). Defaults to 127.0.0.1 in that case.
@@ -278,6 +292,12 @@ pub struct Config {
     pub unsafe_ack_before_commit: bool,
 }
 
+/// `http://host[:port]` or `https://…`, as browsers send it in `Origin`.
+fn is_origin(value: &str) -> bool {
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+    rest.is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#', ' ', '*']) && host.is_ascii())
+}
+
 impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         if self.id == 0 {
@@ -316,6 +336,11 @@ impl Config {
             return Err(Error::Config(format!(
                 "--public-addr and --cluster-addr must differ (both {})",
                 self.public_addr
+            )));
+        }
+        if let Some(bad) = self.cors_origins.iter().find(|o| !is_origin(o)) {
+            return Err(Error::Config(format!(
+                "--cors-origins: '{bad}' is not an origin (scheme://host[:port], no path, no spaces)"
             )));
         }
         if let Some(uri) = &self.mongodb_uri {
@@ -469,5 +494,17 @@ mod tests {
         assert!(config(&["--mongodb-uri", "http://x"]).unwrap_err().contains("--mongodb-uri"));
         assert!(config(&["--mongodb-uri", "mongodb://127.0.0.1:27017/chat"]).is_ok());
         assert!(config(&["--ai-provider", "openai", "--ai-api-key", "k", "--ai-url", "http://127.0.0.1:9/v1"]).is_ok());
+    }
+
+    #[test]
+    fn the_cluster_listener_is_private_and_cors_origins_are_checked() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.cluster_addr, "127.0.0.1:7001".parse().unwrap());
+        assert!(c.cors_origins.is_empty() && !c.public_metrics);
+        let c = config(&["--cors-origins", "https://chat.example.com,http://127.0.0.1:3000"]).unwrap();
+        assert_eq!(c.cors_origins, ["https://chat.example.com", "http://127.0.0.1:3000"]);
+        for bad in ["chat.example.com", "https://chat.example.com/", "https://*.example.com", "https://", "ftp://x"] {
+            assert!(config(&["--cors-origins", bad]).unwrap_err().contains("--cors-origins"), "{bad}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Prometheus metrics at `GET /metrics` on the public listener (text format 0.0.4):
+//! Prometheus metrics at `GET /metrics` on the cluster listener, behind the cluster
+//! secret, and on the public listener with `--public-metrics` (text format 0.0.4):
 //! sockets, users, rooms, chat messages by outcome, fan-out and store latency, and
 //! the Raft view of this node. Counters are plain atomics; nothing here allocates
 //! on the hot path.
@@ -89,9 +90,11 @@ pub(crate) enum Limit {
     PasswordFailures,
     /// A connection refused because its user has the most sockets already.
     SocketsPerUser,
+    /// A cross-origin request from an origin not in `--cors-origins`.
+    CorsOrigin,
 }
 
-const LIMITS: [(Limit, &str); 8] = [
+const LIMITS: [(Limit, &str); 9] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
@@ -100,6 +103,7 @@ const LIMITS: [(Limit, &str); 8] = [
     (Limit::Membership, "membership"),
     (Limit::PasswordFailures, "password_failures"),
     (Limit::SocketsPerUser, "sockets_per_user"),
+    (Limit::CorsOrigin, "cors_origin"),
 ];
 
 #[derive(Default)]

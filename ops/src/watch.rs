@@ -1,7 +1,8 @@
 //! `chatctl status --watch`: the cluster's health signals, refreshed until Ctrl-C.
 //!
 //! Every interval it asks every node for its status (`/cluster/status`) and its
-//! Prometheus metrics (`/metrics` on the public listener), and prints one block: the
+//! Prometheus metrics (`/metrics` on its cluster listener, with the cluster secret),
+//! and prints one block: the
 //! leader and term, one line per node (state, ready, fresh, applied index) and, over
 //! the last interval, messages stored and refused, the refusal rate and the p99 of
 //! the message store's append (the latency a sender waits for its acknowledgement).
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chat_raft::api::NodeStatus;
+use chat_raft::client::ClusterClient;
 use chat_raft::NodeId;
 
 use crate::status;
@@ -134,13 +136,12 @@ pub async fn run(target: &Target, every: Duration, limits: Thresholds) -> Result
     if every.is_zero() {
         return Err(Error::Usage("--interval must be longer than 0".into()));
     }
-    let http = reqwest::Client::builder().timeout(status::PROBE_TIMEOUT).build().expect("an HTTP client");
     let mut previous: BTreeMap<NodeId, Counters> = BTreeMap::new();
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let (probes, merged) = match status::gather(target).await {
-            Ok((_, probes, merged)) => (probes, merged),
+        let (client, probes, merged) = match status::gather(target).await {
+            Ok(gathered) => gathered,
             // A watch keeps watching: the cluster may come back.
             Err(e) => {
                 println!("--- {}\nALERT no leader: {e}", clock());
@@ -152,8 +153,8 @@ pub async fn run(target: &Target, every: Duration, limits: Thresholds) -> Result
         let mut lines = Vec::new();
         for probe in &probes {
             let Some(id) = probe.id() else { continue };
-            let public = probe.status.as_ref().map(|s| s.public.clone()).or_else(|| probe.seed.public.clone());
-            if let Some(counters) = scrape(&http, public.as_deref()).await {
+            let cluster = probe.status.as_ref().map_or(probe.seed.cluster.as_str(), |s| s.cluster.as_str());
+            if let Some(counters) = scrape(&client, cluster).await {
                 window.add(&counters.since(previous.get(&id)));
                 previous.insert(id, counters);
             }
@@ -184,8 +185,8 @@ fn node_line(id: NodeId, status: Option<&NodeStatus>) -> String {
     }
 }
 
-async fn scrape(http: &reqwest::Client, public: Option<&str>) -> Option<Counters> {
-    let text = http.get(format!("http://{}/metrics", public?)).send().await.ok()?.text().await.ok()?;
+async fn scrape(client: &ClusterClient, cluster: &str) -> Option<Counters> {
+    let text = client.metrics(cluster, status::PROBE_TIMEOUT).await.ok()?;
     Some(Counters::parse(&text))
 }
 

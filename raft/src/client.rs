@@ -181,6 +181,18 @@ impl ClusterClient {
         self.post(addr, "/admin/drain", &DrainRequest { drain }, Duration::from_secs(5)).await
     }
 
+    /// The node's Prometheus text (`GET /metrics` on its cluster listener).
+    pub async fn metrics(&self, addr: &str, timeout: Duration) -> Result<String, Error> {
+        let resp = self.request(reqwest::Method::GET, addr, "/metrics", timeout).send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        self.traffic.received.fetch_add(text.len() as u64, Ordering::Relaxed);
+        if status.is_success() {
+            return Ok(text);
+        }
+        Err(refusal(status, serde_json::from_str(&text).ok()))
+    }
+
     pub async fn bench(&self, addr: &str, req: BenchRequest) -> Result<BenchReport, Error> {
         let timeout = Duration::from_millis(req.duration_ms) + Duration::from_secs(30);
         self.post(addr, "/admin/bench", &req, timeout).await

@@ -255,6 +255,11 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Node `id`'s Prometheus text, from its cluster listener (with the secret).
+    pub async fn metrics(&self, id: NodeId) -> Result<String> {
+        Ok(self.client.metrics(&self.cluster_addr(id), Duration::from_secs(5)).await?)
+    }
+
     pub async fn status(&self, id: NodeId) -> Result<NodeStatus> {
         Ok(self.client.status(&self.cluster_addr(id)).await?)
     }

@@ -255,7 +255,9 @@ async fn an_upload_is_served_by_every_node_to_room_participants_only() -> Result
     let inline = reply.headers.get("content-disposition").map(|v| v.as_bytes().to_vec()).unwrap_or_default();
     let want = "inline; filename=\"보고서 1.pdf\"; filename*=UTF-8''%EB%B3%B4%EA%B3%A0%EC%84%9C%201.pdf";
     assert_eq!(String::from_utf8_lossy(&inline), want);
-    assert_eq!(reply.header("cache-control"), "public, max-age=31536000, immutable");
+    // Kept by the browser, never by a shared cache: the file is not public (issue 12).
+    assert_eq!(reply.header("cache-control"), "private, max-age=31536000, immutable");
+    assert_eq!(reply.header("x-content-type-options"), "nosniff");
 
     // HEAD: the same headers, no body; on the node that may hold no copy.
     let head = api.send(api.authed(3, Method::HEAD, &download, Some(&alice))).await?;

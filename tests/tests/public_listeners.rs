@@ -1,8 +1,10 @@
 //! The public side of a node besides the chat API: the optional second Socket.IO
 //! listener (protocol §1.1 and §9) and the Prometheus metrics.
 
+use std::time::Duration;
+
 use anyhow::Result;
-use chat_tests::{NodeSpec, TestCluster};
+use chat_tests::{wait_until, NodeSpec, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_socket_listener_serves_socket_io_and_health_only() -> Result<()> {
@@ -10,8 +12,12 @@ async fn the_socket_listener_serves_socket_io_and_health_only() -> Result<()> {
     let http = reqwest::Client::new();
     for id in cluster.ids() {
         let socket = cluster.node(id).socket.clone().expect("a socket listener");
-        let health = http.get(format!("http://{socket}/api/health")).send().await?;
-        assert_eq!(health.status().as_u16(), 200);
+        // Right after start a node may still report 503 until its replica caught up.
+        let health = wait_until(&format!("health 200 on {socket}"), Duration::from_secs(10), || async {
+            let answer = http.get(format!("http://{socket}/api/health")).send().await.ok()?;
+            (answer.status().as_u16() == 200).then_some(answer)
+        })
+        .await?;
         let body: serde_json::Value = health.json().await?;
         assert_eq!(body["status"], "ok");
 
@@ -39,7 +45,7 @@ async fn the_socket_listener_serves_socket_io_and_health_only() -> Result<()> {
 async fn metrics_are_served_in_prometheus_text_format() -> Result<()> {
     let cluster = TestCluster::start(NodeSpec::voters(3)).await?;
     let leader = cluster.wait_for_leader(std::time::Duration::from_secs(20)).await?;
-    let text = reqwest::get(format!("http://{}/metrics", cluster.node(leader).addr.public)).await?.text().await?;
+    let text = cluster.metrics(leader).await?;
     for name in [
         "chat_sockets_connected",
         "chat_users",

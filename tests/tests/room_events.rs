@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 
 /// How many fan-out POSTs `node` has sent to its peers so far.
 async fn fanout_posts(cluster: &TestCluster, node: u64) -> Result<u64> {
-    let url = format!("http://{}/metrics", cluster.node(node).addr.public);
-    let text = reqwest::get(&url).await?.error_for_status()?.text().await?;
+    let text = cluster.metrics(node).await?;
     let line = text.lines().find(|l| l.starts_with("chat_fanout_seconds_count ")).context("no fan-out count")?;
     Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
 }

@@ -11,6 +11,9 @@
 //! - `handover`: planned leadership transfer (`transfer-leader`, `campaign`).
 //! - `drain`: draining this node of its client sockets (`crate::drain`).
 //! - `bench`: in-node proposers that measure commit throughput and latency.
+//! - `/metrics`: the Prometheus text (`crate::metrics`), for scrapers, `chatctl status
+//!   --watch` and the console's cluster view; the public listener serves it only with
+//!   `--public-metrics`.
 //! - `error`: the one mapping from `chat_raft::Error` to HTTP status codes.
 
 mod admin;
@@ -65,6 +68,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/admin/campaign", post(handover::campaign))
         .route("/admin/drain", post(drain::drain))
         .route("/admin/bench", post(bench::bench))
+        .route("/metrics", get(crate::metrics::metrics))
         .layer(middleware::from_fn_with_state(node.clone(), require_secret))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(node)

@@ -4,7 +4,12 @@
 //! token must get 401 on `/api/health` too and polling clients need CORS as well.
 //! Fault injection can cut the listeners off from every client (`refuse_when_cut_off`);
 //! a draining node refuses new Socket.IO connections (`refuse_sockets_while_draining`).
+//! `headers` puts the browser-side defences on every answer of both listeners.
+//! `/metrics` is served here only with `--public-metrics`; its home is the cluster
+//! listener, behind the cluster secret (it tells anyone how busy and how large the
+//! service is).
 
+mod headers;
 mod health;
 
 use std::sync::Arc;
@@ -20,15 +25,19 @@ use socketioxide::layer::SocketIoLayer;
 use crate::{rest, Node};
 
 pub(crate) fn router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router {
-    let api = Router::new()
-        .route("/api/health", get(health::health))
-        .route("/metrics", get(crate::metrics::metrics))
+    let mut api = Router::new().route("/api/health", get(health::health));
+    if node.config.public_metrics {
+        api = api.route("/metrics", get(crate::metrics::metrics));
+    }
+    let api = api
         .with_state(node.clone())
         .merge(rest::router(node.clone()))
         .merge(crate::console::router(node.clone()))
         .layer(socket_io)
         .layer(middleware::from_fn_with_state(node.clone(), refuse_sockets_while_draining));
-    rest::edge(api, node.clone()).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
+    rest::edge(api, node.clone())
+        .layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
+        .layer(middleware::from_fn(headers::protect))
 }
 
 /// The optional second listener (protocol §1.1, default port 5002): Socket.IO and
@@ -40,7 +49,9 @@ pub(crate) fn socket_router(node: Arc<Node>, socket_io: SocketIoLayer) -> Router
         .with_state(node.clone())
         .layer(socket_io)
         .layer(middleware::from_fn_with_state(node.clone(), refuse_sockets_while_draining));
-    rest::cors_only(routes).layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
+    rest::cors_only(routes, &node)
+        .layer(middleware::from_fn_with_state(node, refuse_when_cut_off))
+        .layer(middleware::from_fn(headers::protect))
 }
 
 /// Fault injection (`/admin/fault` with `clients: true`, cluster secret only): while

@@ -1,12 +1,12 @@
 //! `GET /api/console/cluster`: the cluster as the web console's dashboard shows it, for
 //! admins only. The node asks every member's cluster listener for its status (with the
-//! cluster secret, which never leaves the server) and each member's public `/metrics`
+//! cluster secret, which never leaves the server) and each member's `/metrics` there
 //! for its message counter and drain state; sockets and users per node come from the
 //! replicated presence state. The operator actions on this view are `cluster_actions.rs`. A member that does not answer within a second is listed as
 //! unreachable rather than failing the whole view.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -105,41 +105,39 @@ async fn cluster(State(node): State<Arc<Node>>, user: AuthUser) -> Result<Json<C
     }))
 }
 
-/// What the view takes from a member's public `/metrics`.
+/// What the view takes from a member's `/metrics`.
 #[derive(Clone, Copy)]
-struct PublicMetrics {
+struct MemberMetrics {
     messages_accepted: u64,
     draining: bool,
 }
 
-/// One member's status and public metrics; `None` when its cluster listener is silent.
-async fn ask(node: &Node, member: &Member, own: &NodeStatus) -> Option<(NodeStatus, Option<PublicMetrics>)> {
+/// One member's status and metrics; `None` when its cluster listener is silent.
+async fn ask(node: &Node, member: &Member, own: &NodeStatus) -> Option<(NodeStatus, Option<MemberMetrics>)> {
     let status = if member.id == own.id {
         own.clone()
     } else {
         tokio::time::timeout(ASK_TIMEOUT, node.cluster.client().status(&member.cluster)).await.ok()?.ok()?
     };
     let public = if member.id == own.id {
-        Some(PublicMetrics {
+        Some(MemberMetrics {
             messages_accepted: node.metrics.messages_accepted.load(std::sync::atomic::Ordering::Relaxed),
             draining: node.drain.is_draining(),
         })
     } else {
-        public_metrics(&member.public).await
+        member_metrics(node, &member.cluster).await
     };
     Some((status, public))
 }
 
-/// The message counter and drain gauge from a member's public `/metrics` (Prometheus
-/// text; no secret needed).
-async fn public_metrics(public: &str) -> Option<PublicMetrics> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    let client = CLIENT.get_or_init(|| reqwest::Client::builder().timeout(ASK_TIMEOUT).build().unwrap_or_default());
-    let text = client.get(format!("http://{public}/metrics")).send().await.ok()?.text().await.ok()?;
+/// The message counter and drain gauge from a member's `/metrics` (Prometheus text),
+/// asked on its cluster listener with the cluster secret.
+async fn member_metrics(node: &Node, cluster: &str) -> Option<MemberMetrics> {
+    let text = node.cluster.client().metrics(cluster, ASK_TIMEOUT).await.ok()?;
     let value = |name: &str| -> Option<u64> {
         text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())
     };
-    Some(PublicMetrics {
+    Some(MemberMetrics {
         messages_accepted: value("chat_messages_accepted_total")?,
         draining: value("chat_node_draining").is_some_and(|v| v == 1),
     })

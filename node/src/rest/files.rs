@@ -360,7 +360,9 @@ async fn serve(
     headers.insert(CONTENT_DISPOSITION, content_disposition(disposition, &file.originalname));
     let cache = match disposition {
         Disposition::Attachment => "private, no-cache, no-store, must-revalidate",
-        Disposition::Inline => "public, max-age=31536000, immutable",
+        // A stored name's bytes never change, so the browser may keep them; a shared
+        // cache must not, since only the room's participants may see them.
+        Disposition::Inline => "private, max-age=31536000, immutable",
     };
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert("access-control-expose-headers", HeaderValue::from_static("Content-Disposition"));

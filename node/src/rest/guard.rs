@@ -35,9 +35,21 @@ pub(crate) fn is_protected(path: &str) -> bool {
     is_api(path) && !PUBLIC_EXACT.contains(&path) && !PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-/// The token of a request, looked up in the contract's order: `x-auth-token`, then
-/// `?token=`, then `Authorization: Bearer`. Blank values count as absent.
-pub(crate) fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+/// Paths where `?token=` is read: the file URLs that `<img>`, `<video>`, `window.open`
+/// and download iframes load, which cannot send headers (protocol §2.1). Anywhere else a
+/// token in the URL would end up in access logs, proxies and browser history for no
+/// client's benefit, so it is not looked at (a request with only `?token=` is anonymous).
+const QUERY_TOKEN_PREFIXES: &[&str] = &["/api/files/download/", "/api/files/view/"];
+
+fn takes_query_token(path: &str) -> bool {
+    QUERY_TOKEN_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// The token of a request to `path`, looked up in the contract's order: `x-auth-token`,
+/// then `?token=` (file URLs only), then `Authorization: Bearer`. Blank values count as
+/// absent.
+pub(crate) fn request_token(path: &str, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let query = query.filter(|_| takes_query_token(path));
     header_value(headers, "x-auth-token").or_else(|| query_param(query, "token")).or_else(|| bearer(headers))
 }
 
@@ -81,7 +93,7 @@ pub(crate) async fn guard(State(node): State<Arc<Node>>, mut request: Request, n
     }
     let span = tracing::debug_span!("rest", node = node.config.id, method = %request.method(), path, user = Empty);
     async move {
-        match request_token(request.headers(), request.uri().query()) {
+        match request_token(&path, request.headers(), request.uri().query()) {
             Some(token) => match session::validate(&node, &token, None).await {
                 Ok(user) => {
                     tracing::Span::current().record("user", user.user.id.as_str());
@@ -134,14 +146,27 @@ mod tests {
 
     #[test]
     fn token_sources_are_tried_in_the_contract_order() {
+        let file = "/api/files/view/a.png";
         let all = headers(&[("x-auth-token", "from-header"), ("authorization", "Bearer from-bearer")]);
-        assert_eq!(request_token(&all, Some("token=from-query")).as_deref(), Some("from-header"));
+        assert_eq!(request_token(file, &all, Some("token=from-query")).as_deref(), Some("from-header"));
         let no_header = headers(&[("authorization", "Bearer from-bearer")]);
-        assert_eq!(request_token(&no_header, Some("a=1&token=from%2Dquery")).as_deref(), Some("from-query"));
-        assert_eq!(request_token(&no_header, Some("token=")).as_deref(), Some("from-bearer"));
-        assert_eq!(request_token(&headers(&[("x-auth-token", "  ")]), None), None);
-        assert_eq!(request_token(&headers(&[("authorization", "Basic abc")]), None), None);
-        assert_eq!(request_token(&headers(&[("authorization", "bearer abc")]), None).as_deref(), Some("abc"));
+        assert_eq!(request_token(file, &no_header, Some("a=1&token=from%2Dquery")).as_deref(), Some("from-query"));
+        assert_eq!(request_token(file, &no_header, Some("token=")).as_deref(), Some("from-bearer"));
+        assert_eq!(request_token(file, &headers(&[("x-auth-token", "  ")]), None), None);
+        assert_eq!(request_token(file, &headers(&[("authorization", "Basic abc")]), None), None);
+        assert_eq!(request_token(file, &headers(&[("authorization", "bearer abc")]), None).as_deref(), Some("abc"));
+        // Elsewhere ?token= is not read.
+        let query_only = Some("token=from-query");
+        assert_eq!(
+            request_token("/api/files/download/a.png", &HeaderMap::new(), query_only).as_deref(),
+            Some("from-query")
+        );
+        for path in
+            ["/api/rooms", "/api/users/profile", "/api/files/upload", "/api/health", "/api/uploads/profiles/x.png"]
+        {
+            assert_eq!(request_token(path, &HeaderMap::new(), query_only), None, "{path}");
+        }
+        assert_eq!(request_token("/api/rooms", &no_header, query_only).as_deref(), Some("from-bearer"));
         // verify-token and refresh-token ignore ?token=.
         assert_eq!(header_token(&no_header).as_deref(), Some("from-bearer"));
         assert_eq!(header_token(&HeaderMap::new()), None);

@@ -3,7 +3,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `cors.rs` | CORS headers on every `/api` answer, preflights |
+//! | `cors.rs` | CORS headers on every `/api` answer for the allowed origins (`--cors-origins`), preflights |
 //! | `guard.rs` | which paths need a token, where tokens are read, the session check |
 //! | `respond.rs` | envelopes and the one mapping from failures to responses |
 //! | `input.rs` | JSON and query extraction with clean 400s, client metadata |
@@ -42,12 +42,13 @@ mod uploads;
 mod users;
 mod validate;
 
+pub(crate) use guard::is_api;
 pub(crate) use validate::is_email;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 use axum::Router;
 
@@ -74,15 +75,15 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
+/// CORS alone, for the Socket.IO listener: no REST routes live there, so no token
+/// check either (a stale token still gets 200 from its `/api/health`).
+pub(crate) fn cors_only(router: Router, node: &Arc<Node>) -> Router {
+    router.layer(from_fn_with_state(node.clone(), cors::cors))
+}
+
 /// Put the REST edge around `router`: the token guard inside, CORS outermost so that
 /// even the guard's 401s and the preflights carry CORS headers. Both act on `/api/**`
 /// only, so `/api/health` gets them while other routes pass untouched.
-/// CORS alone, for the Socket.IO listener: no REST routes live there, so no token
-/// check either (a stale token still gets 200 from its `/api/health`).
-pub(crate) fn cors_only(router: Router) -> Router {
-    router.layer(from_fn(cors::cors))
-}
-
 pub(crate) fn edge(router: Router, node: Arc<Node>) -> Router {
-    router.layer(from_fn_with_state(node, guard::guard)).layer(from_fn(cors::cors))
+    router.layer(from_fn_with_state(node.clone(), guard::guard)).layer(from_fn_with_state(node, cors::cors))
 }

@@ -174,7 +174,9 @@ async fn list_rooms(node: &Node, raw: RawListQuery) -> Result<Response, ApiError
     let body = json!({ "success": true, "data": page.rooms, "metadata": metadata });
     let mut response = Json(body).into_response();
     let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=10"));
+    // `private`: the list carries participants' emails; only this user's browser may
+    // keep it (protocol §3.5 asks for the 10 s).
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, max-age=10"));
     // ISO instant, as the existing backend sends it (protocol §3.5, §10.27).
     if let Ok(value) = HeaderValue::from_str(&iso_ms(now_ms())) {
         headers.insert(LAST_MODIFIED, value);

@@ -142,7 +142,7 @@ curl -fsS --max-time 5 -X POST -H "x-cluster-secret: $CHAT_CLUSTER_SECRET" -H 'c
     -d '{{"drain":true}}' "http://127.0.0.1:$CLUSTER_PORT/admin/drain" >/dev/null || exit 0
 start=$(date +%s)
 while :; do
-    sockets=$(curl -fsS --max-time 2 "http://127.0.0.1:$PUBLIC_PORT/metrics" | awk '$1 == "chat_sockets_connected" {{ print $2 }}')
+    sockets=$(curl -fsS --max-time 2 -H "x-cluster-secret: $CHAT_CLUSTER_SECRET" "http://127.0.0.1:$CLUSTER_PORT/metrics" | awk '$1 == "chat_sockets_connected" {{ print $2 }}')
     elapsed=$(( $(date +%s) - start ))
     if drain_done "$sockets" "$elapsed" "$LIMIT"; then
         echo "chat-drain: ${{sockets:-no}} sockets left after ${{elapsed}} s"
@@ -414,7 +414,10 @@ esac"#,
         assert!(ok, "{calls:#?}");
         assert!(calls[0].contains("-X POST") && calls[0].contains("http://127.0.0.1:7001/admin/drain"), "{calls:#?}");
         assert!(calls[0].contains("x-cluster-secret: s3cret") && calls[0].contains(r#"{"drain":true}"#));
-        let scrapes = calls.iter().filter(|c| c.contains("127.0.0.1:5001/metrics")).count();
+        let scrapes = calls
+            .iter()
+            .filter(|c| c.contains("http://127.0.0.1:7001/metrics") && c.contains("x-cluster-secret: s3cret"))
+            .count();
         assert_eq!(scrapes, 3, "waits until no socket is left: {calls:#?}");
         assert_eq!(calls.len(), 4, "{calls:#?}");
 

@@ -178,10 +178,16 @@ END {
 pub fn metrics_script(cluster: &str, region: &str) -> String {
     let mut s = String::from("#!/bin/bash\nset -euo pipefail\n");
     let _ = writeln!(s, "CLUSTER={}", super::user_data::sh_quote(cluster));
-    let _ = writeln!(s, "METRICS_URL=${{METRICS_URL:-http://127.0.0.1:5001/metrics}}");
+    // `/metrics` is on the cluster listener, behind the cluster secret (issue 12).
+    let _ = writeln!(s, "METRICS_URL=${{METRICS_URL:-http://127.0.0.1:{}/metrics}}", super::user_data::CLUSTER_PORT);
+    let _ = writeln!(s, "SECRETS=${{SECRETS:-/run/chat/secrets.env}}");
     let _ = writeln!(s, "STATE_DIR=${{STATE_DIR:-/run/chat}}");
+    s.push_str(". \"$SECRETS\" 2>/dev/null || exit 0\n");
     s.push_str("mkdir -p \"$STATE_DIR\"\ntouch \"$STATE_DIR/metrics.prev\"\n");
-    s.push_str("curl -fsS --max-time 5 \"$METRICS_URL\" >\"$STATE_DIR/metrics.cur\" || exit 0\n");
+    s.push_str(
+        "curl -fsS --max-time 5 -H \"x-cluster-secret: $CHAT_CLUSTER_SECRET\" \"$METRICS_URL\" \
+         >\"$STATE_DIR/metrics.cur\" || exit 0\n",
+    );
     let _ = writeln!(s, "cat >\"$STATE_DIR/metrics.awk\" <<'AWK'{METRICS_AWK}AWK");
     s.push_str(
         "data=$(awk -f \"$STATE_DIR/metrics.awk\" \"$STATE_DIR/metrics.prev\" \"$STATE_DIR/metrics.cur\" | \
@@ -313,7 +319,10 @@ mod tests {
             std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         };
-        fake("curl", format!("cat {}", scrape_file.display()));
+        let scrapes = dir.path().join("scrapes");
+        fake("curl", format!("printf '%s\\n' \"$*\" >>{}\ncat {}", scrapes.display(), scrape_file.display()));
+        let secrets = dir.path().join("secrets.env");
+        std::fs::write(&secrets, "CHAT_CLUSTER_SECRET=s3cret\n").unwrap();
         fake("aws", format!("printf '%s\\n' \"$@\" >>{}", calls.display()));
         let script = dir.path().join("chat-metrics");
         std::fs::write(&script, metrics_script("event", "eu-west-1")).unwrap();
@@ -323,6 +332,7 @@ mod tests {
                 .arg(&script)
                 .env("PATH", path)
                 .env("STATE_DIR", dir.path().join("state"))
+                .env("SECRETS", &secrets)
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -331,6 +341,13 @@ mod tests {
         run();
         std::fs::write(&scrape_file, scrape(3, 1, [0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4], 20, 0)).unwrap();
         run();
+        // Scraped from the cluster listener, with the cluster secret.
+        let scrapes = std::fs::read_to_string(&scrapes).unwrap();
+        assert_eq!(
+            scrapes.matches("-H x-cluster-secret: s3cret http://127.0.0.1:7001/metrics").count(),
+            2,
+            "{scrapes}"
+        );
         let calls = std::fs::read_to_string(&calls).unwrap();
         let runs: Vec<&str> = calls.split("cloudwatch\n").filter(|r| !r.is_empty()).collect();
         assert_eq!(runs.len(), 2, "{calls}");
