@@ -218,6 +218,25 @@ pub struct Config {
     #[arg(long, env = "CHAT_MEMBERSHIP_RATE_WINDOW_MS", default_value_t = 60_000)]
     pub membership_rate_window_ms: u64,
 
+    /// `markMessagesAsRead` events one user may send in each window, counted per node.
+    /// A client marks every message it receives, so this sits far above any room's
+    /// message rate (`chatctl bench` marks each delivery at about 2 per second per user).
+    #[arg(long, env = "CHAT_READ_MARK_RATE_LIMIT", default_value_t = 60_000)]
+    pub read_mark_rate_limit: u64,
+
+    /// Window of the read-mark limit, in milliseconds.
+    #[arg(long, env = "CHAT_READ_MARK_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub read_mark_rate_window_ms: u64,
+
+    /// Messages mentioning an AI persona that get an AI reply, per user in each window;
+    /// past it the message is still delivered, without a reply.
+    #[arg(long, env = "CHAT_AI_MENTION_RATE_LIMIT", default_value_t = 20)]
+    pub ai_mention_rate_limit: u64,
+
+    /// Window of the AI-mention limit, in milliseconds.
+    #[arg(long, env = "CHAT_AI_MENTION_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub ai_mention_rate_window_ms: u64,
+
     /// Wrong passwords (login, room) one account may give in each failure window;
     /// then every attempt gets 429 until the window ends.
     #[arg(long, env = "CHAT_PASSWORD_FAILURES_PER_ACCOUNT", default_value_t = 10)]
@@ -235,6 +254,13 @@ pub struct Config {
     /// replicated presence, which keeps a closed socket for `--leave-grace-ms`).
     #[arg(long, env = "CHAT_MAX_SOCKETS_PER_USER", default_value_t = 10)]
     pub max_sockets_per_user: usize,
+
+    /// Outbound packets (events, pings) one socket may have waiting to be written; a
+    /// socket whose client falls this far behind is a slow consumer and is
+    /// disconnected. Enough for bursts to a client on a slow link (a join loads up to 30
+    /// messages at once, a busy room delivers tens per second).
+    #[arg(long, env = "CHAT_SOCKET_BUFFER", default_value_t = 1024)]
+    pub socket_buffer: usize,
 
     /// Reverse proxies in front of the node that append to `X-Forwarded-For`. The
     /// client address (rate-limit key, `duplicate_login`'s `ipAddress`) is the N-th
@@ -389,10 +415,15 @@ impl Config {
             ("--room-create-rate-window-ms", self.room_create_rate_window_ms),
             ("--membership-rate-limit", self.membership_rate_limit),
             ("--membership-rate-window-ms", self.membership_rate_window_ms),
+            ("--read-mark-rate-limit", self.read_mark_rate_limit),
+            ("--read-mark-rate-window-ms", self.read_mark_rate_window_ms),
+            ("--ai-mention-rate-limit", self.ai_mention_rate_limit),
+            ("--ai-mention-rate-window-ms", self.ai_mention_rate_window_ms),
             ("--password-failures-per-account", self.password_failures_per_account),
             ("--password-failures-per-address", self.password_failures_per_address),
             ("--password-failure-window-ms", self.password_failure_window_ms),
             ("--max-sockets-per-user", self.max_sockets_per_user as u64),
+            ("--socket-buffer", self.socket_buffer as u64),
         ];
         match limits.into_iter().find(|(_, value)| *value == 0) {
             Some((flag, _)) => Err(Error::Config(format!("{flag} must be 1 or more (got 0)"))),

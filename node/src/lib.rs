@@ -11,6 +11,7 @@ mod ai;
 mod auth;
 mod cluster_api;
 pub mod config;
+mod connections;
 mod consensus;
 mod console;
 mod drain;
@@ -126,7 +127,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let banned_words = load_banned_words(&config)?;
     let blob_copies = DirBlobStore::open(&config.data_dir.join("blobs"))?;
     let stores::Stores { messages, blobs, mongo } = plan.build(&cluster, &blob_copies, &config.cluster_secret);
-    let (io_layer, io) = socket::build();
+    let (io_layer, io) = socket::build(config.socket_buffer);
     let metrics = Arc::new(metrics::Metrics::default());
     let (messages, shared) = redis_cache(&config, messages)?;
     let rate_limits = ratelimit::RateLimits::from_config(&config, shared);
@@ -270,7 +271,9 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, Error> {
 }
 
 async fn serve(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
-    let result = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let router = router.layer(axum::middleware::map_request(connections::peer_addr));
+    let listener = connections::KillableListener(listener);
+    let result = axum::serve(listener, router.into_make_service_with_connect_info::<connections::Peer>())
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         })

@@ -92,9 +92,15 @@ pub(crate) enum Limit {
     SocketsPerUser,
     /// A cross-origin request from an origin not in `--cors-origins`.
     CorsOrigin,
+    /// The per-user `markMessagesAsRead` rate limit (the event is dropped).
+    ReadMarkRate,
+    /// The per-user AI-mention limit (the message is delivered without an AI reply).
+    AiMentionRate,
+    /// A socket disconnected because its outbound buffer was full.
+    SlowConsumer,
 }
 
-const LIMITS: [(Limit, &str); 9] = [
+const LIMITS: [(Limit, &str); 12] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
@@ -104,6 +110,9 @@ const LIMITS: [(Limit, &str); 9] = [
     (Limit::PasswordFailures, "password_failures"),
     (Limit::SocketsPerUser, "sockets_per_user"),
     (Limit::CorsOrigin, "cors_origin"),
+    (Limit::ReadMarkRate, "read_mark_rate"),
+    (Limit::AiMentionRate, "ai_mention_rate"),
+    (Limit::SlowConsumer, "slow_consumer"),
 ];
 
 #[derive(Default)]

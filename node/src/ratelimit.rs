@@ -196,6 +196,12 @@ pub(crate) struct RateLimits {
     /// `joinRoom` and `leaveRoom` events and `POST /api/rooms/:id/join` together (each
     /// is a Raft write and a room-wide broadcast), per user.
     pub membership: RateLimiter,
+    /// `markMessagesAsRead`, per user. Counted in this node's memory only: a client
+    /// sends one for nearly every message it receives, and a shared counter would add a
+    /// Redis round trip to each.
+    pub read_marks: RateLimiter,
+    /// Messages that would start AI replies, per user.
+    pub ai_mentions: RateLimiter,
     /// Wrong login and room passwords.
     pub password_failures: PasswordFailures,
 }
@@ -207,12 +213,16 @@ impl RateLimits {
         let chat = Limit { limit: config.chat_rate_limit, window_ms: config.chat_rate_window_ms };
         let room_create = Limit { limit: config.room_create_rate_limit, window_ms: config.room_create_rate_window_ms };
         let membership = Limit { limit: config.membership_rate_limit, window_ms: config.membership_rate_window_ms };
+        let read_marks = Limit { limit: config.read_mark_rate_limit, window_ms: config.read_mark_rate_window_ms };
+        let ai_mentions = Limit { limit: config.ai_mention_rate_limit, window_ms: config.ai_mention_rate_window_ms };
         let failures = |limit| Failures::new(Limit { limit, window_ms: config.password_failure_window_ms });
         Self {
             rooms: RateLimiter::new("rooms", rooms, shared.clone()),
             chat: RateLimiter::new("chat", chat, shared.clone()),
             room_create: RateLimiter::new("room_create", room_create, shared.clone()),
-            membership: RateLimiter::new("membership", membership, shared),
+            membership: RateLimiter::new("membership", membership, shared.clone()),
+            read_marks: RateLimiter::new("read_marks", read_marks, Arc::new(chat_storage::NoCache)),
+            ai_mentions: RateLimiter::new("ai_mentions", ai_mentions, shared),
             password_failures: PasswordFailures {
                 account: failures(config.password_failures_per_account),
                 address: failures(config.password_failures_per_address),

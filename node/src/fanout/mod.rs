@@ -17,6 +17,7 @@
 //! that are not message-store writes travel between nodes.
 
 pub(crate) mod applied;
+pub(crate) mod local;
 mod peers;
 pub(crate) mod sequencer;
 
@@ -91,6 +92,7 @@ const APPLY_WAIT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub(crate) struct Fanout {
     io: SocketIo,
+    metrics: Arc<Metrics>,
     peers: peers::PeerQueues,
     sequencer: sequencer::Sequencer,
     /// Ids of messages this node is appending, announced here by their writer
@@ -102,6 +104,7 @@ impl Fanout {
     pub(crate) fn new(io: SocketIo, client: chat_raft::client::ClusterClient, metrics: Arc<Metrics>) -> Self {
         Self {
             io,
+            metrics: metrics.clone(),
             peers: peers::PeerQueues::new(client, metrics),
             sequencer: sequencer::Sequencer::default(),
             writing: Arc::default(),
@@ -210,9 +213,7 @@ impl Fanout {
 
     /// Emit an event to `target`'s sockets on this node only.
     pub(crate) async fn emit_local(&self, target: &Target, event: &str, payload: &Value) {
-        if let Err(e) = self.io.to(target.socket_room()).emit(event, payload).await {
-            tracing::debug!(?target, event, error = %e, "local emit failed");
-        }
+        local::emit_to_room(&self.metrics, &self.io, &target.socket_room(), event, payload);
     }
 
     /// Bytes this node's fan-out sent to and received from peers.

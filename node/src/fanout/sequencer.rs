@@ -88,8 +88,6 @@ async fn fill_gap(node: &Node, room: &str, after: u64, before: u64) -> Vec<Store
 }
 
 async fn emit(node: &Node, io: &SocketIo, room: &str, payload: &Value) {
-    if let Err(e) = io.to(room.to_owned()).emit("message", payload).await {
-        tracing::debug!(room, error = %e, "local emit failed");
-    }
+    super::local::emit_to_room(&node.metrics, io, room, "message", payload);
     node.metrics.messages_delivered.fetch_add(1, Ordering::Relaxed);
 }

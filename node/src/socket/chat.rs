@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chat_raft::messages::{FileRef, MessageKind, NewMessage};
+use chat_raft::messages::{FileRef, MessageKind, NewMessage, StoredMessage};
 use chat_raft::state::Sanction;
 use chat_raft::{Command, Outcome};
 use serde_json::Value;
@@ -143,7 +143,9 @@ pub(super) async fn send(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
         }
     };
     node.fanout.emit_message(&node, &stored).await;
-    crate::ai::start_replies(&node, &stored).await;
+    if ai_reply_allowed(&node, &s, &user.user_id, &stored).await {
+        crate::ai::start_replies(&node, &stored).await;
+    }
     crate::mentions::notify(&node, &stored, &user.user_id).await;
     session::record_activity(&node, &user.user_id, &user.session_id);
 }
@@ -205,6 +207,26 @@ fn file_metadata(file: &FileRef) -> serde_json::Map<String, Value> {
     metadata.insert("fileSize".into(), Value::from(file.size));
     metadata.insert("originalName".into(), Value::from(file.originalname.clone()));
     metadata
+}
+
+/// Whether a stored message mentioning an AI persona may start AI replies: each reply
+/// is a call to the AI provider, so they are limited per user (issue 12). Past the
+/// limit the message stays delivered, and the sender is told there is no reply.
+async fn ai_reply_allowed(node: &Node, s: &SocketRef, user_id: &str, stored: &StoredMessage) -> bool {
+    if stored.mentions.is_empty() {
+        return true;
+    }
+    let limit = node.rate_limits.ai_mentions.check(user_id, now_ms()).await;
+    if !limit.allowed {
+        node.metrics.limit_hit(Limit::AiMentionRate);
+        let payload = serde_json::json!({
+            "code": "RATE_LIMIT_EXCEEDED",
+            "message": "AI 호출 횟수 제한을 초과했습니다. 메시지는 전송되었지만 AI 응답은 없습니다.",
+            "retryAfter": limit.retry_after_s,
+        });
+        let _ = s.emit("error", &payload);
+    }
+    limit.allowed
 }
 
 /// Check 4 of protocol §6.5.3: the per-user message limit.

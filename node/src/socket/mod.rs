@@ -50,8 +50,9 @@ pub(crate) const MAX_PAYLOAD: usize = 64 * 1024;
 const MAX_BINARY_ATTACHMENTS: usize = 1;
 const BINARY_COMPLETION: Duration = Duration::from_secs(10);
 
-/// The Socket.IO layer and its handle, configured as protocol §1.1 says.
-pub(crate) fn build() -> (SocketIoLayer, SocketIo) {
+/// The Socket.IO layer and its handle, configured as protocol §1.1 says; each socket
+/// buffers at most `socket_buffer` outbound packets (`--socket-buffer`).
+pub(crate) fn build(socket_buffer: usize) -> (SocketIoLayer, SocketIo) {
     let parser = ParserConfig::common()
         .max_incoming_binaries(MAX_BINARY_ATTACHMENTS)
         .max_incoming_binary_buf_size(MAX_PAYLOAD)
@@ -64,7 +65,7 @@ pub(crate) fn build() -> (SocketIoLayer, SocketIo) {
         .ws_max_message_size(MAX_PAYLOAD)
         .ws_max_frame_size(MAX_PAYLOAD)
         .with_parser(parser)
-        .max_buffer_size(1024)
+        .max_buffer_size(socket_buffer)
         .build_layer()
 }
 
@@ -95,6 +96,7 @@ fn register_handlers(node: &Arc<Node>, s: &SocketRef) {
     on(&s, &node, "leaveRoom", rooms::leave);
     chat_queue(&s, &node);
     on(&s, &node, "fetchPreviousMessages", history::fetch);
+    s.extensions.insert(receipts::ReadMarksRefused::default());
     on(&s, &node, "markMessagesAsRead", receipts::mark_read);
     on(&s, &node, "messageReaction", receipts::react);
     // `ping` acts on nothing, so it needs no session re-check.
@@ -163,6 +165,11 @@ fn chat_queue(s: &SocketRef, node: &Arc<Node>) {
         let _ = ack.send(&NO_ARGUMENTS);
         async {}
     });
+}
+
+/// The user id of an authenticated socket.
+pub(crate) fn user_id_of(s: &SocketRef) -> Option<String> {
+    session_user::user_of(s).map(|u| u.user_id)
 }
 
 /// Send `error` to one socket.

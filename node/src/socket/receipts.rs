@@ -6,6 +6,7 @@
 //! room.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chat_raft::messages::{reaction_cap_reached, ReadMark, DELETED_CONTENT, MAX_REACTIONS_PER_MESSAGE};
@@ -16,12 +17,38 @@ use super::session_user::user_of;
 use crate::auth::now_ms;
 use crate::fanout::Target;
 use crate::metrics::Limit;
+use crate::ratelimit::Decision;
 use crate::Node;
 
 /// Most ids accepted in one `markMessagesAsRead`.
 const MAX_READ_IDS: usize = 500;
 /// Longest accepted reaction, in characters (an emoji sequence).
 const MAX_EMOJI_CHARS: usize = 16;
+
+/// The end (epoch ms) of the last rate-limit window in which this socket was told its
+/// read marks are refused, kept in the socket's extensions: a client marking every
+/// delivered message would otherwise get one `error` per message while refused.
+#[derive(Clone, Default)]
+pub(super) struct ReadMarksRefused(Arc<AtomicU64>);
+
+/// Drop a read mark over the per-user limit, telling the socket once per window.
+fn refuse_read_mark(node: &Node, s: &SocketRef, limit: &Decision) {
+    // Counted after the emit, so a count seen in /metrics has its `error` queued.
+    let told = s.extensions.get::<ReadMarksRefused>();
+    if told.is_some_and(|told| told.0.swap(limit.reset_at, Ordering::Relaxed) != limit.reset_at) {
+        emit_read_mark_refusal(s, limit);
+    }
+    node.metrics.limit_hit(Limit::ReadMarkRate);
+}
+
+fn emit_read_mark_refusal(s: &SocketRef, limit: &Decision) {
+    let payload = json!({
+        "code": "RATE_LIMIT_EXCEEDED",
+        "message": "읽음 처리 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.",
+        "retryAfter": limit.retry_after_s,
+    });
+    let _ = s.emit("error", &payload);
+}
 
 fn is_participant(node: &Node, room_id: &str, user_id: &str) -> bool {
     node.cluster.read_local(|state| state.rooms.get(room_id).is_some_and(|r| r.is_participant(user_id)))
@@ -33,6 +60,10 @@ fn is_participant(node: &Node, room_id: &str, user_id: &str) -> bool {
 /// so a mixed list never marks anything in a room the user does not belong to.
 pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else { return super::emit_error(&s, None, "Unauthorized") };
+    let limit = node.rate_limits.read_marks.check(&user.user_id, now_ms()).await;
+    if !limit.allowed {
+        return refuse_read_mark(&node, &s, &limit);
+    }
     let mut seen = HashSet::new();
     let ids: Vec<String> = data
         .as_ref()
