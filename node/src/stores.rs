@@ -20,7 +20,7 @@ use bytes::Bytes;
 use chat_raft::command::Millis;
 use chat_raft::messages::{MessageApplier, NewMessage, ReadMark, ReadNotice, StoredMessage};
 use chat_raft::Cluster;
-use chat_storage::blobs::{Blob, Placement};
+use chat_storage::blobs::{Blob, Placement, StagedBlob};
 use chat_storage::{
     BlobError, BlobName, BlobStore, DirBlobStore, EmbeddedBlobStore, EmbeddedMessageStore, GridFsBlobStore,
     HistoryPage, MessagePlace, MessageReactions, MessageStore, MongoMessageStore, SledMessages,
@@ -247,6 +247,10 @@ struct MongoBlobs(Arc<Mongo>);
 impl BlobStore for MongoBlobs {
     async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError> {
         self.0.blob_store()?.put(name, bytes).await
+    }
+
+    async fn put_staged(&self, name: &BlobName, staged: StagedBlob) -> Result<Placement, BlobError> {
+        self.0.blob_store()?.put_staged(name, staged).await
     }
 
     async fn get(&self, name: &BlobName) -> Result<Option<Blob>, BlobError> {

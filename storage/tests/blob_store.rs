@@ -63,6 +63,40 @@ async fn blobs_stay_under_the_root_and_leave_no_temporary_files() -> Result<()> 
     Ok(())
 }
 
+/// An upload streamed to a staged file: dropped (refused, aborted) it leaves nothing;
+/// given to `put_staged` it is the blob, and no staged file remains; one left by a
+/// crash is removed when the store opens again.
+#[tokio::test]
+async fn staged_blobs_leave_nothing_behind() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("blobs");
+    let store = DirBlobStore::open(&root)?;
+    let mut refused = store.stage().await?;
+    refused.write(&conformance::pattern(1000, 3)).await?;
+    let files = walk(&root)?;
+    assert!(files.len() == 1 && files[0].starts_with(".tmp-"), "{files:?}");
+    drop(refused);
+    assert_eq!(walk(&root)?, Vec::<String>::new());
+
+    let name = conformance::fresh_name("png");
+    let bytes = conformance::pattern(300_000, 5);
+    let mut staged = store.stage().await?;
+    for chunk in bytes.chunks(64 * 1024) {
+        staged.write(chunk).await?;
+    }
+    assert_eq!(staged.size(), 300_000);
+    store.put_staged(&name, staged).await?;
+    assert_eq!(walk(&root)?, vec![name.to_string()]);
+    let blob = store.get(&name).await?.expect("stored");
+    assert!(chat_storage::blobs::read_all(blob).await? == bytes);
+
+    std::fs::write(root.join(".tmp-0123456789abcdef"), b"left by a crash")?;
+    std::fs::write(root.join("profiles/.tmp-0123456789abcdef"), b"left by an older build")?;
+    DirBlobStore::open(&root)?;
+    assert_eq!(walk(&root)?, vec![name.to_string()]);
+    Ok(())
+}
+
 fn walk(root: &std::path::Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(root)? {

@@ -42,3 +42,26 @@ async fn an_unreachable_server_fails_to_connect() -> Result<()> {
     assert!(GridFsBlobStore::connect(&uri).await.is_err());
     Ok(())
 }
+
+/// A staged upload is stored from its file in batches of chunks (9 MiB: more than one
+/// `insert_many`), read back whole, and its staged file is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_blob_is_stored_from_its_file() -> Result<()> {
+    let Some(mongo) = TestMongo::start("a_staged_blob_is_stored_from_its_file")? else { return Ok(()) };
+    let store = GridFsBlobStore::connect(&mongo.uri(&database())).await?;
+    let dir = tempfile::tempdir()?;
+    let staging = chat_storage::DirBlobStore::open(dir.path())?;
+    let name = conformance::fresh_name("mp4");
+    let bytes = conformance::pattern(9 * 1024 * 1024 + 17, 4);
+    let mut staged = staging.stage().await?;
+    for chunk in bytes.chunks(100_000) {
+        staged.write(chunk).await?;
+    }
+    store.put_staged(&name, staged).await?;
+    let blob = store.get(&name).await?.expect("stored");
+    assert_eq!(blob.size, bytes.len() as u64);
+    assert!(read_all(blob).await? == bytes, "the stored bytes differ");
+    let left: Vec<_> = std::fs::read_dir(dir.path())?.flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("profiles")], "the staged file stays");
+    Ok(())
+}

@@ -6,12 +6,14 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chat_storage::blobs::MAX_BLOB_BYTES;
 use chat_storage::{BlobName, BlobStore};
+use futures::StreamExt;
 
 use crate::Node;
 
@@ -24,12 +26,32 @@ fn failed(e: chat_storage::BlobError) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
 }
 
-pub(super) async fn put(State(node): State<Arc<Node>>, Path(name): Path<String>, bytes: Bytes) -> Response {
+/// The copy is streamed to a staged file in this node's blob directory (at most
+/// [`MAX_BLOB_BYTES`]), then moved into place: a copy costs one chunk of memory, and an
+/// aborted or oversized one leaves no file.
+pub(super) async fn put(State(node): State<Arc<Node>>, Path(name): Path<String>, body: Body) -> Response {
     let Ok(name) = BlobName::parse(&name) else {
         return bad_name();
     };
-    let size = bytes.len();
-    match node.blob_copies.put(&name, bytes).await {
+    let mut staged = match node.blob_copies.stage().await {
+        Ok(staged) => staged,
+        Err(e) => return failed(e.into()),
+    };
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            tracing::warn!(blob = %name, "a peer's blob copy was cut off");
+            return (StatusCode::BAD_REQUEST, "body cut off").into_response();
+        };
+        if staged.size() + chunk.len() as u64 > MAX_BLOB_BYTES {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "blob over the size cap").into_response();
+        }
+        if let Err(e) = staged.write(&chunk).await {
+            return failed(e.into());
+        }
+    }
+    let size = staged.size();
+    match node.blob_copies.put_staged(&name, staged).await {
         Ok(_) => {
             tracing::debug!(blob = %name, size, "stored a blob copy for a peer");
             StatusCode::NO_CONTENT.into_response()

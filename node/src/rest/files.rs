@@ -19,9 +19,9 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use bytes::{Bytes, BytesMut};
 use chat_raft::state::FileRecord;
 use chat_raft::{Command, Outcome};
+use chat_storage::blobs::StagedBlob;
 use chat_storage::{BlobError, BlobName};
 use serde_json::json;
 use unicode_normalization::UnicodeNormalization;
@@ -81,7 +81,7 @@ pub(super) fn routes() -> Router<Arc<Node>> {
 
 // ---- intake ---------------------------------------------------------------------------------
 
-/// One uploaded part, validated and read whole (at most its cap).
+/// One uploaded part, validated and streamed to a staged file (at most its cap).
 pub(super) struct Part {
     /// `/` and `\` removed, NFC-normalised, 1..=255 UTF-8 bytes.
     pub originalname: String,
@@ -89,7 +89,8 @@ pub(super) struct Part {
     pub mimetype: String,
     /// Lowercased extension of the original name.
     pub ext: Option<String>,
-    pub bytes: Bytes,
+    /// The bytes, on disk in this node's blob directory; removed if the part is dropped.
+    pub staged: StagedBlob,
 }
 
 /// What an endpoint accepts, decided from a part's headers before any byte is read.
@@ -108,10 +109,12 @@ pub(super) fn bad_request(message: impl Into<Cow<'static, str>>) -> ApiError {
     ApiError::refused(StatusCode::BAD_REQUEST, message)
 }
 
-/// Read the `rules.field` part of a multipart request. On a refusal the rest of the
-/// request is still read (bounded by [`UPLOAD_LIMIT`]), so the client gets the answer
-/// instead of a reset connection.
+/// Read the `rules.field` part of a multipart request, chunk by chunk into a staged
+/// file in this node's blob directory (one chunk in memory at a time). On a refusal the
+/// rest of the request is still read (bounded by [`UPLOAD_LIMIT`]) and discarded, so
+/// the client gets the answer instead of a reset connection, and the staged file is gone.
 pub(super) async fn read_part(
+    node: &Node,
     multipart: Result<Multipart, MultipartRejection>,
     rules: &Rules,
 ) -> Result<Part, ApiError> {
@@ -121,7 +124,7 @@ pub(super) async fn read_part(
     })?;
     let result = loop {
         match multipart.next_field().await {
-            Ok(Some(field)) if field.name() == Some(rules.field) => break read_field(field, rules).await,
+            Ok(Some(field)) if field.name() == Some(rules.field) => break read_field(node, field, rules).await,
             Ok(Some(_)) => continue,
             Ok(None) => break Err(bad_request(rules.missing)),
             Err(e) => return Err(multipart_error(e)),
@@ -133,23 +136,23 @@ pub(super) async fn read_part(
     result
 }
 
-async fn read_field(mut field: Field<'_>, rules: &Rules) -> Result<Part, ApiError> {
+async fn read_field(node: &Node, mut field: Field<'_>, rules: &Rules) -> Result<Part, ApiError> {
     let raw_name = field.file_name().unwrap_or_default().to_owned();
     let mimetype = essence(field.content_type().unwrap_or_default());
     let originalname = clean_name(&raw_name).ok_or_else(|| bad_request("파일 이름이 올바르지 않습니다."))?;
     let ext = extension(&originalname);
     let cap = (rules.check)(&mimetype, ext.as_deref())?;
-    let mut bytes = BytesMut::new();
+    let mut staged = node.blob_copies.stage().await.map_err(|e| ApiError::internal(UPLOAD_FAILED, e))?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        if (bytes.len() + chunk.len()) as u64 > cap {
+        if staged.size() + chunk.len() as u64 > cap {
             return Err((rules.too_large)(cap));
         }
-        bytes.extend_from_slice(&chunk);
+        staged.write(&chunk).await.map_err(|e| ApiError::internal(UPLOAD_FAILED, e))?;
     }
-    if bytes.is_empty() {
+    if staged.size() == 0 {
         return Err(bad_request(rules.missing));
     }
-    Ok(Part { originalname, mimetype, ext, bytes: bytes.freeze() })
+    Ok(Part { originalname, mimetype, ext, staged })
 }
 
 async fn drain(multipart: &mut Multipart) {
@@ -219,8 +222,8 @@ pub(super) async fn store(
     failure: &'static str,
 ) -> Result<FileRecord, ApiError> {
     let now = now_ms();
-    let size = part.bytes.len() as u64;
-    let placement = node.blobs.put(name, part.bytes).await.map_err(|e| blob_error(e, failure))?;
+    let size = part.staged.size();
+    let placement = node.blobs.put_staged(name, part.staged).await.map_err(|e| blob_error(e, failure))?;
     let record = FileRecord {
         id: object_id(now),
         filename: name.to_string(),
@@ -257,7 +260,7 @@ async fn upload(
         check: chat_rules,
         too_large: |cap| bad_request(format!("파일 크기는 {}MB를 초과할 수 없습니다.", cap / MIB)),
     };
-    let part = read_part(multipart, &rules).await?;
+    let part = read_part(&node, multipart, &rules).await?;
     let name = BlobName::generate(false, now_ms(), part.ext.as_deref())
         .map_err(|e| ApiError::internal(UPLOAD_FAILED, format!("{e}: {:?}", part.ext)))?;
     let record = store(&node, &auth.user.id, &name, part, UPLOAD_FAILED).await?;

@@ -1,8 +1,8 @@
 //! [`DirBlobStore`]: blobs as files in one directory (`<data_dir>/blobs`), profile
 //! images in its `profiles/` subdirectory.
 //!
-//! A put writes a temporary file next to the target, flushes it and renames it into
-//! place, so a concurrent reader sees the old blob, the new one or none, never a
+//! A put writes a temporary file ([`StagedBlob`]) in the directory, flushes it and
+//! renames it into place, so a concurrent reader sees the old blob, the new one or none, never a
 //! prefix; the directory is flushed too so the rename survives a crash.
 
 use std::io;
@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::{Blob, BlobError, BlobName, BlobStore, Placement};
+use super::staged::STAGING_PREFIX;
+use super::{Blob, BlobError, BlobName, BlobStore, Placement, StagedBlob};
 
 /// Read chunk size when streaming a blob out.
 const CHUNK: usize = 64 * 1024;
@@ -24,10 +24,30 @@ pub struct DirBlobStore {
 }
 
 impl DirBlobStore {
-    /// Open (creating) the store in `root`.
+    /// Open (creating) the store in `root`. Staged files left by an earlier run (a
+    /// crash during an upload) are removed: nothing else writes them, and no blob is
+    /// ever named like one.
     pub fn open(root: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(root.join(super::PROFILES))?;
+        for dir in [root.to_owned(), root.join(super::PROFILES)] {
+            for entry in std::fs::read_dir(&dir)?.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(Self { root: root.to_owned() })
+    }
+
+    /// An empty [`StagedBlob`] in this directory, for an incoming blob to be written
+    /// to chunk by chunk and then given to `put_staged`.
+    pub async fn stage(&self) -> io::Result<StagedBlob> {
+        StagedBlob::create(&self.root).await
+    }
+
+    /// The file of a stored blob (to stream a copy from).
+    pub(super) fn file_path(&self, name: &BlobName) -> PathBuf {
+        self.path(name)
     }
 
     pub fn root(&self) -> &Path {
@@ -44,21 +64,17 @@ impl DirBlobStore {
 #[async_trait]
 impl BlobStore for DirBlobStore {
     async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError> {
+        let mut staged = self.stage().await?;
+        staged.write(&bytes).await?;
+        self.put_staged(name, staged).await
+    }
+
+    async fn put_staged(&self, name: &BlobName, staged: StagedBlob) -> Result<Placement, BlobError> {
         let target = self.path(name);
         let dir = target.parent().expect("a blob path has a parent").to_owned();
-        let tmp = dir.join(format!(".tmp-{:016x}", rand::random::<u64>()));
-        let written = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            file.write_all(&bytes).await?;
-            file.sync_all().await?;
-            tokio::fs::rename(&tmp, &target).await?;
-            tokio::fs::File::open(&dir).await?.sync_all().await
-        }
-        .await;
-        if let Err(e) = written {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e.into());
-        }
+        // On an error the staged file removes itself when dropped.
+        staged.rename_to(&target).await?;
+        tokio::fs::File::open(&dir).await?.sync_all().await?;
         Ok(Placement::default())
     }
 

@@ -1,6 +1,6 @@
 //! [`EmbeddedBlobStore`]: the blob store when no external database is configured
 //! (architecture §3.2). Every node keeps a [`DirBlobStore`]; a `put` writes the local
-//! copy, then copies the bytes to other members over the cluster listener
+//! copy (moved into place from a [`StagedBlob`]), then streams it from that file to other members over the cluster listener
 //! (`PUT /cluster/blobs/{name}`) until [`MIN_COPIES`] nodes hold them, and only then
 //! returns the holders (which the caller records in the file's metadata before it
 //! acknowledges the upload). A `get` on a node without a copy streams it from a holder
@@ -24,7 +24,9 @@ use futures::TryStreamExt;
 use rand::seq::SliceRandom;
 use reqwest::StatusCode;
 
-use super::{Blob, BlobError, BlobName, BlobStore, DirBlobStore, Placement};
+use tokio_util::io::ReaderStream;
+
+use super::{Blob, BlobError, BlobName, BlobStore, DirBlobStore, Placement, StagedBlob};
 
 /// Route prefix of the blob copies on the cluster listener; the name follows.
 pub const BLOBS_PATH: &str = "/cluster/blobs/";
@@ -36,6 +38,8 @@ pub const MIN_COPIES: usize = 2;
 const READ_START: Duration = Duration::from_secs(5);
 /// Time for a whole copy to a peer (50 MiB at a slow 10 MB/s is 5 s).
 const COPY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Read chunk size when streaming a copy to a peer.
+const COPY_CHUNK: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct EmbeddedBlobStore {
@@ -102,8 +106,25 @@ impl EmbeddedBlobStore {
             .header(chat_raft::api::FROM_HEADER, self.cluster.id().to_string())
     }
 
-    async fn copy_to(&self, peer: NodeId, addr: &str, name: &BlobName, bytes: Bytes) -> bool {
-        let sent = self.request(reqwest::Method::PUT, addr, name).timeout(COPY_TIMEOUT).body(bytes).send().await;
+    /// Copy this node's stored copy of `name` to a peer, streamed from the file (one
+    /// chunk in memory at a time, never the whole blob).
+    async fn copy_to(&self, peer: NodeId, addr: &str, name: &BlobName) -> bool {
+        let file = match tokio::fs::File::open(self.local.file_path(name)).await {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(peer, blob = %name, error = %e, "local copy to send is gone");
+                return false;
+            }
+        };
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or_default();
+        let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(file, COPY_CHUNK));
+        let sent = self
+            .request(reqwest::Method::PUT, addr, name)
+            .timeout(COPY_TIMEOUT)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body)
+            .send()
+            .await;
         match sent {
             Ok(resp) if resp.status().is_success() => true,
             Ok(resp) => {
@@ -144,7 +165,13 @@ impl EmbeddedBlobStore {
 #[async_trait]
 impl BlobStore for EmbeddedBlobStore {
     async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError> {
-        self.local.put(name, bytes.clone()).await?;
+        let mut staged = self.local.stage().await?;
+        staged.write(&bytes).await?;
+        self.put_staged(name, staged).await
+    }
+
+    async fn put_staged(&self, name: &BlobName, staged: StagedBlob) -> Result<Placement, BlobError> {
+        self.local.put_staged(name, staged).await?;
         let mut holders = vec![self.cluster.id()];
         let targets = self.copy_targets();
         let wanted = MIN_COPIES.min(targets.len() + 1);
@@ -152,7 +179,7 @@ impl BlobStore for EmbeddedBlobStore {
             if holders.len() >= wanted {
                 break;
             }
-            if self.copy_to(peer, &addr, name, bytes.clone()).await {
+            if self.copy_to(peer, &addr, name).await {
                 holders.push(peer);
             }
         }

@@ -26,7 +26,9 @@ use mongodb::options::{DatabaseOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use super::{Blob, BlobError, BlobName, BlobStore, Placement};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::{Blob, BlobError, BlobName, BlobStore, Placement, StagedBlob};
 use crate::messages::DEFAULT_DATABASE;
 
 /// Bytes per chunk document (GridFS's default).
@@ -119,34 +121,49 @@ impl GridFsBlobStore {
         Ok(())
     }
 
-    async fn write_chunks(&self, id: &str, bytes: &Bytes) -> Result<(), BlobError> {
-        let docs: Vec<Document> = bytes
-            .chunks(CHUNK)
-            .enumerate()
-            .map(|(n, data)| {
-                let data = Binary { subtype: BinarySubtype::Generic, bytes: data.to_vec() };
-                doc! { "_id": format!("{id}-{n}"), "files_id": id, "n": n as i64, "data": data }
-            })
-            .collect();
-        for batch in docs.chunks(CHUNKS_PER_INSERT) {
-            self.chunks.insert_many(batch).await.map_err(mongo("store a blob"))?;
+    /// Write the chunk documents of revision `id` from `source`, at most
+    /// [`CHUNKS_PER_INSERT`] chunks in memory at a time; returns the length written.
+    async fn write_chunks(&self, id: &str, mut source: impl AsyncRead + Unpin) -> Result<u64, BlobError> {
+        let mut length = 0u64;
+        let mut n = 0i64;
+        loop {
+            let mut batch = Vec::with_capacity(CHUNKS_PER_INSERT);
+            while batch.len() < CHUNKS_PER_INSERT {
+                let data = read_chunk(&mut source).await?;
+                if data.is_empty() {
+                    break;
+                }
+                length += data.len() as u64;
+                let data = Binary { subtype: BinarySubtype::Generic, bytes: data };
+                batch.push(doc! { "_id": format!("{id}-{n}"), "files_id": id, "n": n, "data": data });
+                n += 1;
+            }
+            if batch.is_empty() {
+                return Ok(length);
+            }
+            let last = batch.len() < CHUNKS_PER_INSERT;
+            self.chunks.insert_many(&batch).await.map_err(mongo("store a blob"))?;
+            if last {
+                return Ok(length);
+            }
         }
-        Ok(())
     }
-}
 
-#[async_trait]
-impl BlobStore for GridFsBlobStore {
-    async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError> {
+    /// Store the bytes of `source` as the newest revision of `name` (chunks first, the
+    /// files document last), then remove the older revisions.
+    async fn put_from(&self, name: &BlobName, source: impl AsyncRead + Unpin) -> Result<Placement, BlobError> {
         let id = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
-        if let Err(e) = self.write_chunks(&id, &bytes).await {
-            let _ = self.chunks.delete_many(doc! { "files_id": &id }).await;
-            return Err(e);
-        }
+        let length = match self.write_chunks(&id, source).await {
+            Ok(length) => length,
+            Err(e) => {
+                let _ = self.chunks.delete_many(doc! { "files_id": &id }).await;
+                return Err(e);
+            }
+        };
         let file = FileDoc {
             id: id.clone(),
             filename: name.as_str().to_owned(),
-            length: bytes.len() as i64,
+            length: length as i64,
             chunk_size: CHUNK as i64,
             upload_date: now_ms(),
         };
@@ -160,6 +177,32 @@ impl BlobStore for GridFsBlobStore {
             }
         }
         Ok(Placement::default())
+    }
+}
+
+/// Up to [`CHUNK`] bytes of `source` (fewer only at its end; empty once it ended).
+async fn read_chunk(source: &mut (impl AsyncRead + Unpin)) -> Result<Vec<u8>, BlobError> {
+    let mut data = Vec::with_capacity(CHUNK);
+    while data.len() < CHUNK {
+        let read = (&mut *source).take((CHUNK - data.len()) as u64).read_to_end(&mut data).await?;
+        if read == 0 {
+            break;
+        }
+    }
+    Ok(data)
+}
+
+#[async_trait]
+impl BlobStore for GridFsBlobStore {
+    async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError> {
+        self.put_from(name, &bytes[..]).await
+    }
+
+    /// Read from the staged file in batches of chunks, never the whole blob at once.
+    async fn put_staged(&self, name: &BlobName, mut staged: StagedBlob) -> Result<Placement, BlobError> {
+        staged.finish().await?;
+        let file = tokio::fs::File::open(staged.path()).await?;
+        self.put_from(name, tokio::io::BufReader::new(file)).await
     }
 
     async fn get(&self, name: &BlobName) -> Result<Option<Blob>, BlobError> {

@@ -4,6 +4,7 @@
 //!
 //! - `name.rs`: [`BlobName`], the only names a store accepts (server-generated);
 //! - `dir.rs`: [`DirBlobStore`], one directory on this node's disk;
+//! - `staged.rs`: [`StagedBlob`], an incoming blob streamed to a temporary file;
 //! - `embedded.rs`: [`EmbeddedBlobStore`], a directory per node with every blob copied
 //!   to at least two nodes before `put` returns, readable from any node;
 //! - `gridfs.rs`: [`GridFsBlobStore`], blobs in MongoDB GridFS when MongoDB is configured;
@@ -14,6 +15,7 @@ mod dir;
 mod embedded;
 mod gridfs;
 mod name;
+mod staged;
 
 use std::pin::Pin;
 
@@ -26,6 +28,7 @@ pub use dir::DirBlobStore;
 pub use embedded::{EmbeddedBlobStore, BLOBS_PATH, MIN_COPIES};
 pub use gridfs::GridFsBlobStore;
 pub use name::{BlobName, InvalidBlobName, PROFILES};
+pub use staged::{StagedBlob, MAX_BLOB_BYTES};
 
 /// The bytes of a blob as they are read: chunks, never the whole file in memory.
 pub type BlobStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -72,6 +75,12 @@ pub enum BlobError {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, name: &BlobName, bytes: Bytes) -> Result<Placement, BlobError>;
+
+    /// Store a blob that was streamed to disk ([`DirBlobStore::stage`]) under `name`,
+    /// with the rules of `put`, without reading it whole into memory: the node-local
+    /// stores move the file into place and stream it to peers, GridFS reads it in
+    /// batches of chunks. The staged file is gone afterwards, whatever the result.
+    async fn put_staged(&self, name: &BlobName, staged: StagedBlob) -> Result<Placement, BlobError>;
 
     async fn get(&self, name: &BlobName) -> Result<Option<Blob>, BlobError>;
 
