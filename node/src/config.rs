@@ -261,6 +261,14 @@ pub struct Config {
     /// messages at once, a busy room delivers tens per second).
     #[arg(long, env = "CHAT_SOCKET_BUFFER", default_value_t = 1024)]
     pub socket_buffer: usize,
+    /// Uploads (chat files, profile images) one user may have in progress at once on
+    /// a node; the next gets 429 until one of them ends.
+    #[arg(long, env = "CHAT_MAX_UPLOADS_PER_USER", default_value_t = 2)]
+    pub max_uploads_per_user: usize,
+
+    /// Uploads in progress at once on a node, all users together; the next gets 429.
+    #[arg(long, env = "CHAT_MAX_UPLOADS_PER_NODE", default_value_t = 8)]
+    pub max_uploads_per_node: usize,
 
     /// Reverse proxies in front of the node that append to `X-Forwarded-For`. The
     /// client address (rate-limit key, `duplicate_login`'s `ipAddress`) is the N-th
@@ -424,6 +432,8 @@ impl Config {
             ("--password-failure-window-ms", self.password_failure_window_ms),
             ("--max-sockets-per-user", self.max_sockets_per_user as u64),
             ("--socket-buffer", self.socket_buffer as u64),
+            ("--max-uploads-per-user", self.max_uploads_per_user as u64),
+            ("--max-uploads-per-node", self.max_uploads_per_node as u64),
         ];
         match limits.into_iter().find(|(_, value)| *value == 0) {
             Some((flag, _)) => Err(Error::Config(format!("{flag} must be 1 or more (got 0)"))),

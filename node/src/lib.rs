@@ -64,6 +64,8 @@ pub(crate) struct Node {
     /// cluster listener serves to peers; kept apart so a copy received from a peer is
     /// stored here only, never replicated again.
     pub blob_copies: DirBlobStore,
+    /// Uploads in progress here, bounded per user and per node.
+    pub upload_slots: rest::UploadSlots,
     /// MongoDB's connection and readiness, when messages and files are stored there
     /// (`--mongodb-uri`); `/api/health` requires it.
     pub mongo: Option<Arc<stores::Mongo>>,
@@ -131,6 +133,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let metrics = Arc::new(metrics::Metrics::default());
     let (messages, shared) = redis_cache(&config, messages)?;
     let rate_limits = ratelimit::RateLimits::from_config(&config, shared);
+    let upload_slots = rest::UploadSlots::from_config(&config);
     let ai = ai::Ai::from_config(&config);
     let node = Arc::new(Node {
         cluster: cluster.clone(),
@@ -150,6 +153,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         read_marks: read_marks::ReadMarks::default(),
         blobs,
         blob_copies,
+        upload_slots,
         mongo,
         banned_words,
         rate_limits,

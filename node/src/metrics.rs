@@ -98,9 +98,13 @@ pub(crate) enum Limit {
     AiMentionRate,
     /// A socket disconnected because its outbound buffer was full.
     SlowConsumer,
+    /// An upload refused because its user has the most uploads in progress already.
+    UploadsPerUser,
+    /// An upload refused because this node has the most uploads in progress already.
+    UploadsPerNode,
 }
 
-const LIMITS: [(Limit, &str); 12] = [
+const LIMITS: [(Limit, &str); 14] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
@@ -113,6 +117,8 @@ const LIMITS: [(Limit, &str); 12] = [
     (Limit::ReadMarkRate, "read_mark_rate"),
     (Limit::AiMentionRate, "ai_mention_rate"),
     (Limit::SlowConsumer, "slow_consumer"),
+    (Limit::UploadsPerUser, "uploads_per_user"),
+    (Limit::UploadsPerNode, "uploads_per_node"),
 ];
 
 #[derive(Default)]

@@ -11,7 +11,7 @@ use chat_raft::NodeId;
 use chat_tests::{wait_until, NodeSpec, TestCluster};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
 
@@ -99,6 +99,60 @@ fn blob_files(cluster: &TestCluster) -> Vec<String> {
     out
 }
 
+/// An upload whose body stops after its first MiB until [`SlowUpload::finish`]: it
+/// holds its slot on the node meanwhile.
+struct SlowUpload {
+    stream: tokio::net::TcpStream,
+    rest: Vec<u8>,
+}
+
+impl SlowUpload {
+    async fn start(cluster: &TestCluster, node: NodeId, user: &Login, filename: &str) -> Result<Self> {
+        let (multipart_type, body) = multipart(filename, "video/mp4", &pattern(2 * MIB, 5));
+        let mut stream = tokio::net::TcpStream::connect(&cluster.node(node).addr.public).await?;
+        let head = format!(
+            "POST /api/files/upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nx-auth-token: {}\r\n\
+             x-session-id: {}\r\nContent-Type: {multipart_type}\r\nContent-Length: {}\r\n\r\n",
+            user.token,
+            user.session_id,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body[..MIB]).await?;
+        stream.flush().await?;
+        Ok(Self { stream, rest: body[MIB..].to_vec() })
+    }
+
+    /// Send the rest of the body; the answer's status.
+    async fn finish(mut self) -> Result<u16> {
+        self.stream.write_all(&self.rest).await?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), self.stream.read_to_end(&mut answer)).await??;
+        let answer = String::from_utf8_lossy(&answer);
+        Ok(answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+    }
+}
+
+/// Staged files on every node: uploads whose body is being read.
+fn staged_files(cluster: &TestCluster) -> usize {
+    blob_files(cluster).iter().filter(|f| f.contains(".tmp-")).count()
+}
+
+async fn wait_staged(cluster: &TestCluster, count: usize) -> Result<()> {
+    wait_until(&format!("{count} staged uploads"), Duration::from_secs(10), || async {
+        (staged_files(cluster) == count).then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+fn assert_throttled(reply: &Reply) {
+    assert_eq!(reply.status, 429, "{:?}", reply.body);
+    assert_eq!(reply.body["code"], "TOO_MANY_REQUESTS", "{:?}", reply.body);
+    assert_eq!(reply.body["retryAfter"], 5, "{:?}", reply.body);
+    assert_eq!(reply.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
+}
+
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
@@ -183,5 +237,47 @@ async fn aborted_and_refused_uploads_leave_no_file() -> Result<()> {
 
     let health = reqwest::get(format!("http://{}/api/health", cluster.node(1).addr.public)).await?;
     assert_eq!(health.status().as_u16(), 200, "the node still serves");
+    Ok(())
+}
+
+/// Item 2: a user has at most 2 uploads in progress on a node (`--max-uploads-per-user`)
+/// and a node at most `--max-uploads-per-node` (3 here); the next gets 429
+/// `TOO_MANY_REQUESTS` with `retryAfter` and `Retry-After`, and nothing of it is
+/// stored. A slot is free again when its upload ends. Before, every upload was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_in_progress_are_limited_per_user_and_per_node() -> Result<()> {
+    let args = ["--bcrypt-cost", "4", "--max-uploads-per-node", "3"];
+    let cluster = TestCluster::start(NodeSpec::voters(1).with_args(&args)).await?;
+    let public = cluster.node(1).addr.public.clone();
+    let (alice, bob, carol) = (
+        register(&cluster, 1, "alice").await?,
+        register(&cluster, 1, "bob").await?,
+        register(&cluster, 1, "carol").await?,
+    );
+
+    let first = SlowUpload::start(&cluster, 1, &alice, "first.mp4").await?;
+    let second = SlowUpload::start(&cluster, 1, &alice, "second.mp4").await?;
+    wait_staged(&cluster, 2).await?;
+    let third = upload(&cluster, 1, &alice, "third.pdf", &pattern(100_000, 1)).await?;
+    assert_throttled(&third);
+    assert_eq!(staged_files(&cluster), 2, "the refused upload was staged");
+    assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"uploads_per_user\"}").await?, 1);
+
+    let bobs = SlowUpload::start(&cluster, 1, &bob, "bob.mp4").await?;
+    wait_staged(&cluster, 3).await?;
+    let carols = upload(&cluster, 1, &carol, "carol.pdf", &pattern(100_000, 2)).await?;
+    assert_throttled(&carols);
+    assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"uploads_per_node\"}").await?, 1);
+    assert_eq!(cluster.state(1).await?.files.len(), 0, "a refused upload was recorded");
+
+    assert_eq!(first.finish().await?, 200);
+    let again = upload(&cluster, 1, &alice, "third.pdf", &pattern(100_000, 1)).await?;
+    assert_eq!(again.status, 200, "a finished upload gives its slot back: {:?}", again.body);
+    assert_eq!(second.finish().await?, 200);
+    assert_eq!(bobs.finish().await?, 200);
+    let carols = upload(&cluster, 1, &carol, "carol.pdf", &pattern(100_000, 2)).await?;
+    assert_eq!(carols.status, 200, "{:?}", carols.body);
+    assert_eq!(cluster.state(1).await?.files.len(), 5);
+    assert_eq!(staged_files(&cluster), 0);
     Ok(())
 }

@@ -28,6 +28,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::ids::object_id;
 use super::respond::ApiError;
+use super::upload_admission::{self, UploadSlot};
 use crate::auth::{now_ms, AuthUser};
 use crate::Node;
 
@@ -65,6 +66,7 @@ const PREVIEWABLE: &[&str] = &[
     "application/pdf",
 ];
 
+const TOO_MANY_UPLOADS: &str = "진행 중인 업로드가 너무 많습니다. 잠시 후 다시 시도해주세요.";
 const UPLOAD_FAILED: &str = "파일 업로드 중 오류가 발생했습니다.";
 const FILE_FAILED: &str = "파일 처리 중 오류가 발생했습니다.";
 const DELETE_FAILED: &str = "파일 삭제 중 오류가 발생했습니다.";
@@ -91,6 +93,8 @@ pub(super) struct Part {
     pub ext: Option<String>,
     /// The bytes, on disk in this node's blob directory; removed if the part is dropped.
     pub staged: StagedBlob,
+    /// The upload's slot, held until the request ends.
+    pub slot: UploadSlot,
 }
 
 /// What an endpoint accepts, decided from a part's headers before any byte is read.
@@ -109,12 +113,14 @@ pub(super) fn bad_request(message: impl Into<Cow<'static, str>>) -> ApiError {
     ApiError::refused(StatusCode::BAD_REQUEST, message)
 }
 
-/// Read the `rules.field` part of a multipart request, chunk by chunk into a staged
-/// file in this node's blob directory (one chunk in memory at a time). On a refusal the
-/// rest of the request is still read (bounded by [`UPLOAD_LIMIT`]) and discarded, so
-/// the client gets the answer instead of a reset connection, and the staged file is gone.
+/// Read the `rules.field` part of `user_id`'s multipart request, chunk by chunk into a
+/// staged file in this node's blob directory (one chunk in memory at a time), once the
+/// upload has a slot (`upload_admission.rs`). On a refusal the rest of the request is
+/// still read (bounded by [`UPLOAD_LIMIT`]) and discarded, so the client gets the answer
+/// instead of a reset connection, and the staged file is gone.
 pub(super) async fn read_part(
     node: &Node,
+    user_id: &str,
     multipart: Result<Multipart, MultipartRejection>,
     rules: &Rules,
 ) -> Result<Part, ApiError> {
@@ -122,12 +128,21 @@ pub(super) async fn read_part(
         tracing::debug!(reason = %e.body_text(), "not a multipart request");
         ApiError::InvalidRequest
     })?;
-    let result = loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) if field.name() == Some(rules.field) => break read_field(node, field, rules).await,
-            Ok(Some(_)) => continue,
-            Ok(None) => break Err(bad_request(rules.missing)),
-            Err(e) => return Err(multipart_error(e)),
+    let result = match node.upload_slots.try_take(user_id) {
+        Ok(slot) => loop {
+            match multipart.next_field().await {
+                Ok(Some(field)) if field.name() == Some(rules.field) => {
+                    break read_field(node, field, rules, slot).await
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => break Err(bad_request(rules.missing)),
+                Err(e) => return Err(multipart_error(e)),
+            }
+        },
+        Err(limit) => {
+            node.metrics.limit_hit(limit);
+            tracing::info!(user = %user_id, ?limit, "upload refused: too many in progress");
+            Err(ApiError::Throttled { message: TOO_MANY_UPLOADS, retry_after_secs: upload_admission::RETRY_AFTER_SECS })
         }
     };
     if result.is_err() {
@@ -136,7 +151,7 @@ pub(super) async fn read_part(
     result
 }
 
-async fn read_field(node: &Node, mut field: Field<'_>, rules: &Rules) -> Result<Part, ApiError> {
+async fn read_field(node: &Node, mut field: Field<'_>, rules: &Rules, slot: UploadSlot) -> Result<Part, ApiError> {
     let raw_name = field.file_name().unwrap_or_default().to_owned();
     let mimetype = essence(field.content_type().unwrap_or_default());
     let originalname = clean_name(&raw_name).ok_or_else(|| bad_request("파일 이름이 올바르지 않습니다."))?;
@@ -152,7 +167,7 @@ async fn read_field(node: &Node, mut field: Field<'_>, rules: &Rules) -> Result<
     if staged.size() == 0 {
         return Err(bad_request(rules.missing));
     }
-    Ok(Part { originalname, mimetype, ext, staged })
+    Ok(Part { originalname, mimetype, ext, staged, slot })
 }
 
 async fn drain(multipart: &mut Multipart) {
@@ -213,7 +228,8 @@ pub(super) fn blob_error(e: BlobError, failure: &'static str) -> ApiError {
 }
 
 /// Store `part` as `name` on two nodes and commit its record; on any failure the bytes
-/// are removed again, so nothing unrecorded stays behind.
+/// are removed again, so nothing unrecorded stays behind. The upload keeps its slot
+/// until the record is committed (the copy to a peer is part of its cost).
 pub(super) async fn store(
     node: &Node,
     user_id: &str,
@@ -221,14 +237,15 @@ pub(super) async fn store(
     part: Part,
     failure: &'static str,
 ) -> Result<FileRecord, ApiError> {
+    let Part { originalname, mimetype, staged, slot: _slot, .. } = part;
     let now = now_ms();
-    let size = part.staged.size();
-    let placement = node.blobs.put_staged(name, part.staged).await.map_err(|e| blob_error(e, failure))?;
+    let size = staged.size();
+    let placement = node.blobs.put_staged(name, staged).await.map_err(|e| blob_error(e, failure))?;
     let record = FileRecord {
         id: object_id(now),
         filename: name.to_string(),
-        originalname: part.originalname,
-        mimetype: part.mimetype,
+        originalname,
+        mimetype,
         size,
         user: user_id.to_owned(),
         upload_date: now,
@@ -260,7 +277,7 @@ async fn upload(
         check: chat_rules,
         too_large: |cap| bad_request(format!("파일 크기는 {}MB를 초과할 수 없습니다.", cap / MIB)),
     };
-    let part = read_part(&node, multipart, &rules).await?;
+    let part = read_part(&node, &auth.user.id, multipart, &rules).await?;
     let name = BlobName::generate(false, now_ms(), part.ext.as_deref())
         .map_err(|e| ApiError::internal(UPLOAD_FAILED, format!("{e}: {:?}", part.ext)))?;
     let record = store(&node, &auth.user.id, &name, part, UPLOAD_FAILED).await?;

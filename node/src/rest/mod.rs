@@ -12,6 +12,7 @@
 //! | `users.rs` | `/api/users/**` |
 //! | `files.rs` | `/api/files/**`: uploads, download and view, the multipart intake |
 //! | `profile_image.rs` | `/api/users/profile-image` |
+//! | `upload_admission.rs` | uploads in progress per user and per node |
 //! | `uploads.rs` | `/api/uploads/**`: public profile images |
 //! | `rooms.rs`, `room_list.rs` | `/api/rooms/**` |
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
@@ -38,11 +39,13 @@ mod room_list;
 mod room_presence;
 pub(crate) mod room_view;
 mod rooms;
+mod upload_admission;
 mod uploads;
 mod users;
 mod validate;
 
 pub(crate) use guard::is_api;
+pub(crate) use upload_admission::UploadSlots;
 pub(crate) use validate::is_email;
 
 use std::sync::Arc;

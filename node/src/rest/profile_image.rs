@@ -60,7 +60,7 @@ async fn upload(
         check: image_rules,
         too_large: |_| bad_request("파일 크기는 5MB를 초과할 수 없습니다."),
     };
-    let part = files::read_part(&node, multipart, &rules).await?;
+    let part = files::read_part(&node, &auth.user.id, multipart, &rules).await?;
     let name = BlobName::generate(true, now_ms(), part.ext.as_deref())
         .map_err(|e| ApiError::internal(UPLOAD_FAILED, format!("{e}: {:?}", part.ext)))?;
     let record = files::store(&node, &auth.user.id, &name, part, UPLOAD_FAILED).await?;
