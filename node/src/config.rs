@@ -270,6 +270,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_UPLOADS_PER_NODE", default_value_t = 8)]
     pub max_uploads_per_node: usize,
 
+    /// Bytes of uploads (chat files and profile images still recorded) one user may
+    /// store, in MiB, counted cluster-wide; an upload that would exceed it gets 413.
+    /// Give every node the same value.
+    #[arg(long, env = "CHAT_UPLOAD_QUOTA_MB", default_value_t = 1024)]
+    pub upload_quota_mb: u64,
+
     /// Reverse proxies in front of the node that append to `X-Forwarded-For`. The
     /// client address (rate-limit key, `duplicate_login`'s `ipAddress`) is the N-th
     /// entry from the right of the peer address and that header; 0 ignores the header.
@@ -398,6 +404,11 @@ impl Config {
         self.raft_settings().validate().map_err(|e| Error::Config(e.to_string()))
     }
 
+    /// `--upload-quota-mb` in bytes.
+    pub fn upload_quota_bytes(&self) -> u64 {
+        self.upload_quota_mb.saturating_mul(1024 * 1024)
+    }
+
     /// Whether `email` (lowercased, as stored) is one of `--admin-emails`.
     pub fn is_admin_email(&self, email: &str) -> bool {
         self.admin_emails.iter().any(|e| e.trim().eq_ignore_ascii_case(email))
@@ -434,6 +445,7 @@ impl Config {
             ("--socket-buffer", self.socket_buffer as u64),
             ("--max-uploads-per-user", self.max_uploads_per_user as u64),
             ("--max-uploads-per-node", self.max_uploads_per_node as u64),
+            ("--upload-quota-mb", self.upload_quota_mb),
         ];
         match limits.into_iter().find(|(_, value)| *value == 0) {
             Some((flag, _)) => Err(Error::Config(format!("{flag} must be 1 or more (got 0)"))),

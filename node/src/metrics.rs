@@ -102,9 +102,11 @@ pub(crate) enum Limit {
     UploadsPerUser,
     /// An upload refused because this node has the most uploads in progress already.
     UploadsPerNode,
+    /// An upload refused because its user's stored files would exceed their quota.
+    UploadQuota,
 }
 
-const LIMITS: [(Limit, &str); 14] = [
+const LIMITS: [(Limit, &str); 15] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
@@ -119,6 +121,7 @@ const LIMITS: [(Limit, &str); 14] = [
     (Limit::SlowConsumer, "slow_consumer"),
     (Limit::UploadsPerUser, "uploads_per_user"),
     (Limit::UploadsPerNode, "uploads_per_node"),
+    (Limit::UploadQuota, "upload_quota"),
 ];
 
 #[derive(Default)]

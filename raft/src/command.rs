@@ -128,8 +128,15 @@ pub enum Command {
     NodeUp { node: NodeId },
 
     /// Record an uploaded file (chat upload or profile image) once its bytes are
-    /// stored on `file.holders`; the uploader must exist, id and name must be new.
-    RecordFile { file: FileRecord },
+    /// stored on `file.holders`; the uploader must exist, id and name must be new, and
+    /// with a `quota` (the proposer's `--upload-quota-mb`, in bytes) the uploader's
+    /// recorded files and this one may not exceed it. Absent in entries written before
+    /// quotas existed: no limit.
+    RecordFile {
+        file: FileRecord,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quota: Option<u64>,
+    },
     /// A message referencing the file was posted in the room: its participants may
     /// now download it.
     AttachFile { file_id: String, room_id: String },
@@ -250,6 +257,11 @@ pub enum Outcome {
         holders: Vec<NodeId>,
     },
     UnknownFile,
+    /// The file would take its uploader over the upload quota; `used` is what their
+    /// recorded files take already. Nothing was recorded.
+    UploadQuotaExceeded {
+        used: u64,
+    },
     /// Someone other than the uploader asked to delete the file.
     NotFileOwner,
 

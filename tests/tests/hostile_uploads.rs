@@ -99,16 +99,16 @@ fn blob_files(cluster: &TestCluster) -> Vec<String> {
     out
 }
 
-/// An upload whose body stops after its first MiB until [`SlowUpload::finish`]: it
-/// holds its slot on the node meanwhile.
+/// An upload of a `size`-byte video whose body stops halfway until
+/// [`SlowUpload::finish`]: it holds its slot on the node meanwhile.
 struct SlowUpload {
     stream: tokio::net::TcpStream,
     rest: Vec<u8>,
 }
 
 impl SlowUpload {
-    async fn start(cluster: &TestCluster, node: NodeId, user: &Login, filename: &str) -> Result<Self> {
-        let (multipart_type, body) = multipart(filename, "video/mp4", &pattern(2 * MIB, 5));
+    async fn start(cluster: &TestCluster, node: NodeId, user: &Login, filename: &str, size: usize) -> Result<Self> {
+        let (multipart_type, body) = multipart(filename, "video/mp4", &pattern(size, 5));
         let mut stream = tokio::net::TcpStream::connect(&cluster.node(node).addr.public).await?;
         let head = format!(
             "POST /api/files/upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nx-auth-token: {}\r\n\
@@ -118,9 +118,10 @@ impl SlowUpload {
             body.len()
         );
         stream.write_all(head.as_bytes()).await?;
-        stream.write_all(&body[..MIB]).await?;
+        let half = body.len() / 2;
+        stream.write_all(&body[..half]).await?;
         stream.flush().await?;
-        Ok(Self { stream, rest: body[MIB..].to_vec() })
+        Ok(Self { stream, rest: body[half..].to_vec() })
     }
 
     /// Send the rest of the body; the answer's status.
@@ -255,15 +256,15 @@ async fn uploads_in_progress_are_limited_per_user_and_per_node() -> Result<()> {
         register(&cluster, 1, "carol").await?,
     );
 
-    let first = SlowUpload::start(&cluster, 1, &alice, "first.mp4").await?;
-    let second = SlowUpload::start(&cluster, 1, &alice, "second.mp4").await?;
+    let first = SlowUpload::start(&cluster, 1, &alice, "first.mp4", 2 * MIB).await?;
+    let second = SlowUpload::start(&cluster, 1, &alice, "second.mp4", 2 * MIB).await?;
     wait_staged(&cluster, 2).await?;
     let third = upload(&cluster, 1, &alice, "third.pdf", &pattern(100_000, 1)).await?;
     assert_throttled(&third);
     assert_eq!(staged_files(&cluster), 2, "the refused upload was staged");
     assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"uploads_per_user\"}").await?, 1);
 
-    let bobs = SlowUpload::start(&cluster, 1, &bob, "bob.mp4").await?;
+    let bobs = SlowUpload::start(&cluster, 1, &bob, "bob.mp4", 2 * MIB).await?;
     wait_staged(&cluster, 3).await?;
     let carols = upload(&cluster, 1, &carol, "carol.pdf", &pattern(100_000, 2)).await?;
     assert_throttled(&carols);
@@ -279,5 +280,64 @@ async fn uploads_in_progress_are_limited_per_user_and_per_node() -> Result<()> {
     assert_eq!(carols.status, 200, "{:?}", carols.body);
     assert_eq!(cluster.state(1).await?.files.len(), 5);
     assert_eq!(staged_files(&cluster), 0);
+    Ok(())
+}
+
+/// `DELETE /api/files/{id}` as `user`; the status.
+async fn delete_file(cluster: &TestCluster, node: NodeId, user: &Login, file_id: &str) -> Result<u16> {
+    let response = reqwest::Client::new()
+        .delete(format!("http://{}/api/files/{file_id}", cluster.node(node).addr.public))
+        .header("x-auth-token", &user.token)
+        .header("x-session-id", &user.session_id)
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+/// Item 3: with `--upload-quota-mb 1` a user whose recorded files would exceed 1 MiB
+/// gets 413 `UPLOAD_QUOTA_EXCEEDED` (with `quotaBytes`, `usedBytes`) on any node,
+/// nothing is stored, other users are not affected, and deleting a file frees its
+/// bytes. Two uploads racing for the last free bytes: exactly one fits. Before, every
+/// upload was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_quota_is_counted_cluster_wide() -> Result<()> {
+    let args = ["--bcrypt-cost", "4", "--upload-quota-mb", "1"];
+    let cluster = TestCluster::start(NodeSpec::voters(2).with_args(&args)).await?;
+    let (alice, bob) = (register(&cluster, 1, "alice").await?, register(&cluster, 2, "bob").await?);
+
+    let first = upload(&cluster, 1, &alice, "first.pdf", &pattern(700 * 1024, 1)).await?;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let first_id = first.body["file"]["_id"].as_str().context("file id")?.to_owned();
+    let before = blob_files(&cluster);
+    // Node 2 counts the bytes alice stored through node 1.
+    let over = upload(&cluster, 2, &alice, "second.pdf", &pattern(400 * 1024, 2)).await?;
+    assert_eq!(over.status, 413, "{:?}", over.body);
+    assert_eq!(over.body["code"], "UPLOAD_QUOTA_EXCEEDED", "{:?}", over.body);
+    assert_eq!(over.body["quotaBytes"], 1024 * 1024);
+    assert_eq!(over.body["usedBytes"], 700 * 1024);
+    assert!(over.body["message"].as_str().is_some_and(|m| m.contains("1MB")), "{:?}", over.body);
+    assert_eq!(blob_files(&cluster), before, "the refused upload left a file");
+    assert_eq!(cluster.state(2).await?.files.len(), 1);
+    let public = cluster.node(2).addr.public.clone();
+    assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"upload_quota\"}").await?, 1);
+
+    let bobs = upload(&cluster, 2, &bob, "bob.pdf", &pattern(700 * 1024, 3)).await?;
+    assert_eq!(bobs.status, 200, "the quota is per user: {:?}", bobs.body);
+
+    assert_eq!(delete_file(&cluster, 1, &alice, &first_id).await?, 200);
+    // Two uploads of 600 KiB in flight at once, each fitting alone.
+    let racers = [
+        SlowUpload::start(&cluster, 1, &alice, "a.mp4", 600 * 1024).await?,
+        SlowUpload::start(&cluster, 1, &alice, "b.mp4", 600 * 1024).await?,
+    ];
+    wait_staged(&cluster, 2).await?;
+    let [a, b] = racers;
+    let (a, b) = tokio::join!(a.finish(), b.finish());
+    let mut statuses = [a?, b?];
+    statuses.sort();
+    assert_eq!(statuses, [200, 413], "exactly one of two racing uploads fits");
+    let state = cluster.state(2).await?;
+    assert_eq!(state.files.used_by(&alice.user_id), 600 * 1024);
+    assert_eq!(state.files.len(), 2);
     Ok(())
 }

@@ -132,7 +132,7 @@ pub(super) async fn read_part(
         Ok(slot) => loop {
             match multipart.next_field().await {
                 Ok(Some(field)) if field.name() == Some(rules.field) => {
-                    break read_field(node, field, rules, slot).await
+                    break read_field(node, user_id, field, rules, slot).await
                 }
                 Ok(Some(_)) => continue,
                 Ok(None) => break Err(bad_request(rules.missing)),
@@ -151,12 +151,21 @@ pub(super) async fn read_part(
     result
 }
 
-async fn read_field(node: &Node, mut field: Field<'_>, rules: &Rules, slot: UploadSlot) -> Result<Part, ApiError> {
+async fn read_field(
+    node: &Node,
+    user_id: &str,
+    mut field: Field<'_>,
+    rules: &Rules,
+    slot: UploadSlot,
+) -> Result<Part, ApiError> {
     let raw_name = field.file_name().unwrap_or_default().to_owned();
     let mimetype = essence(field.content_type().unwrap_or_default());
     let originalname = clean_name(&raw_name).ok_or_else(|| bad_request("파일 이름이 올바르지 않습니다."))?;
     let ext = extension(&originalname);
     let cap = (rules.check)(&mimetype, ext.as_deref())?;
+    if let Some(refused) = upload_admission::over_quota(node, user_id, 0) {
+        return Err(refused);
+    }
     let mut staged = node.blob_copies.stage().await.map_err(|e| ApiError::internal(UPLOAD_FAILED, e))?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if staged.size() + chunk.len() as u64 > cap {
@@ -166,6 +175,9 @@ async fn read_field(node: &Node, mut field: Field<'_>, rules: &Rules, slot: Uplo
     }
     if staged.size() == 0 {
         return Err(bad_request(rules.missing));
+    }
+    if let Some(refused) = upload_admission::over_quota(node, user_id, staged.size()) {
+        return Err(refused);
     }
     Ok(Part { originalname, mimetype, ext, staged, slot })
 }
@@ -252,9 +264,11 @@ pub(super) async fn store(
         holders: placement.holders,
         rooms: Vec::new(),
     };
-    let refused = match node.cluster.propose(Command::RecordFile { file: record.clone() }).await {
+    let command = Command::RecordFile { file: record.clone(), quota: Some(node.config.upload_quota_bytes()) };
+    let refused = match node.cluster.propose(command).await {
         Ok(Outcome::FileRecorded) => return Ok(record),
         Ok(Outcome::UnknownUser) => ApiError::Unauthorized { jwt: None },
+        Ok(Outcome::UploadQuotaExceeded { used }) => upload_admission::quota_exceeded(node, user_id, used),
         Ok(other) => ApiError::internal(failure, format!("unexpected outcome {other:?}")),
         Err(e) => ApiError::cluster(e, failure),
     };

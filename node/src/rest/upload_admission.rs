@@ -1,17 +1,30 @@
-//! Who may upload now (issue 12): uploads in progress per user and per node.
+//! Who may upload now (issue 12): uploads in progress per user and per node, and each
+//! user's quota of stored upload bytes.
 //!
 //! Why: an upload holds a connection, a staged file and disk bandwidth for as long as
 //! its client takes, then a copy to a peer; without a bound one user, or many, could
-//! keep any number going at once. A slot is taken when the request arrives, before any
-//! byte of its body is read, and given back when the request ends, answered or not
-//! (the [`UploadSlot`] guard). Slots are counted per node: an upload runs entirely on
-//! the node that takes it.
+//! keep any number going at once, and store without end.
+//!
+//! A slot is taken when the request arrives, before any byte of its body is read, and
+//! given back when the request ends, answered or not (the [`UploadSlot`] guard). Slots
+//! are counted per node: an upload runs entirely on the node that takes it.
+//!
+//! The quota is measured against the replicated file records (`Files::used_by`: chat
+//! uploads and profile images still recorded), so every node counts the same bytes. It
+//! is checked here before the body is read and again once its size is known (cheap,
+//! early answers on this replica), and decided by the apply of `RecordFile`, which
+//! carries the quota: two uploads racing for the last free bytes cannot both fit.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::respond::ApiError;
 use crate::config::Config;
 use crate::metrics::Limit;
+use crate::Node;
 
 /// `retryAfter` of a refused upload: about the time a large upload takes.
 pub(super) const RETRY_AFTER_SECS: u64 = 5;
@@ -58,6 +71,30 @@ impl UploadSlots {
         *busy.by_user.entry(user.to_owned()).or_default() += 1;
         Ok(UploadSlot { busy: self.busy.clone(), user: user.to_owned() })
     }
+}
+
+/// The refusal of an upload of `adding` bytes by `user` when this replica already sees
+/// their recorded files at or over the quota with it (counted as `upload_quota`).
+pub(super) fn over_quota(node: &Node, user: &str, adding: u64) -> Option<ApiError> {
+    let used = node.cluster.read_local(|s| s.files.used_by(user));
+    let quota = node.config.upload_quota_bytes();
+    let over = if adding == 0 { used >= quota } else { used.saturating_add(adding) > quota };
+    over.then(|| quota_exceeded(node, user, used))
+}
+
+/// 413 `UPLOAD_QUOTA_EXCEEDED`: `user`'s recorded files take `used` bytes and the
+/// upload does not fit in what is left of `--upload-quota-mb`.
+pub(super) fn quota_exceeded(node: &Node, user: &str, used: u64) -> ApiError {
+    node.metrics.limit_hit(Limit::UploadQuota);
+    let quota = node.config.upload_quota_bytes();
+    tracing::info!(user, used, quota, "upload refused: over the upload quota");
+    let message = format!(
+        "업로드 용량 한도({}MB)를 초과했습니다. 파일을 삭제한 뒤 다시 시도해주세요.",
+        node.config.upload_quota_mb
+    );
+    ApiError::coded(StatusCode::PAYLOAD_TOO_LARGE, "UPLOAD_QUOTA_EXCEEDED", message)
+        .with_field("quotaBytes", Value::from(quota))
+        .with_field("usedBytes", Value::from(used))
 }
 
 impl Drop for UploadSlot {

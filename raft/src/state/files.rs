@@ -41,12 +41,16 @@ impl FileRecord {
     }
 }
 
-/// Files by id, with a stored-name index rebuilt on deserialization.
+/// Files by id, with a stored-name index and each uploader's stored bytes, both
+/// rebuilt on deserialization.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(from = "Vec<FileRecord>", into = "Vec<FileRecord>")]
 pub struct Files {
     by_id: BTreeMap<String, FileRecord>,
     by_name: BTreeMap<String, String>,
+    /// Bytes of every recorded file (chat uploads and profile images) by uploader: what
+    /// a per-user upload quota is measured against, the same on every replica.
+    used: BTreeMap<String, u64>,
 }
 
 impl Files {
@@ -61,6 +65,11 @@ impl Files {
 
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Bytes of the files `user` uploaded that are still recorded.
+    pub fn used_by(&self, user: &str) -> u64 {
+        self.used.get(user).copied().unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,14 +89,37 @@ impl Files {
     }
 
     /// A retried upload (same id and name) is answered by dedup before reaching here;
-    /// any other clash of id or name is a conflict.
-    pub(super) fn record(&mut self, file: FileRecord) -> Outcome {
+    /// any other clash of id or name is a conflict. With a `quota`, a file that would
+    /// take its uploader's recorded bytes over it is refused: decided here, in the
+    /// replicated apply, so two uploads racing for the last free bytes cannot both fit.
+    pub(super) fn record(&mut self, file: FileRecord, quota: Option<u64>) -> Outcome {
         if self.by_id.contains_key(&file.id) || self.by_name.contains_key(&file.filename) {
             return Outcome::FileExists;
         }
+        let used = self.used_by(&file.user);
+        if quota.is_some_and(|quota| used.saturating_add(file.size) > quota) {
+            return Outcome::UploadQuotaExceeded { used };
+        }
+        self.insert(file);
+        Outcome::FileRecorded
+    }
+
+    fn insert(&mut self, file: FileRecord) {
+        *self.used.entry(file.user.clone()).or_default() += file.size;
         self.by_name.insert(file.filename.clone(), file.id.clone());
         self.by_id.insert(file.id.clone(), file);
-        Outcome::FileRecorded
+    }
+
+    fn remove(&mut self, file_id: &str) -> Option<FileRecord> {
+        let file = self.by_id.remove(file_id)?;
+        self.by_name.remove(&file.filename);
+        if let Some(used) = self.used.get_mut(&file.user) {
+            *used = used.saturating_sub(file.size);
+            if *used == 0 {
+                self.used.remove(&file.user);
+            }
+        }
+        Some(file)
     }
 
     pub(super) fn attach(&mut self, file_id: &str, room_id: &str) -> Outcome {
@@ -109,8 +141,7 @@ impl Files {
             Some(file) if file.user != user_id => return Outcome::NotFileOwner,
             Some(_) => {}
         }
-        let file = self.by_id.remove(file_id).expect("checked above");
-        self.by_name.remove(&file.filename);
+        let file = self.remove(file_id).expect("checked above");
         Outcome::FileDeleted { filename: file.filename, holders: file.holders }
     }
 }
@@ -119,8 +150,7 @@ impl From<Vec<FileRecord>> for Files {
     fn from(files: Vec<FileRecord>) -> Self {
         let mut all = Files::default();
         for file in files {
-            all.by_name.insert(file.filename.clone(), file.id.clone());
-            all.by_id.insert(file.id.clone(), file);
+            all.insert(file);
         }
         all
     }

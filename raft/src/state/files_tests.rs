@@ -59,7 +59,13 @@ fn file(id: &str, filename: &str, user: &str) -> FileRecord {
 }
 
 fn record(id: &str, filename: &str, user: &str) -> Command {
-    Command::RecordFile { file: file(id, filename, user) }
+    Command::RecordFile { file: file(id, filename, user), quota: None }
+}
+
+/// A `size`-byte upload recorded against a quota of `quota` bytes.
+fn record_within(id: &str, user: &str, size: u64, quota: u64) -> Command {
+    let filename = format!("1700000000000_{id:0>16}.jpg");
+    Command::RecordFile { file: FileRecord { size, ..file(id, &filename, user) }, quota: Some(quota) }
 }
 
 fn attach(file_id: &str, room_id: &str) -> Command {
@@ -169,4 +175,35 @@ fn a_restore_records_every_new_node_as_a_holder() {
     let restored = state.files.get("f1").expect("file metadata is kept");
     assert_eq!(restored.holders, vec![1, 2, 3]);
     assert_eq!(restored.filename, NAME);
+}
+
+#[test]
+fn the_upload_quota_counts_recorded_bytes_per_uploader() {
+    let state = replay(
+        "quota",
+        &[
+            register("alice"),
+            register("bob"),
+            (record_within("a1", "alice", 600, 1_000), Outcome::FileRecorded),
+            (record_within("a2", "alice", 401, 1_000), Outcome::UploadQuotaExceeded { used: 600 }),
+            (record_within("b1", "bob", 1_000, 1_000), Outcome::FileRecorded),
+            (record_within("a3", "alice", 400, 1_000), Outcome::FileRecorded),
+            (record_within("a4", "alice", 1, 1_000), Outcome::UploadQuotaExceeded { used: 1_000 }),
+            (
+                delete("a1", "alice"),
+                Outcome::FileDeleted { filename: format!("1700000000000_{:0>16}.jpg", "a1"), holders: vec![1, 2] },
+            ),
+            (record_within("a4", "alice", 600, 1_000), Outcome::FileRecorded),
+        ],
+    );
+    assert_eq!(
+        (state.files.used_by("alice"), state.files.used_by("bob"), state.files.used_by("carol")),
+        (1_000, 1_000, 0)
+    );
+    assert!(state.files.get("a2").is_none(), "a refused file is not recorded");
+    // The usage is rebuilt from the records after a snapshot.
+    let json = serde_json::to_string(&state.files).unwrap();
+    let back: super::Files = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state.files);
+    assert_eq!(back.used_by("alice"), 1_000);
 }

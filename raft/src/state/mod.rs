@@ -135,11 +135,11 @@ impl ClusterState {
             },
             Command::NodeDown { node } => nodes::mark_down(self, *node),
             Command::NodeUp { node } => nodes::mark_up(self, *node),
-            Command::RecordFile { file } => {
+            Command::RecordFile { file, quota } => {
                 if !self.users.contains(&file.user) {
                     return Outcome::UnknownUser;
                 }
-                self.files.record(file.clone())
+                self.files.record(file.clone(), *quota)
             }
             Command::AttachFile { file_id, room_id } => {
                 if self.rooms.get(room_id).is_none() {
