@@ -276,6 +276,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_UPLOAD_QUOTA_MB", default_value_t = 1024)]
     pub upload_quota_mb: u64,
 
+    /// Milliseconds an upload may stay unreferenced by any message: then its record and
+    /// every copy are deleted (profile images excepted). At least 1000; keep it well
+    /// above the time an upload and its message take.
+    #[arg(long, env = "CHAT_UPLOAD_GRACE_MS", default_value_t = 3_600_000)]
+    pub upload_grace_ms: u64,
+
     /// Reverse proxies in front of the node that append to `X-Forwarded-For`. The
     /// client address (rate-limit key, `duplicate_login`'s `ipAddress`) is the N-th
     /// entry from the right of the peer address and that header; 0 ignores the header.
@@ -447,10 +453,16 @@ impl Config {
             ("--max-uploads-per-node", self.max_uploads_per_node as u64),
             ("--upload-quota-mb", self.upload_quota_mb),
         ];
-        match limits.into_iter().find(|(_, value)| *value == 0) {
-            Some((flag, _)) => Err(Error::Config(format!("{flag} must be 1 or more (got 0)"))),
-            None => Ok(()),
+        if let Some((flag, _)) = limits.into_iter().find(|(_, value)| *value == 0) {
+            return Err(Error::Config(format!("{flag} must be 1 or more (got 0)")));
         }
+        if self.upload_grace_ms < 1_000 {
+            return Err(Error::Config(format!(
+                "--upload-grace-ms must be 1000 or more (got {})",
+                self.upload_grace_ms
+            )));
+        }
+        Ok(())
     }
 
     fn validate_ai(&self) -> Result<(), Error> {
@@ -538,6 +550,9 @@ mod tests {
         assert!(config(&["--chat-rate-limit", "0"]).unwrap_err().contains("--chat-rate-limit"));
         assert!(config(&["--rooms-rate-window-ms", "0"]).unwrap_err().contains("--rooms-rate-window-ms"));
         assert!(config(&["--max-sockets-per-user", "0"]).unwrap_err().contains("--max-sockets-per-user"));
+        assert!(config(&["--max-uploads-per-user", "0"]).unwrap_err().contains("--max-uploads-per-user"));
+        assert!(config(&["--upload-quota-mb", "0"]).unwrap_err().contains("--upload-quota-mb"));
+        assert!(config(&["--upload-grace-ms", "999"]).unwrap_err().contains("--upload-grace-ms"));
         assert!(config(&["--password-failure-window-ms", "0"]).unwrap_err().contains("--password-failure-window-ms"));
         assert!(config(&["--ai-provider", "openai"]).unwrap_err().contains("--ai-api-key"));
         assert!(config(&["--ai-provider", "openai", "--ai-api-key", "k", "--ai-url", "ftp://x"])

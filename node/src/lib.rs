@@ -26,6 +26,7 @@ mod read_marks;
 mod rest;
 mod socket;
 mod stores;
+mod upload_expiry;
 
 use std::future::Future;
 use std::path::Path;
@@ -171,6 +172,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         .announces_on_apply()
         .then(|| tokio::spawn(fanout::applied::run(node.clone(), logged_at_start, stop_rx.clone())));
     let stale_presence = tokio::spawn(socket::stale_presence::clear(node.clone(), io.clone(), stop_rx.clone()));
+    let upload_expiry = tokio::spawn(upload_expiry::run(node.clone(), stop_rx.clone()));
     let mongo = node.mongo.clone().map(|mongo| tokio::spawn(mongo.run(stop_rx.clone())));
     // The cluster listener is served by the consensus thread (a listener belongs to
     // the runtime that registers it, hence the round trip through std).
@@ -208,6 +210,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     let _ = activity.await;
     let _ = read_marks.await;
     let _ = stale_presence.await;
+    let _ = upload_expiry.await;
     notices.abort();
     if let Some(announcer) = announcer {
         announcer.abort();

@@ -133,6 +133,8 @@ pub(crate) struct Metrics {
     pub read_marks_written: AtomicU64,
     /// Applied entries the room announcer skipped because it fell behind.
     pub applied_lagged: AtomicU64,
+    /// Uploads this node expired because no message referenced them in time.
+    pub uploads_expired: AtomicU64,
     rejected: [AtomicU64; REJECTIONS.len()],
     limits_hit: [AtomicU64; LIMITS.len()],
     pub store_latency: Histogram,
@@ -187,6 +189,12 @@ impl Metrics {
             "chat_applied_events_lagged_total",
             "Applied entries not announced to this node's sockets because the announcer fell behind.",
             load(&self.applied_lagged),
+        );
+        counter(
+            &mut out,
+            "chat_uploads_expired_total",
+            "Uploads deleted by this node because no message referenced them within --upload-grace-ms.",
+            load(&self.uploads_expired),
         );
         let _ = writeln!(out, "# HELP chat_messages_rejected_total Chat messages refused, by reason.");
         let _ = writeln!(out, "# TYPE chat_messages_rejected_total counter");

@@ -142,6 +142,12 @@ pub enum Command {
     AttachFile { file_id: String, room_id: String },
     /// Forget a file record (uploader only); the proposer then deletes the bytes.
     DeleteFile { file_id: String, user_id: String },
+    /// Forget a chat upload that no message references and that was uploaded before
+    /// `uploaded_before` (the proposer's clock minus `--upload-grace-ms`); the proposer
+    /// then deletes the bytes. Decided in the apply: a file attached before this
+    /// commits is kept (`Unchanged`), an attach after it finds no file. Profile images
+    /// are never expired.
+    ExpireFile { file_id: String, uploaded_before: Millis },
 
     /// A message-plane command (embedded message store only): applied by the
     /// state machine's [`crate::messages::MessageApplier`], not by `ClusterState`.

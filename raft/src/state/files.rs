@@ -39,6 +39,13 @@ impl FileRecord {
     pub fn is_profile_image(&self) -> bool {
         self.filename.starts_with("profiles/")
     }
+
+    /// A chat upload that no message references and that was uploaded before
+    /// `uploaded_before`: abandoned, so `ExpireFile` may remove it. (Once attached, a
+    /// file stays attached: rooms are never taken off a record.)
+    pub fn is_unattached_before(&self, uploaded_before: Millis) -> bool {
+        self.rooms.is_empty() && !self.is_profile_image() && self.upload_date < uploaded_before
+    }
 }
 
 /// Files by id, with a stored-name index and each uploader's stored bytes, both
@@ -143,6 +150,21 @@ impl Files {
         }
         let file = self.remove(file_id).expect("checked above");
         Outcome::FileDeleted { filename: file.filename, holders: file.holders }
+    }
+}
+
+impl Files {
+    /// Remove `file_id` if it is still an unattached upload from before
+    /// `uploaded_before`; an attached, recent or profile file is left alone.
+    pub(super) fn expire(&mut self, file_id: &str, uploaded_before: Millis) -> Outcome {
+        match self.by_id.get(file_id) {
+            None => Outcome::UnknownFile,
+            Some(file) if !file.is_unattached_before(uploaded_before) => Outcome::Unchanged,
+            Some(_) => {
+                let file = self.remove(file_id).expect("checked above");
+                Outcome::FileDeleted { filename: file.filename, holders: file.holders }
+            }
+        }
     }
 }
 

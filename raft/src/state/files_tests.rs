@@ -72,6 +72,10 @@ fn attach(file_id: &str, room_id: &str) -> Command {
     Command::AttachFile { file_id: file_id.to_owned(), room_id: room_id.to_owned() }
 }
 
+fn expire(file_id: &str, uploaded_before: Millis) -> Command {
+    Command::ExpireFile { file_id: file_id.to_owned(), uploaded_before }
+}
+
 fn delete(file_id: &str, user_id: &str) -> Command {
     Command::DeleteFile { file_id: file_id.to_owned(), user_id: user_id.to_owned() }
 }
@@ -206,4 +210,34 @@ fn the_upload_quota_counts_recorded_bytes_per_uploader() {
     let back: super::Files = serde_json::from_str(&json).unwrap();
     assert_eq!(back, state.files);
     assert_eq!(back.used_by("alice"), 1_000);
+}
+
+/// Only a chat upload that no message references and that is older than the cutoff
+/// expires; an attach committed first keeps it, an attach after it finds no file.
+#[test]
+fn only_unattached_old_chat_uploads_expire() {
+    const PROFILE: &str = "profiles/1700000000002_0123456789abcdef.png";
+    let deleted = |name: &str| Outcome::FileDeleted { filename: name.to_owned(), holders: vec![1, 2] };
+    let state = replay(
+        "expire",
+        &[
+            register("alice"),
+            create_room("r1", "alice"),
+            (record("old", NAME, "alice"), Outcome::FileRecorded),
+            (record("kept", "1700000000001_0123456789abcdef.jpg", "alice"), Outcome::FileRecorded),
+            (record("face", PROFILE, "alice"), Outcome::FileRecorded),
+            (expire("nope", T0 + 1), Outcome::UnknownFile),
+            // Uploaded at T0: not before a cutoff of T0.
+            (expire("old", T0), Outcome::Unchanged),
+            (attach("kept", "r1"), Outcome::FileAttached { added: true }),
+            (expire("kept", T0 + 1), Outcome::Unchanged),
+            (expire("face", T0 + 1), Outcome::Unchanged),
+            (expire("old", T0 + 1), deleted(NAME)),
+            (attach("old", "r1"), Outcome::UnknownFile),
+            (expire("old", T0 + 1), Outcome::UnknownFile),
+        ],
+    );
+    assert!(state.files.get("old").is_none() && state.files.by_filename(NAME).is_none());
+    assert!(state.files.get("kept").is_some() && state.files.get("face").is_some());
+    assert_eq!(state.files.used_by("alice"), 2 * 12_345, "the expired file's bytes are free again");
 }

@@ -148,6 +148,7 @@ impl ClusterState {
                 self.files.attach(file_id, room_id)
             }
             Command::DeleteFile { file_id, user_id } => self.files.delete(file_id, user_id),
+            Command::ExpireFile { file_id, uploaded_before } => self.files.expire(file_id, *uploaded_before),
             // Routed to the message store by the state machine before reaching here.
             Command::Message(_) => Outcome::NoMessageStore,
         }

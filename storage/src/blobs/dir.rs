@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -52,6 +53,26 @@ impl DirBlobStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Blobs of this directory last written before `before` (staged files and
+    /// anything not named like a blob are skipped): what a clean-up of copies that no
+    /// record points to looks at.
+    pub async fn written_before(&self, before: SystemTime) -> io::Result<Vec<BlobName>> {
+        let mut found = Vec::new();
+        for (dir, prefix) in [(self.root.clone(), ""), (self.root.join(super::PROFILES), super::PROFILES)] {
+            let mut entries = tokio::fs::read_dir(&dir).await?;
+            while let Some(entry) = entries.next_entry().await? {
+                let Ok(name) = BlobName::parse(&format!("{prefix}{}", entry.file_name().to_string_lossy())) else {
+                    continue;
+                };
+                let metadata = entry.metadata().await?;
+                if metadata.is_file() && metadata.modified()? < before {
+                    found.push(name);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Safe by construction: a `BlobName` has no `..`, no leading `/` and at most the
