@@ -10,9 +10,10 @@
 //! | `validate.rs` | the field rules and messages of protocol §2.5 |
 //! | `auth_routes.rs` | `/api/auth/**` |
 //! | `users.rs` | `/api/users/**` |
-//! | `files.rs` | `/api/files/**`: uploads, download and view, the multipart intake |
+//! | `files.rs` | `/api/files/**`: uploads, download and view |
 //! | `profile_image.rs` | `/api/users/profile-image` |
-//! | `upload_admission.rs` | uploads in progress per user and per node |
+//! | `upload_intake.rs` | the intake shared by both: multipart part streamed to a staged file, checks, storing and recording |
+//! | `upload_admission.rs` | uploads in progress per user and per node, the per-user upload quota |
 //! | `uploads.rs` | `/api/uploads/**`: public profile images |
 //! | `rooms.rs`, `room_list.rs` | `/api/rooms/**` |
 //! | `room_view.rs` | `RoomResponse`, `UserResponse`, the auth user shape, timestamps |
@@ -40,6 +41,7 @@ mod room_presence;
 pub(crate) mod room_view;
 mod rooms;
 mod upload_admission;
+mod upload_intake;
 mod uploads;
 mod users;
 mod validate;

@@ -16,8 +16,9 @@ use chat_storage::blobs::PROFILES;
 use chat_storage::BlobName;
 use serde_json::json;
 
-use super::files::{self, bad_request, Rules, UPLOAD_LIMIT};
+use super::files;
 use super::respond::ApiError;
+use super::upload_intake::{self, bad_request, Rules, UPLOAD_LIMIT};
 use crate::auth::{now_ms, AuthUser};
 use crate::Node;
 
@@ -59,11 +60,12 @@ async fn upload(
         missing: "이미지가 제공되지 않았습니다.",
         check: image_rules,
         too_large: |_| bad_request("파일 크기는 5MB를 초과할 수 없습니다."),
+        failure: UPLOAD_FAILED,
     };
-    let part = files::read_part(&node, &auth.user.id, multipart, &rules).await?;
+    let part = upload_intake::read_part(&node, &auth.user.id, multipart, &rules).await?;
     let name = BlobName::generate(true, now_ms(), part.ext.as_deref())
         .map_err(|e| ApiError::internal(UPLOAD_FAILED, format!("{e}: {:?}", part.ext)))?;
-    let record = files::store(&node, &auth.user.id, &name, part, UPLOAD_FAILED).await?;
+    let record = upload_intake::store(&node, &auth.user.id, &name, part, UPLOAD_FAILED).await?;
     let url = format!("{URL_PREFIX}{}", record.filename);
     if let Err(e) = set_image(&node, &auth.user.id, &url, UPLOAD_FAILED).await {
         forget(&node, &auth.user.id, &url).await;

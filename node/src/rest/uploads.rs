@@ -15,8 +15,9 @@ use axum::routing::get;
 use axum::Router;
 use chat_storage::BlobName;
 
-use super::files::{bad_request, blob_error, BAD_NAME};
+use super::files::BAD_NAME;
 use super::respond::ApiError;
+use super::upload_intake::{bad_request, blob_error};
 use crate::Node;
 
 const FAILED: &str = "파일 처리 중 오류가 발생했습니다.";
