@@ -411,3 +411,35 @@ async fn unattached_uploads_are_deleted_everywhere_after_the_grace_period() -> R
     assert_eq!(expired, 1);
     Ok(())
 }
+
+/// Item 1, the peer side: `PUT /cluster/blobs/{name}` is streamed to disk with the same
+/// 50 MiB cap: a copy over it gets 413 and leaves no file, one within it is stored
+/// whole. Before, the cluster listener collected any body up to its 64 MiB limit in
+/// memory and stored it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_copy_over_the_blob_cap_is_refused_and_leaves_no_file() -> Result<()> {
+    let cluster = TestCluster::start(NodeSpec::voters(1)).await?;
+    let url = |name: &str| format!("http://{}/cluster/blobs/{name}", cluster.node(1).addr.cluster);
+    let put = |name: &'static str, bytes: Vec<u8>| {
+        reqwest::Client::new()
+            .put(url(name))
+            .header(chat_raft::api::SECRET_HEADER, cluster.secret())
+            .header(chat_raft::api::FROM_HEADER, "2")
+            .body(bytes)
+            .send()
+    };
+    let before = blob_files(&cluster);
+    let over = put("1700000000000_0123456789abcdef.mp4", pattern(50 * MIB + 1, 6)).await;
+    // The node may answer before the whole body is sent and close the connection.
+    if let Ok(over) = over {
+        assert_eq!(over.status().as_u16(), 413);
+    }
+    assert_eq!(blob_files(&cluster), before, "a refused copy left a file");
+
+    let within = pattern(3 * MIB, 7);
+    let stored = put("1700000000001_0123456789abcdef.mp4", within.clone()).await?;
+    assert_eq!(stored.status().as_u16(), 204);
+    let copy = std::fs::read(cluster.node(1).data_dir.join("blobs/1700000000001_0123456789abcdef.mp4"))?;
+    assert!(copy == within, "the stored copy differs");
+    Ok(())
+}
