@@ -26,8 +26,8 @@ fn memory_kib(pid: u32) -> Result<(u64, u64)> {
 }
 
 /// The value of the metric line starting with `series` on node `public`.
-async fn metric(public: &str, series: &str) -> Result<u64> {
-    let text = reqwest::get(format!("http://{public}/metrics")).await?.text().await?;
+async fn metric(cluster: &TestCluster, node: NodeId, series: &str) -> Result<u64> {
+    let text = cluster.metrics(node).await?;
     let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
     Ok(line.rsplit(' ').next().context("a value")?.parse()?)
 }
@@ -253,7 +253,6 @@ async fn aborted_and_refused_uploads_leave_no_file() -> Result<()> {
 async fn uploads_in_progress_are_limited_per_user_and_per_node() -> Result<()> {
     let args = ["--bcrypt-cost", "4", "--max-uploads-per-node", "3"];
     let cluster = TestCluster::start(NodeSpec::voters(1).with_args(&args)).await?;
-    let public = cluster.node(1).addr.public.clone();
     let (alice, bob, carol) = (
         register(&cluster, 1, "alice").await?,
         register(&cluster, 1, "bob").await?,
@@ -266,13 +265,13 @@ async fn uploads_in_progress_are_limited_per_user_and_per_node() -> Result<()> {
     let third = upload(&cluster, 1, &alice, "third.pdf", &pattern(100_000, 1)).await?;
     assert_throttled(&third);
     assert_eq!(staged_files(&cluster), 2, "the refused upload was staged");
-    assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"uploads_per_user\"}").await?, 1);
+    assert_eq!(metric(&cluster, 1, "chat_limit_hits_total{limit=\"uploads_per_user\"}").await?, 1);
 
     let bobs = SlowUpload::start(&cluster, 1, &bob, "bob.mp4", 2 * MIB).await?;
     wait_staged(&cluster, 3).await?;
     let carols = upload(&cluster, 1, &carol, "carol.pdf", &pattern(100_000, 2)).await?;
     assert_throttled(&carols);
-    assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"uploads_per_node\"}").await?, 1);
+    assert_eq!(metric(&cluster, 1, "chat_limit_hits_total{limit=\"uploads_per_node\"}").await?, 1);
     assert_eq!(cluster.state(1).await?.files.len(), 0, "a refused upload was recorded");
 
     assert_eq!(first.finish().await?, 200);
@@ -322,8 +321,7 @@ async fn the_upload_quota_is_counted_cluster_wide() -> Result<()> {
     assert!(over.body["message"].as_str().is_some_and(|m| m.contains("1MB")), "{:?}", over.body);
     assert_eq!(blob_files(&cluster), before, "the refused upload left a file");
     assert_eq!(cluster.state(2).await?.files.len(), 1);
-    let public = cluster.node(2).addr.public.clone();
-    assert_eq!(metric(&public, "chat_limit_hits_total{limit=\"upload_quota\"}").await?, 1);
+    assert_eq!(metric(&cluster, 2, "chat_limit_hits_total{limit=\"upload_quota\"}").await?, 1);
 
     let bobs = upload(&cluster, 2, &bob, "bob.pdf", &pattern(700 * 1024, 3)).await?;
     assert_eq!(bobs.status, 200, "the quota is per user: {:?}", bobs.body);
@@ -404,7 +402,7 @@ async fn unattached_uploads_are_deleted_everywhere_after_the_grace_period() -> R
     let expired: u64 = {
         let mut sum = 0;
         for id in cluster.ids() {
-            sum += metric(&cluster.node(id).addr.public, "chat_uploads_expired_total").await?;
+            sum += metric(&cluster, id, "chat_uploads_expired_total").await?;
         }
         sum
     };
