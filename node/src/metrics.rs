@@ -104,9 +104,12 @@ pub(crate) enum Limit {
     UploadsPerNode,
     /// An upload refused because its user's stored files would exceed their quota.
     UploadQuota,
+    /// A file or profile-image read refused because this node is already waiting on
+    /// peers for as many copies it lacks as it allows.
+    PeerBlobReads,
 }
 
-const LIMITS: [(Limit, &str); 15] = [
+const LIMITS: [(Limit, &str); 16] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
@@ -122,6 +125,7 @@ const LIMITS: [(Limit, &str); 15] = [
     (Limit::UploadsPerUser, "uploads_per_user"),
     (Limit::UploadsPerNode, "uploads_per_node"),
     (Limit::UploadQuota, "upload_quota"),
+    (Limit::PeerBlobReads, "peer_blob_reads"),
 ];
 
 #[derive(Default)]
@@ -135,6 +139,11 @@ pub(crate) struct Metrics {
     pub applied_lagged: AtomicU64,
     /// Uploads this node expired because no message referenced them in time.
     pub uploads_expired: AtomicU64,
+    /// Copies this node served to peers (`GET`/`HEAD /cluster/blobs/{name}`).
+    pub blob_reads_served: AtomicU64,
+    /// Profile-image requests answered 404 because no record names the image: no
+    /// peer was asked.
+    pub profile_images_unknown: AtomicU64,
     rejected: [AtomicU64; REJECTIONS.len()],
     limits_hit: [AtomicU64; LIMITS.len()],
     pub store_latency: Histogram,
@@ -195,6 +204,18 @@ impl Metrics {
             "chat_uploads_expired_total",
             "Uploads deleted by this node because no message referenced them within --upload-grace-ms.",
             load(&self.uploads_expired),
+        );
+        counter(
+            &mut out,
+            "chat_blob_peer_reads_total",
+            "Blob copies this node served to peers that lacked them (GET/HEAD /cluster/blobs).",
+            load(&self.blob_reads_served),
+        );
+        counter(
+            &mut out,
+            "chat_profile_images_unknown_total",
+            "Profile-image requests answered 404 at once: no record names the image, no peer asked.",
+            load(&self.profile_images_unknown),
         );
         let _ = writeln!(out, "# HELP chat_messages_rejected_total Chat messages refused, by reason.");
         let _ = writeln!(out, "# TYPE chat_messages_rejected_total counter");

@@ -66,6 +66,7 @@ pub(super) async fn get(State(node): State<Arc<Node>>, Path(name): Path<String>)
     };
     match node.blob_copies.get(&name).await {
         Ok(Some(blob)) => {
+            node.metrics.blob_reads_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut response = Response::new(Body::from_stream(blob.body));
             response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(blob.size));
             response

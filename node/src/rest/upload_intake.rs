@@ -22,6 +22,7 @@ use super::ids::object_id;
 use super::respond::ApiError;
 use super::upload_admission::{self, UploadSlot};
 use crate::auth::now_ms;
+use crate::metrics::Limit;
 use crate::Node;
 
 /// The whole multipart request (protocol §3.7); beyond it the generic 413.
@@ -165,8 +166,13 @@ pub(super) fn extension(name: &str) -> Option<String> {
     (!ext.is_empty()).then(|| ext.to_lowercase())
 }
 
-pub(super) fn blob_error(e: BlobError, failure: &'static str) -> ApiError {
+pub(super) fn blob_error(node: &Node, e: BlobError, failure: &'static str) -> ApiError {
     match e {
+        // Too many reads already wait on peers here: retry in a moment.
+        BlobError::Busy => {
+            node.metrics.limit_hit(Limit::PeerBlobReads);
+            ApiError::Busy { retry_after_secs: 1 }
+        }
         // A peer may come back, or the retry may reach a node that sees more peers.
         e @ BlobError::Unreplicated { .. } => ApiError::Unavailable { cause: e.to_string() },
         e => ApiError::internal(failure, e),
@@ -186,7 +192,7 @@ pub(super) async fn store(
     let Part { originalname, mimetype, staged, slot: _slot, .. } = part;
     let now = now_ms();
     let size = staged.size();
-    let placement = node.blobs.put_staged(name, staged).await.map_err(|e| blob_error(e, failure))?;
+    let placement = node.blobs.put_staged(name, staged).await.map_err(|e| blob_error(node, e, failure))?;
     let record = FileRecord {
         id: object_id(now),
         filename: name.to_string(),

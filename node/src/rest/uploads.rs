@@ -2,7 +2,14 @@
 //! them (protocol §10.21). Any node serves any image: the blob store fetches it from a
 //! holder when this node has no copy. A missing image is 404 with an empty body; a name
 //! the server could not have generated is 400 before anything is touched.
+//!
+//! The route needs no token, so a miss must cost nothing: a name no committed record
+//! knows as a profile image is 404 from the local replica, without asking any peer
+//! (counted in `chat_profile_images_unknown_total`). Only a recorded image this node
+//! lacks is read from its holders, within the blob store's bounds (time and reads in
+//! progress; over the bound: 503 `SERVER_BUSY`).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -35,8 +42,14 @@ async fn serve(
         Ok(Ok(name)) if name.is_profile() => name,
         _ => return Err(bad_request(BAD_NAME)),
     };
+    let recorded =
+        node.cluster.read_local(|s| s.files.by_filename(name.as_str()).is_some_and(|f| f.is_profile_image()));
+    if !recorded {
+        node.metrics.profile_images_unknown.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::NotFound);
+    }
     // HEAD opens the blob too (its size), then drops the body unread.
-    let (size, body) = match node.blobs.get(&name).await.map_err(|e| blob_error(e, FAILED))? {
+    let (size, body) = match node.blobs.get(&name).await.map_err(|e| blob_error(&node, e, FAILED))? {
         Some(blob) if method == Method::HEAD => (Some(blob.size), Body::empty()),
         Some(blob) => (Some(blob.size), Body::from_stream(blob.body)),
         None => (None, Body::empty()),

@@ -11,19 +11,26 @@
 //! every node's log, kept until the next snapshot and then copied into snapshots; two
 //! copies pushed directly cost one transfer and leave the log small.
 //!
+//! A read from peers asks the recorded holders at once (every other member only when
+//! there is no record), takes the first that answers, and gives up after
+//! [`PEER_READ`]; at most [`MAX_PEER_READS`] such reads run at a time on a node, more
+//! are refused ([`BlobError::Busy`]) rather than queued.
+//!
 //! Read-through copies are not kept: the holders stay what the record says. A holder
 //! that is lost for good reduces the copies of its files to one until re-replication,
 //! which is not implemented yet.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_raft::{Cluster, NodeId};
-use futures::TryStreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{StreamExt, TryStreamExt};
 use rand::seq::SliceRandom;
 use reqwest::StatusCode;
-
+use tokio::sync::Semaphore;
 use tokio_util::io::ReaderStream;
 
 use super::{Blob, BlobError, BlobName, BlobStore, DirBlobStore, Placement, StagedBlob};
@@ -34,8 +41,13 @@ pub const BLOBS_PATH: &str = "/cluster/blobs/";
 /// fewer members).
 pub const MIN_COPIES: usize = 2;
 
-/// Time for a peer to answer a read with its headers (the body then streams).
+/// Time for a peer to answer a `HEAD` or `DELETE`.
 const READ_START: Duration = Duration::from_secs(5);
+/// Time for the holders of a blob this node lacks to start sending it (the body then
+/// streams): one bound for the whole read, however many holders are asked.
+pub const PEER_READ: Duration = Duration::from_secs(2);
+/// Reads from peers that may wait for a holder at once on one node.
+pub const MAX_PEER_READS: usize = 32;
 /// Time for a whole copy to a peer (50 MiB at a slow 10 MB/s is 5 s).
 const COPY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Read chunk size when streaming a copy to a peer.
@@ -47,6 +59,8 @@ pub struct EmbeddedBlobStore {
     cluster: Cluster,
     http: reqwest::Client,
     secret: String,
+    /// One permit per read from peers waiting for a holder's answer.
+    peer_reads: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for EmbeddedBlobStore {
@@ -62,7 +76,7 @@ impl EmbeddedBlobStore {
             .tcp_nodelay(true)
             .build()
             .expect("HTTP client configuration is static");
-        Self { local, cluster, http, secret: secret.into() }
+        Self { local, cluster, http, secret: secret.into(), peer_reads: Arc::new(Semaphore::new(MAX_PEER_READS)) }
     }
 
     /// This node's copies: what the cluster listener serves to peers.
@@ -83,7 +97,23 @@ impl EmbeddedBlobStore {
         peers
     }
 
-    /// Members to ask for a blob this node lacks: its recorded holders first.
+    /// Members to ask for a blob this node lacks: its recorded holders, or every other
+    /// member when no record names one (a record not applied here yet).
+    fn holders(&self, name: &BlobName) -> Vec<(NodeId, String)> {
+        let holders = self
+            .cluster
+            .read_local(|s| s.files.by_filename(name.as_str()).map(|f| f.holders.clone()))
+            .unwrap_or_default();
+        let peers = self.copy_targets();
+        let recorded: Vec<_> = peers.iter().filter(|(id, _)| holders.contains(id)).cloned().collect();
+        if recorded.is_empty() {
+            peers
+        } else {
+            recorded
+        }
+    }
+
+    /// Members to ask whether a blob exists: its recorded holders first.
     fn read_targets(&self, name: &BlobName) -> Vec<(NodeId, String)> {
         let holders = self
             .cluster
@@ -139,7 +169,7 @@ impl EmbeddedBlobStore {
     }
 
     async fn fetch(&self, peer: NodeId, addr: &str, name: &BlobName) -> Option<Blob> {
-        let sent = tokio::time::timeout(READ_START, self.request(reqwest::Method::GET, addr, name).send()).await;
+        let sent = tokio::time::timeout(PEER_READ, self.request(reqwest::Method::GET, addr, name).send()).await;
         let resp = match sent {
             Ok(Ok(resp)) if resp.status() == StatusCode::OK => resp,
             Ok(Ok(resp)) if resp.status() == StatusCode::NOT_FOUND => return None,
@@ -195,8 +225,17 @@ impl BlobStore for EmbeddedBlobStore {
         if let Some(blob) = self.local.get(name).await? {
             return Ok(Some(blob));
         }
-        for (peer, addr) in self.read_targets(name) {
-            if let Some(blob) = self.fetch(peer, &addr, name).await {
+        let Ok(_permit) = self.peer_reads.try_acquire() else {
+            tracing::debug!(blob = %name, "blob read from peers refused: too many in progress");
+            return Err(BlobError::Busy);
+        };
+        let targets = self.holders(name);
+        let mut asks: FuturesUnordered<_> =
+            targets.iter().map(|(peer, addr)| self.fetch(*peer, addr, name)).collect();
+        // Each ask gives up after `PEER_READ` itself; the first copy wins and the other
+        // asks are dropped (their connections closed).
+        while let Some(answer) = asks.next().await {
+            if let Some(blob) = answer {
                 return Ok(Some(blob));
             }
         }

@@ -63,6 +63,10 @@ pub enum BlobError {
     /// The bytes could not be copied to enough nodes; nothing was acknowledged.
     #[error("stored on {stored} node(s), {wanted} needed")]
     Unreplicated { stored: usize, wanted: usize },
+    /// This node is already asking peers for as many blobs as it allows at once; nothing
+    /// was asked (a flood of reads of copies held elsewhere must not tie the node up).
+    #[error("too many blob reads from peers in progress")]
+    Busy,
 }
 
 /// Bytes by [`BlobName`]. Object safe (`Arc<dyn BlobStore>`).

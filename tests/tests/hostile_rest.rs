@@ -1,0 +1,103 @@
+//! Hostile REST reads against real nodes (issue 12, the "Low" items): what an
+//! unauthenticated profile-image miss may cost a node and its peers. Each test failed on
+//! the code before its change.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chat_ops::client::{ChatApi, Login};
+use chat_raft::NodeId;
+use chat_tests::{wait_until, NodeSpec, TestCluster};
+use futures::StreamExt;
+use reqwest::header::CONTENT_TYPE;
+
+/// The value of the metric line starting with `series` on node `node` (cluster listener).
+async fn metric(cluster: &TestCluster, node: NodeId, series: &str) -> Result<u64> {
+    let text = cluster.metrics(node).await?;
+    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
+    Ok(line.rsplit(' ').next().context("a value")?.parse()?)
+}
+
+/// Copies served to peers, summed over the cluster: every read from a peer counts once.
+async fn peer_reads(cluster: &TestCluster) -> Result<u64> {
+    let mut total = 0;
+    for id in cluster.ids() {
+        total += metric(cluster, id, "chat_blob_peer_reads_total ").await?;
+    }
+    Ok(total)
+}
+
+fn profile_part(bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("----hostile-rest-{:016x}", rand::random::<u64>());
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"profileImage\"; filename=\"me.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A flood of requests for well-formed profile-image names that no record knows is
+/// answered 404 from the local replica: no peer is asked (their served-copy counters
+/// stay put), and each miss is counted. A real image uploaded on node 1 is still served
+/// by nodes 2 and 3, the one without a copy reading it from a holder (the counter moves
+/// by exactly one: the check is not blind). Before, every unknown name was asked of
+/// every peer in turn, each with a 5 s bound, so 200 misses cost 400 peer requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_profile_images_are_404_without_asking_peers() -> Result<()> {
+    let cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let api = ChatApi::new(&cluster.node(1).addr.public)?;
+    let alice: Login = api.register("Alice", "alice@rest.test", "password-1").await?;
+    let png: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (content_type, body) = profile_part(&png);
+    let http = reqwest::Client::new();
+    let uploaded = http
+        .post(format!("http://{}/api/users/profile-image", cluster.node(1).addr.public))
+        .header("x-auth-token", &alice.token)
+        .header("x-session-id", &alice.session_id)
+        .header(CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(uploaded.status().as_u16(), 200);
+    let uploaded: serde_json::Value = uploaded.json().await?;
+    let url = uploaded["imageUrl"].as_str().context("imageUrl")?.to_owned();
+    let filename = url.trim_start_matches("/api/uploads/").to_owned();
+    for id in cluster.ids() {
+        wait_until("the image record on every node", Duration::from_secs(10), || async {
+            cluster.local_state(id).await.ok()?.files.iter().any(|f| f.filename == filename).then_some(())
+        })
+        .await?;
+    }
+
+    let before = peer_reads(&cluster).await?;
+    let public = cluster.node(2).addr.public.clone();
+    let started = Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(0..200u64)
+        .map(|i| {
+            let (http, public) = (http.clone(), public.clone());
+            async move {
+                let name = format!("profiles/{}_{:016x}.png", 1_700_000_000_000u64 + i, rand::random::<u64>());
+                let answer = http.get(format!("http://{public}/api/uploads/{name}")).send().await?;
+                anyhow::Ok(answer.status().as_u16())
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    println!("200 unknown profile images on node 2: {:?}", started.elapsed());
+    assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
+    assert_eq!(peer_reads(&cluster).await?, before, "an unknown name was asked of a peer");
+    assert_eq!(metric(&cluster, 2, "chat_profile_images_unknown_total ").await?, 200);
+
+    for node in [2, 3] {
+        let answer = http.get(format!("http://{}{url}", cluster.node(node).addr.public)).send().await?;
+        assert_eq!(answer.status().as_u16(), 200, "node {node}");
+        assert!(answer.bytes().await? == png, "node {node} served other bytes");
+    }
+    assert_eq!(peer_reads(&cluster).await?, before + 1, "the node without a copy reads it from a holder, once");
+    Ok(())
+}
