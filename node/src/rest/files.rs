@@ -184,10 +184,10 @@ async fn serve(
         return Err(ApiError::refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "미리보기를 지원하지 않는 파일 형식입니다."));
     }
     let (size, body) = if method == Method::HEAD {
-        let exists = node.blobs.exists(&name).await.map_err(|e| blob_error(&node, e, FILE_FAILED))?;
+        let exists = node.blobs.exists(&name).await.map_err(|e| blob_error(node, e, FILE_FAILED))?;
         (exists.then_some(file.size), Body::empty())
     } else {
-        match node.blobs.get(&name).await.map_err(|e| blob_error(&node, e, FILE_FAILED))? {
+        match node.blobs.get(&name).await.map_err(|e| blob_error(node, e, FILE_FAILED))? {
             Some(blob) => (Some(blob.size), Body::from_stream(blob.body)),
             None => (None, Body::empty()),
         }

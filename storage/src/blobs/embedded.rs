@@ -230,8 +230,7 @@ impl BlobStore for EmbeddedBlobStore {
             return Err(BlobError::Busy);
         };
         let targets = self.holders(name);
-        let mut asks: FuturesUnordered<_> =
-            targets.iter().map(|(peer, addr)| self.fetch(*peer, addr, name)).collect();
+        let mut asks: FuturesUnordered<_> = targets.iter().map(|(peer, addr)| self.fetch(*peer, addr, name)).collect();
         // Each ask gives up after `PEER_READ` itself; the first copy wins and the other
         // asks are dropped (their connections closed).
         while let Some(answer) = asks.next().await {
