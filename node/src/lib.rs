@@ -67,6 +67,8 @@ pub(crate) struct Node {
     pub blob_copies: DirBlobStore,
     /// Uploads in progress here, bounded per user and per node.
     pub upload_slots: rest::UploadSlots,
+    /// Rooms' `recentMessageCount`, kept a few seconds (`rest/recent_counts.rs`).
+    pub recent_counts: rest::RecentCounts,
     /// MongoDB's connection and readiness, when messages and files are stored there
     /// (`--mongodb-uri`); `/api/health` requires it.
     pub mongo: Option<Arc<stores::Mongo>>,
@@ -155,6 +157,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         blobs,
         blob_copies,
         upload_slots,
+        recent_counts: Default::default(),
         mongo,
         banned_words,
         rate_limits,

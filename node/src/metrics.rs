@@ -144,6 +144,9 @@ pub(crate) struct Metrics {
     /// Profile-image requests answered 404 because no record names the image: no
     /// peer was asked.
     pub profile_images_unknown: AtomicU64,
+    /// Rooms' recent-message counts taken from the message store (not from the
+    /// counts kept a few seconds).
+    pub recent_count_scans: AtomicU64,
     rejected: [AtomicU64; REJECTIONS.len()],
     limits_hit: [AtomicU64; LIMITS.len()],
     pub store_latency: Histogram,
@@ -216,6 +219,12 @@ impl Metrics {
             "chat_profile_images_unknown_total",
             "Profile-image requests answered 404 at once: no record names the image, no peer asked.",
             load(&self.profile_images_unknown),
+        );
+        counter(
+            &mut out,
+            "chat_recent_count_scans_total",
+            "Rooms' recentMessageCount walked in the message store (room lists and views; others reuse a count).",
+            load(&self.recent_count_scans),
         );
         let _ = writeln!(out, "# HELP chat_messages_rejected_total Chat messages refused, by reason.");
         let _ = writeln!(out, "# TYPE chat_messages_rejected_total counter");

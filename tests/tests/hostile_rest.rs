@@ -1,6 +1,6 @@
 //! Hostile REST reads against real nodes (issue 12, the "Low" items): what an
-//! unauthenticated profile-image miss may cost a node and its peers. Each test failed on
-//! the code before its change.
+//! unauthenticated profile-image miss may cost a node and its peers, and what a room list
+//! costs the message store. Each test failed on the code before its change.
 
 use std::time::{Duration, Instant};
 
@@ -99,5 +99,39 @@ async fn unknown_profile_images_are_404_without_asking_peers() -> Result<()> {
         assert!(answer.bytes().await? == png, "node {node} served other bytes");
     }
     assert_eq!(peer_reads(&cluster).await?, before + 1, "the node without a copy reads it from a holder, once");
+    Ok(())
+}
+
+/// Listing the rooms does not walk each room's recent messages again for every list:
+/// five lists of 20 rooms in a row walk the message store for each room once (the
+/// counts are kept 5 s; a list more than 5 s after the first would walk
+/// again, so the bound allows one more round). Before, every list walked every room of
+/// its page (100 walks here) and no counter showed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_lists_reuse_recent_message_counts() -> Result<()> {
+    let cluster = TestCluster::start(NodeSpec::voters(1).with_args(&["--bcrypt-cost", "4"])).await?;
+    let api = ChatApi::new(&cluster.node(1).addr.public)?;
+    let alice: Login = api.register("Alice", "alice@rooms.test", "password-1").await?;
+    for i in 0..20 {
+        api.create_room(&alice, &format!("room {i}"), None).await?;
+    }
+    // Creating a room answers its view, whose count is kept too: let those expire.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let before = metric(&cluster, 1, "chat_recent_count_scans_total ").await?;
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let answer = http
+            .get(format!("http://{}/api/rooms?pageSize=50", cluster.node(1).addr.public))
+            .header("x-auth-token", &alice.token)
+            .header("x-session-id", &alice.session_id)
+            .send()
+            .await?;
+        assert_eq!(answer.status().as_u16(), 200);
+        let body: serde_json::Value = answer.json().await?;
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(20));
+        assert!(body["data"].as_array().into_iter().flatten().all(|r| r["recentMessageCount"] == 0));
+    }
+    let scans = metric(&cluster, 1, "chat_recent_count_scans_total ").await? - before;
+    assert!((20..=40).contains(&scans), "{scans} walks for 5 lists of 20 rooms");
     Ok(())
 }

@@ -35,6 +35,7 @@ pub(crate) mod ids;
 mod info;
 mod input;
 mod profile_image;
+mod recent_counts;
 mod respond;
 mod room_list;
 mod room_presence;
@@ -47,6 +48,7 @@ mod users;
 mod validate;
 
 pub(crate) use guard::is_api;
+pub(crate) use recent_counts::RecentCounts;
 pub(crate) use upload_admission::UploadSlots;
 pub(crate) use validate::is_email;
 

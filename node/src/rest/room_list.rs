@@ -9,7 +9,7 @@ use axum::http::header::{CACHE_CONTROL, LAST_MODIFIED, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chat_raft::state::Room;
+use chat_raft::command::Millis;
 use chat_raft::ClusterState;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -71,10 +71,6 @@ impl ListParams {
         let search = raw.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
         Ok(Self { page, page_size, field, descending, search })
     }
-
-    fn matches(&self, room: &Room) -> bool {
-        self.search.as_deref().is_none_or(|term| room.name.to_lowercase().contains(term))
-    }
 }
 
 fn int(value: Option<&str>, default: i64) -> Result<i64, ApiError> {
@@ -91,20 +87,45 @@ pub(super) struct Page {
     total: u64,
 }
 
-/// Search, sort and page on one replica state. Ties break on the id, in the same
-/// direction, so paging is stable.
-pub(super) fn select(state: &ClusterState, params: &ListParams) -> Page {
-    let count = |room: &Room| match params.field {
-        SortField::ParticipantsCount => participants_count(state, room),
-        _ => 0,
-    };
-    let mut matching: Vec<(&Room, usize)> =
-        state.rooms.iter().filter(|r| params.matches(r)).map(|r| (r, count(r))).collect();
-    matching.sort_by(|(a, a_count), (b, b_count)| {
+/// What searching and sorting need of a room, copied out of the replica: the state
+/// lock is held for this copy only, never while names are lowercased and sorted.
+#[derive(Debug)]
+pub(super) struct Candidate {
+    id: String,
+    name: String,
+    created_at: Millis,
+    participants: usize,
+}
+
+/// Under the lock: every room, copied (the name only when searched or sorted by,
+/// participants counted only when sorted by).
+pub(super) fn candidates(state: &ClusterState, params: &ListParams) -> Vec<Candidate> {
+    let counted = params.field == SortField::ParticipantsCount;
+    let named = params.field == SortField::Name || params.search.is_some();
+    state
+        .rooms
+        .iter()
+        .map(|room| Candidate {
+            id: room.id.clone(),
+            name: if named { room.name.clone() } else { String::new() },
+            created_at: room.created_at,
+            participants: if counted { participants_count(state, room) } else { 0 },
+        })
+        .collect()
+}
+
+/// Outside the lock: search, sort and cut out the page. Ties break on the id, in the
+/// same direction, so paging is stable. Returns the page's room ids and how many
+/// rooms matched.
+pub(super) fn order(mut rooms: Vec<Candidate>, params: &ListParams) -> (Vec<String>, u64) {
+    if let Some(term) = params.search.as_deref() {
+        rooms.retain(|room| room.name.to_lowercase().contains(term));
+    }
+    rooms.sort_by(|a, b| {
         let order = match params.field {
             SortField::CreatedAt => a.created_at.cmp(&b.created_at),
             SortField::Name => a.name.cmp(&b.name),
-            SortField::ParticipantsCount => a_count.cmp(b_count),
+            SortField::ParticipantsCount => a.participants.cmp(&b.participants),
         };
         let order = order.then_with(|| a.id.cmp(&b.id));
         if params.descending {
@@ -113,11 +134,23 @@ pub(super) fn select(state: &ClusterState, params: &ListParams) -> Page {
             order
         }
     });
-    let total = matching.len() as u64;
+    let total = rooms.len() as u64;
     let start = params.page.saturating_mul(params.page_size).min(total) as usize;
-    let end = (start + params.page_size as usize).min(matching.len());
-    let rooms = matching[start..end].iter().map(|(room, _)| RoomResponse::build(state, room)).collect();
-    Page { rooms, total }
+    let end = (start + params.page_size as usize).min(rooms.len());
+    (rooms.drain(start..end).map(|room| room.id).collect(), total)
+}
+
+/// Under the lock again, for the page only: the rooms as answered. A room deleted
+/// since the copy is left out.
+pub(super) fn build(state: &ClusterState, ids: &[String]) -> Vec<RoomResponse> {
+    ids.iter().filter_map(|id| state.rooms.get(id)).map(|room| RoomResponse::build(state, room)).collect()
+}
+
+/// The three steps on one state (the unit tests' view of a listing).
+#[cfg(test)]
+pub(super) fn select(state: &ClusterState, params: &ListParams) -> Page {
+    let (ids, total) = order(candidates(state, params), params);
+    Page { rooms: build(state, &ids), total }
 }
 
 fn metadata(page: &Page, params: &ListParams) -> Value {
@@ -164,12 +197,15 @@ pub(super) async fn list(
 
 async fn list_rooms(node: &Node, raw: RawListQuery) -> Result<Response, ApiError> {
     let params = ListParams::parse(raw)?;
-    let mut page = node
+    let rooms = node
         .cluster
-        .read(|state| select(state, &params))
+        .read(|state| candidates(state, &params))
         .await
         .map_err(|e| ApiError::cluster(e, LIST_FAILED).with_nulls(&["error"]))?;
-    super::room_view::fill_recent_counts(node, &mut page.rooms).await;
+    let (ids, total) = order(rooms, &params);
+    // This replica only moves forward: it is at least as new as the read above.
+    let mut page = Page { rooms: node.cluster.read_local(|state| build(state, &ids)), total };
+    super::recent_counts::fill(node, &mut page.rooms).await;
     let metadata = metadata(&page, &params);
     let body = json!({ "success": true, "data": page.rooms, "metadata": metadata });
     let mut response = Json(body).into_response();
@@ -210,7 +246,7 @@ fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
 
 #[cfg(test)]
 mod tests {
-    use chat_raft::state::User;
+    use chat_raft::state::{Room, User};
     use chat_raft::{Command, Request};
 
     use super::*;
@@ -337,5 +373,41 @@ mod tests {
         let page = select(&state, &beyond);
         assert!(page.rooms.is_empty());
         assert_eq!(metadata(&page, &beyond)["hasMore"], false);
+    }
+
+    /// Not a timed assertion: prints how long a listing of 2,000 rooms holds the state
+    /// (`cargo test -p chat-node --lib room_list::tests::lock_time -- --nocapture`).
+    /// Before, `select` as a whole (copy, lowercase, sort, page) ran under the lock.
+    #[test]
+    fn lock_time_of_a_listing_of_2000_rooms() {
+        let mut state = state();
+        for i in 0..2_000u64 {
+            let room = Room {
+                id: format!("room-{i:05}"),
+                name: format!("Room Number {i} 방"),
+                password_hash: None,
+                creator: "u1".into(),
+                created_at: 1_000 + (i * 7919) % 2_000,
+                participants: vec!["u1".into(), "u2".into()],
+            };
+            state.apply(&Request::new(Command::CreateRoom { room }));
+        }
+        let queries =
+            [vec![], vec![("sortField", "name")], vec![("search", "number%201"), ("sortField", "participantsCount")]];
+        for query in queries {
+            let params = ListParams::parse(raw(&query)).unwrap();
+            let (mut whole, mut locked) = (std::time::Duration::MAX, std::time::Duration::MAX);
+            for _ in 0..20 {
+                let start = std::time::Instant::now();
+                let page = select(&state, &params);
+                whole = whole.min(start.elapsed());
+                let start = std::time::Instant::now();
+                let copied = candidates(&state, &params);
+                locked = locked.min(start.elapsed());
+                assert_eq!(copied.len(), 2_004);
+                assert_eq!(page.rooms.len(), 10);
+            }
+            println!("{query:?}: all under the lock (before) {whole:?}; under the lock now (the copy) {locked:?}");
+        }
     }
 }

@@ -11,9 +11,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::auth::now_ms;
-use crate::Node;
-
 /// `UserResponse`. `profile_image` is `None` only in socket payloads, where the
 /// existing backend omits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,22 +90,6 @@ impl RoomResponse {
 /// Participants of a room that still exist (what `participantsCount` counts).
 pub(crate) fn participants_count(state: &ClusterState, room: &Room) -> usize {
     room.participants.iter().filter(|id| state.users.contains(id)).count()
-}
-
-/// How far back `recentMessageCount` looks (protocol §3.5).
-const RECENT_MS: u64 = 10 * 60 * 1000;
-
-/// Fill `recentMessageCount` (messages of the last 10 minutes) from the message store.
-/// Counting is a bounded reverse scan per room; a store error leaves the count at 0
-/// rather than failing the room list.
-pub(crate) async fn fill_recent_counts(node: &Node, rooms: &mut [RoomResponse]) {
-    let since = now_ms().saturating_sub(RECENT_MS);
-    for room in rooms {
-        match node.messages.count_since(&room.id, since).await {
-            Ok(count) => room.recent_message_count = count as u64,
-            Err(e) => tracing::debug!(room = %room.id, error = %e, "recent message count unavailable"),
-        }
-    }
 }
 
 /// The auth shape `{_id, name, email, profileImage, role}`; register answers

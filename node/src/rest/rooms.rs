@@ -62,7 +62,7 @@ async fn view(node: &Node, room_id: &str, failure: &'static str) -> Result<Optio
     let view = node.cluster.read(|s| s.rooms.get(room_id).map(|room| RoomResponse::build(s, room))).await;
     let mut view = view.map_err(|e| ApiError::cluster(e, failure))?;
     if let Some(room) = view.as_mut() {
-        super::room_view::fill_recent_counts(node, std::slice::from_mut(room)).await;
+        super::recent_counts::fill(node, std::slice::from_mut(room)).await;
     }
     Ok(view)
 }
