@@ -38,24 +38,14 @@ fn profile_part(bytes: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A flood of requests for well-formed profile-image names that no record knows is
-/// answered 404 from the local replica: no peer is asked (their served-copy counters
-/// stay put), and each miss is counted. A real image uploaded on node 1 is still served
-/// by nodes 2 and 3, the one without a copy reading it from a holder (the counter moves
-/// by exactly one: the check is not blind). Before, every unknown name was asked of
-/// every peer in turn, each with a 5 s bound, so 200 misses cost 400 peer requests.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn unknown_profile_images_are_404_without_asking_peers() -> Result<()> {
-    let cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
-    let api = ChatApi::new(&cluster.node(1).addr.public)?;
-    let alice: Login = api.register("Alice", "alice@rest.test", "password-1").await?;
-    let png: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let (content_type, body) = profile_part(&png);
-    let http = reqwest::Client::new();
-    let uploaded = http
+/// Upload `png` as `user`'s profile image on node 1 and wait until every node has its
+/// record; its URL.
+async fn upload_profile_image(cluster: &TestCluster, user: &Login, png: &[u8]) -> Result<String> {
+    let (content_type, body) = profile_part(png);
+    let uploaded = reqwest::Client::new()
         .post(format!("http://{}/api/users/profile-image", cluster.node(1).addr.public))
-        .header("x-auth-token", &alice.token)
-        .header("x-session-id", &alice.session_id)
+        .header("x-auth-token", &user.token)
+        .header("x-session-id", &user.session_id)
         .header(CONTENT_TYPE, content_type)
         .body(body)
         .send()
@@ -70,6 +60,42 @@ async fn unknown_profile_images_are_404_without_asking_peers() -> Result<()> {
         })
         .await?;
     }
+    Ok(url)
+}
+
+/// Sends `signal` (`STOP` or `CONT`) to node processes.
+fn signal(cluster: &TestCluster, nodes: &[NodeId], signal: &str) -> Result<()> {
+    for id in nodes {
+        let pid = cluster.node(*id).pid().context("a running node")?;
+        let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid}");
+    }
+    Ok(())
+}
+
+/// Resumes stopped nodes however the test ends.
+struct Resume<'a>(&'a TestCluster, Vec<NodeId>);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        let _ = signal(self.0, &self.1, "CONT");
+    }
+}
+
+/// A flood of requests for well-formed profile-image names that no record knows is
+/// answered 404 from the local replica: no peer is asked (their served-copy counters
+/// stay put), and each miss is counted. A real image uploaded on node 1 is still served
+/// by nodes 2 and 3, the one without a copy reading it from a holder (the counter moves
+/// by exactly one: the check is not blind). Before, every unknown name was asked of
+/// every peer in turn, each with a 5 s bound, so 200 misses cost 400 peer requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_profile_images_are_404_without_asking_peers() -> Result<()> {
+    let cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let api = ChatApi::new(&cluster.node(1).addr.public)?;
+    let alice: Login = api.register("Alice", "alice@rest.test", "password-1").await?;
+    let png: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let url = upload_profile_image(&cluster, &alice, &png).await?;
+    let http = reqwest::Client::new();
 
     let before = peer_reads(&cluster).await?;
     let public = cluster.node(2).addr.public.clone();
@@ -133,5 +159,61 @@ async fn room_lists_reuse_recent_message_counts() -> Result<()> {
     }
     let scans = metric(&cluster, 1, "chat_recent_count_scans_total ").await? - before;
     assert!((20..=40).contains(&scans), "{scans} walks for 5 lists of 20 rooms");
+    Ok(())
+}
+
+/// Reads of a recorded image this node lacks are bounded per node: with both holders
+/// stopped (they accept connections and never answer), 100 concurrent requests on the
+/// third node get 503 `SERVER_BUSY` with `Retry-After` beyond the 32 that wait on the
+/// holders, each counted as `limit="peer_blob_reads"`, and the waiting ones 404 after
+/// the 2 s bound; once the holders resume the image is served again. Before, every
+/// request waited on each holder in turn (5 s each) and none was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_waiting_on_stopped_holders_are_bounded() -> Result<()> {
+    let cluster = TestCluster::start(NodeSpec::voters(3).with_args(&["--bcrypt-cost", "4"])).await?;
+    let api = ChatApi::new(&cluster.node(1).addr.public)?;
+    let alice: Login = api.register("Alice", "alice@bound.test", "password-1").await?;
+    let png: Vec<u8> = (0..20_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let url = upload_profile_image(&cluster, &alice, &png).await?;
+    let filename = url.trim_start_matches("/api/uploads/");
+    let holders =
+        cluster.local_state(1).await?.files.iter().find(|f| f.filename == filename).context("record")?.holders.clone();
+    let reader = cluster.ids().into_iter().find(|id| !holders.contains(id)).context("a node without a copy")?;
+    assert_eq!(holders.len(), 2, "{holders:?}");
+
+    signal(&cluster, &holders, "STOP")?;
+    let resume = Resume(&cluster, holders.clone());
+    let public = cluster.node(reader).addr.public.clone();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let answers: Vec<(u16, Option<String>)> = futures::stream::iter(0..100)
+        .map(|_| {
+            let (http, target) = (http.clone(), format!("http://{public}{url}"));
+            async move {
+                let answer = http.get(target).send().await?;
+                let retry = answer.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                anyhow::Ok((answer.status().as_u16(), retry))
+            }
+        })
+        .buffer_unordered(100)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let busy = answers.iter().filter(|(status, _)| *status == 503).count();
+    println!("100 reads with both holders stopped: {busy} refused at once");
+    assert!(answers.iter().all(|(status, _)| matches!(status, 404 | 503)), "{answers:?}");
+    assert!(answers.iter().filter(|(s, _)| *s == 503).all(|(_, retry)| retry.as_deref() == Some("1")));
+    assert!(busy >= 1, "no read was refused: {answers:?}");
+    assert!(busy <= 100 - 32, "fewer than 32 reads were let through: {busy} refused");
+    let limit = metric(&cluster, reader, "chat_limit_hits_total{limit=\"peer_blob_reads\"} ").await?;
+    assert_eq!(limit, busy as u64);
+
+    drop(resume);
+    let served = wait_until("the image once its holders resume", Duration::from_secs(20), || async {
+        let answer = http.get(format!("http://{public}{url}")).send().await.ok()?;
+        (answer.status().as_u16() == 200).then_some(answer.bytes().await.ok()?)
+    })
+    .await?;
+    assert!(served == png, "other bytes served");
     Ok(())
 }

@@ -11,9 +11,9 @@
 //! every node's log, kept until the next snapshot and then copied into snapshots; two
 //! copies pushed directly cost one transfer and leave the log small.
 //!
-//! A read from peers asks the recorded holders at once (every other member only when
-//! there is no record), takes the first that answers, and gives up after
-//! [`PEER_READ`]; at most [`MAX_PEER_READS`] such reads run at a time on a node, more
+//! A read from peers asks the recorded holders one at a time (every other member only
+//! when there is no record), each for at most [`PEER_ASK`], and gives up after
+//! [`PEER_READ`] in all; at most [`MAX_PEER_READS`] such reads run at a time on a node, more
 //! are refused ([`BlobError::Busy`]) rather than queued.
 //!
 //! Read-through copies are not kept: the holders stay what the record says. A holder
@@ -26,8 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_raft::{Cluster, NodeId};
-use futures::stream::FuturesUnordered;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use rand::seq::SliceRandom;
 use reqwest::StatusCode;
 use tokio::sync::Semaphore;
@@ -46,6 +45,8 @@ const READ_START: Duration = Duration::from_secs(5);
 /// Time for the holders of a blob this node lacks to start sending it (the body then
 /// streams): one bound for the whole read, however many holders are asked.
 pub const PEER_READ: Duration = Duration::from_secs(2);
+/// Time for one holder to start sending a blob before the next is asked.
+const PEER_ASK: Duration = Duration::from_secs(1);
 /// Reads from peers that may wait for a holder at once on one node.
 pub const MAX_PEER_READS: usize = 32;
 /// Time for a whole copy to a peer (50 MiB at a slow 10 MB/s is 5 s).
@@ -168,8 +169,8 @@ impl EmbeddedBlobStore {
         }
     }
 
-    async fn fetch(&self, peer: NodeId, addr: &str, name: &BlobName) -> Option<Blob> {
-        let sent = tokio::time::timeout(PEER_READ, self.request(reqwest::Method::GET, addr, name).send()).await;
+    async fn fetch(&self, peer: NodeId, addr: &str, name: &BlobName, wait: Duration) -> Option<Blob> {
+        let sent = tokio::time::timeout(wait, self.request(reqwest::Method::GET, addr, name).send()).await;
         let resp = match sent {
             Ok(Ok(resp)) if resp.status() == StatusCode::OK => resp,
             Ok(Ok(resp)) if resp.status() == StatusCode::NOT_FOUND => return None,
@@ -229,12 +230,15 @@ impl BlobStore for EmbeddedBlobStore {
             tracing::debug!(blob = %name, "blob read from peers refused: too many in progress");
             return Err(BlobError::Busy);
         };
-        let targets = self.holders(name);
-        let mut asks: FuturesUnordered<_> = targets.iter().map(|(peer, addr)| self.fetch(*peer, addr, name)).collect();
-        // Each ask gives up after `PEER_READ` itself; the first copy wins and the other
-        // asks are dropped (their connections closed).
-        while let Some(answer) = asks.next().await {
-            if let Some(blob) = answer {
+        // One holder at a time (asking all at once would start as many transfers), in
+        // the order `copy_targets` gives (nodes declared down last).
+        let deadline = tokio::time::Instant::now() + PEER_READ;
+        for (peer, addr) in self.holders(name) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if let Some(blob) = self.fetch(peer, &addr, name, left.min(PEER_ASK)).await {
                 return Ok(Some(blob));
             }
         }
