@@ -155,6 +155,8 @@ async fn a_chat_message_flood_is_reported_and_kept_out_of_the_loss_check() -> Re
     // members; counted, they would add ~800 deliveries.
     assert!(delivered < expected + 100, "flood messages counted as deliveries: {}", report["messages"]);
 
+    let first_room = n("/first_room_latency_ms/count");
+    assert!(first_room > 0 && first_room < delivered, "the flooded room's deliveries measured apart: {first_room}");
     let flood = &report["flood"];
     assert_eq!(flood["event"], "chatMessage", "{flood}");
     assert_eq!(flood["setup_error"], Value::Null, "{flood}");

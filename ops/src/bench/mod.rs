@@ -157,6 +157,7 @@ fn build_report(
         requests: Requests::from(&run),
         messages: Messages::from(&run, &loss),
         latency_ms: run.delivery.summary_ms(),
+        first_room_latency_ms: run.delivery_first_room.summary_ms(),
         ack_latency_ms: run.ack.summary_ms(),
         session_s: Sessions::from(&sessions),
         server_errors: ServerErrors { total: run.server_errors, users_failed: run.users_failed, samples },

@@ -29,6 +29,9 @@ pub struct Report {
     pub messages: Messages,
     /// Delivery latency: send until received by another member.
     pub latency_ms: LatencyMs,
+    /// The same in the first room only: the room a `--flood` socket is in, so a flooded
+    /// run and one without can be compared where the flood lands and everywhere.
+    pub first_room_latency_ms: LatencyMs,
     /// Send until the sender's own echo arrived.
     pub ack_latency_ms: LatencyMs,
     /// Setup to close, per user.
@@ -389,6 +392,7 @@ impl Report {
         out.push_str(&steps.to_string());
         let m = &self.messages;
         let l = &self.latency_ms;
+        let fl = &self.first_room_latency_ms;
         let mut summary = Table::new(&["measure", "value"]);
         let rows = [
             ("users max (in room)", self.users_max.to_string()),
@@ -417,6 +421,10 @@ impl Report {
             (
                 "delivery latency p50 / p95 / p99 / max ms",
                 format!("{} / {} / {} / {}", f1(l.p50), f1(l.p95), f1(l.p99), f1(l.max)),
+            ),
+            (
+                "delivery latency, first room p50 / p95 / p99 / max ms",
+                format!("{} / {} / {} / {}", f1(fl.p50), f1(fl.p95), f1(fl.p99), f1(fl.max)),
             ),
             ("session length p50 / max s", format!("{} / {}", self.session_s.p50, self.session_s.max)),
             ("server errors", self.server_errors.total.to_string()),
@@ -515,6 +523,7 @@ mod tests {
             requests: Requests::default(),
             messages: Messages::default(),
             latency_ms: LatencyMs::default(),
+            first_room_latency_ms: LatencyMs::default(),
             ack_latency_ms: LatencyMs::default(),
             session_s: Sessions::default(),
             server_errors: ServerErrors::default(),
@@ -600,6 +609,7 @@ mod tests {
         assert_eq!(line(&text, "flood attempted / sent / held back").as_deref(), Some("20000 / 19000 / 1000"));
         assert_eq!(line(&text, "flood refusals by code").as_deref(), Some("RATE_LIMIT_EXCEEDED 18000"));
         assert_eq!(line(&text, "flood disconnects / reconnects (failed)").as_deref(), Some("1 / 1 (0)"));
+        assert!(line(&text, "delivery latency, first room p50 / p95 / p99 / max ms").is_some(), "{text}");
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["flood"]["refusals"]["RATE_LIMIT_EXCEEDED"], 18_000);
         assert_eq!(json["flood"]["sent"], 19_000);
