@@ -4,7 +4,9 @@
 //! connections and requests and nothing lost, duplicated or out of order. Then the
 //! same cluster through its HAProxy: a 100-user run through it, and a killed node is
 //! taken out of the pool by the health check while requests keep succeeding. One
-//! cluster for both keeps the test to about a minute and one cluster's CPU.
+//! cluster for both keeps the test to about a minute and one cluster's CPU. A second,
+//! small run floods `chatMessage` from one extra socket (`--flood`) and checks that
+//! the report shows the flood and keeps it out of the other users' loss check.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -115,6 +117,54 @@ async fn a_compressed_ramp_loses_nothing_direct_and_through_haproxy() -> Result<
     if lb {
         through_haproxy(&up).await?;
     }
+    Ok(())
+}
+
+/// Ten users in two rooms of five for 10 s while one more socket in the first room
+/// floods `chatMessage` at 500/s. The nodes allow 200 messages per user per minute, so
+/// most of the flood is refused with `RATE_LIMIT_EXCEEDED`; the run must still pass
+/// with every owed delivery made, and its report must say what the flooder did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_message_flood_is_reported_and_kept_out_of_the_loss_check() -> Result<()> {
+    let up = LocalUp::start(&[], &[("CHAT_CHAT_RATE_LIMIT", "200")]).await?;
+    let profile = [
+        "--start",
+        "10",
+        "--max",
+        "10",
+        "--hold",
+        "10s",
+        "--room-size",
+        "5",
+        "--rate",
+        "1",
+        "--drain",
+        "3s",
+        "--flood",
+        "chatMessage",
+        "--flood-rate",
+        "500",
+    ];
+    let (ok, report) = bench(&up, &profile)?;
+    assert!(ok, "chatctl bench with a flood exited non-zero: {}", report["failures"]);
+    assert_clean(&report, 10);
+    let n = |path: &str| report.pointer(path).and_then(Value::as_u64).unwrap_or(0);
+    let (delivered, expected) = (n("/messages/delivered"), n("/messages/expected"));
+    assert!(delivered >= expected, "every owed delivery made: {}", report["messages"]);
+    // The ~200 flood messages the nodes accepted reached the first room's four other
+    // members; counted, they would add ~800 deliveries.
+    assert!(delivered < expected + 100, "flood messages counted as deliveries: {}", report["messages"]);
+
+    let first_room = n("/first_room_latency_ms/count");
+    assert!(first_room > 0 && first_room < delivered, "the flooded room's deliveries measured apart: {first_room}");
+    let flood = &report["flood"];
+    assert_eq!(flood["event"], "chatMessage", "{flood}");
+    assert_eq!(flood["setup_error"], Value::Null, "{flood}");
+    let (attempted, sent) = (n("/flood/attempted"), n("/flood/sent"));
+    assert!(sent > 500 && attempted >= sent, "the flooder sent for the whole run: {flood}");
+    let refused = n("/flood/refusals/RATE_LIMIT_EXCEEDED");
+    assert!(refused > sent / 2, "most of the flood refused by the rate limit, counted by code: {flood}");
+    assert_eq!(n("/flood/disconnects"), 0, "a flooder that reads is not disconnected: {flood}");
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub struct Stamp {
 /// Digits in groups of at most three (`1.234.567`), so that no content holds a run of
 /// four or more `[a-z0-9]` characters: the server's banned-word filter (words of 4 to
 /// 10 such characters, matched as substrings) can never reject a bench message.
-fn grouped(n: u64) -> String {
+pub(super) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

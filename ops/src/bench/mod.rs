@@ -6,6 +6,7 @@
 //! - [`ramp`]: the run: spawn users per step, progress, hold, drain, close.
 //! - [`user`]: one simulated user's life, on `chat_ops::client`.
 //! - [`checker`]: message stamps, duplicates and out-of-order, the loss check.
+//! - [`flood`]: `--flood`, one extra socket in the first room flooding one event.
 //! - [`stats`], [`histogram`]: counters and latency histograms per run, step, window.
 //! - [`usage`]: CPU and RSS of the generator and of local nodes (RSS per node per tick).
 //! - [`report`]: the JSON report, the human table, the live line, the verdict; with
@@ -14,6 +15,7 @@
 //! - [`plot`]: users, p99 and the highest node RSS over time as an SVG.
 
 pub mod checker;
+pub mod flood;
 pub mod histogram;
 pub mod options;
 pub mod plot;
@@ -60,6 +62,9 @@ pub async fn run(args: BenchArgs, shutdown: impl Future<Output = ()>) -> Result<
         args.mark_read,
         crate::duration::format(args.max_duration)
     );
+    if let Some(event) = args.flood {
+        eprintln!("bench: one more socket in the first room floods {} at {}/s", event.name(), args.flood_rate);
+    }
     let raft_before = match &args.data_dir {
         Some(dir) => Some(raft_view(dir).await),
         None => None,
@@ -152,6 +157,7 @@ fn build_report(
         requests: Requests::from(&run),
         messages: Messages::from(&run, &loss),
         latency_ms: run.delivery.summary_ms(),
+        first_room_latency_ms: run.delivery_first_room.summary_ms(),
         ack_latency_ms: run.ack.summary_ms(),
         session_s: Sessions::from(&sessions),
         server_errors: ServerErrors { total: run.server_errors, users_failed: run.users_failed, samples },
@@ -176,6 +182,7 @@ fn build_report(
         raft,
         steps: o.steps.clone(),
         timeline: o.timeline.clone(),
+        flood: o.flood.clone(),
     };
     report.failures = report::verdict(&report);
     if o.unfinished > 0 {

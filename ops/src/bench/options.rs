@@ -19,6 +19,39 @@ pub enum Profile {
     Compressed,
 }
 
+/// The socket event a `--flood` sends, named as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FloodEvent {
+    /// A short text message to the room (every member receives it).
+    #[value(name = "chatMessage")]
+    ChatMessage,
+    /// A read mark of one message of the room (broadcast as `messagesRead`).
+    #[value(name = "markMessagesAsRead")]
+    MarkMessagesAsRead,
+    /// A reaction on one message of the room, added and removed in turn.
+    #[value(name = "messageReaction")]
+    MessageReaction,
+    /// `joinRoom` of the room the flooder is already in.
+    #[value(name = "joinRoom")]
+    JoinRoom,
+    /// A history page of the room (30 messages).
+    #[value(name = "fetchPreviousMessages")]
+    FetchPreviousMessages,
+}
+
+impl FloodEvent {
+    /// The event's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            FloodEvent::ChatMessage => "chatMessage",
+            FloodEvent::MarkMessagesAsRead => "markMessagesAsRead",
+            FloodEvent::MessageReaction => "messageReaction",
+            FloodEvent::JoinRoom => "joinRoom",
+            FloodEvent::FetchPreviousMessages => "fetchPreviousMessages",
+        }
+    }
+}
+
 /// Simulate chat users over real HTTP and Socket.IO and measure true delivery latency.
 ///
 /// Every simulated user does what the web client does: log in (registering on a 401),
@@ -34,6 +67,14 @@ pub enum Profile {
 /// (the sender received its own echo) but never delivered to a member that was in the
 /// room and connected from before the send until the end.
 ///
+/// With --flood EVENT, one more user (`<prefix>-flood`) joins the first room and, for
+/// the whole sending phase, emits EVENT at --flood-rate from one socket without waiting
+/// for answers, reading and discarding what it receives; it reconnects once a second
+/// when its socket is closed. Its messages and answers are kept out of every delivery
+/// figure and of the loss check; the report has a `flood` section (attempted, sent,
+/// refusals by code, disconnects and reconnects), to compare delivery p99 with and
+/// without a flood.
+///
 /// Exit status 0 only when no connection, request or message failed, was lost,
 /// duplicated or delivered out of order, and no server error event arrived.
 #[derive(Debug, Clone, Args)]
@@ -43,7 +84,9 @@ pub enum Profile {
   # the same ramp, compressed (5 s steps), through the load balancer of `local up --lb`
   chatctl bench --data-dir ./cluster --via-lb --profile compressed
   # a 300-user smoke run against explicit addresses
-  chatctl bench --targets 127.0.0.1:5001,http://127.0.0.1:5002 --start 100 --step 100 --every 5s --max 300 --hold 10s")]
+  chatctl bench --targets 127.0.0.1:5001,http://127.0.0.1:5002 --start 100 --step 100 --every 5s --max 300 --hold 10s
+  # the same run while one socket floods chatMessage at 2,000 events/s
+  chatctl bench --data-dir ./cluster --profile compressed --max 300 --flood chatMessage")]
 pub struct BenchArgs {
     /// Public addresses to load, comma-separated (`host:port` or `http://host:port`);
     /// user i uses address i mod N. Give one load-balancer address to go through it.
@@ -112,6 +155,14 @@ pub struct BenchArgs {
     /// Password of every simulated user.
     #[arg(long, value_name = "PASSWORD", default_value = "bench-password-1")]
     pub password: String,
+
+    /// One extra user in the first room floods this event from one socket for the
+    /// whole sending phase (not counted in the delivery figures).
+    #[arg(long, value_name = "EVENT", value_enum)]
+    pub flood: Option<FloodEvent>,
+    /// Events per second the flooder tries to send (with --flood).
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 2000.0)]
+    pub flood_rate: f64,
 
     /// Interval of the live progress line on stderr.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
@@ -189,6 +240,9 @@ impl BenchArgs {
         }
         if !(self.rate > 0.0 && self.rate <= 100.0) {
             return bad("--rate must be above 0 and at most 100 messages per second per user");
+        }
+        if !(self.flood_rate > 0.0 && self.flood_rate <= 100_000.0) {
+            return bad("--flood-rate must be above 0 and at most 100000 events per second");
         }
         if self.setup_concurrency == 0 {
             return bad("--setup-concurrency must be at least 1");
@@ -343,6 +397,19 @@ mod tests {
         assert!(err(&["--rate", "0"]).contains("--rate"));
         assert!(err(&["--users", "a@b"]).contains("--users"));
         assert!(args(&["--mark-read", "false"]).validate().is_ok());
+        assert!(err(&["--flood", "chatMessage", "--flood-rate", "0"]).contains("--flood-rate"));
+    }
+
+    #[test]
+    fn flood_events_take_their_wire_names() {
+        assert_eq!(args(&[]).flood, None);
+        for name in ["chatMessage", "markMessagesAsRead", "messageReaction", "joinRoom", "fetchPreviousMessages"] {
+            let a = args(&["--flood", name]);
+            assert_eq!(a.flood.map(FloodEvent::name), Some(name));
+            assert_eq!(a.flood_rate, 2000.0);
+        }
+        let argv = ["chatctl", "bench", "--targets", "a:1", "--flood", "chat-message"];
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tokio::sync::{watch, OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
 use super::checker::{check_losses, UserLedger};
+use super::flood::{FloodReport, Flooder};
 use super::options::{BenchArgs, LoadShape, Step};
 use super::report::{progress_line, Point, StepRow};
 use super::stats::Stats;
@@ -36,6 +37,8 @@ pub struct Outcome {
     pub unfinished: u64,
     pub generator_cpu_peak: f64,
     pub nodes: Vec<(Tracked, f64)>,
+    /// What the `--flood` socket did, when there was one.
+    pub flood: Option<FloodReport>,
 }
 
 /// CPU of the generator and the tracked processes over one span.
@@ -95,6 +98,12 @@ impl Ramp {
         let (phase_tx, phase_rx) = watch::channel(Phase::Sending);
         let setup = Arc::new(Semaphore::new(self.args.setup_concurrency));
         let mut users: JoinSet<UserLedger> = JoinSet::new();
+        // The flooder goes through the first target, as user 0 (the first room's first
+        // member) does.
+        let flooder = self.args.flood.map(|event| {
+            let flooder = Flooder { event, rate: self.args.flood_rate, api: apis[0].clone(), shared: shared.clone() };
+            tokio::spawn(flooder.run(phase_rx.clone()))
+        });
 
         // Sending must stop early enough to drain and close within --max-duration.
         let budget = self.args.max_duration.saturating_sub(self.args.drain + CLOSE_GRACE);
@@ -167,6 +176,10 @@ impl Ramp {
         timeline.push(self.tick(&stats, &mut tick_meter, &mut peaks, epoch));
         let _ = phase_tx.send(Phase::Closing);
         let (ledgers, unfinished) = collect(users, hard_end).await;
+        let flood = match flooder {
+            Some(task) => Some(collect_flood(task, hard_end).await),
+            None => None,
+        };
         let loss = check_losses(&ledgers);
         tracing::info!(expected = loss.expected, lost = loss.lost, "loss check done");
         Ok(Outcome {
@@ -185,6 +198,7 @@ impl Ramp {
                 .into_iter()
                 .zip(peaks.process_cpu.into_iter().chain(std::iter::repeat(0.0)))
                 .collect(),
+            flood,
         })
     }
 
@@ -259,6 +273,23 @@ async fn collect(mut users: JoinSet<UserLedger>, hard_end: Instant) -> (Vec<User
                 tracing::warn!(unfinished, "users still running at --max-duration were aborted");
                 return (ledgers, unfinished);
             }
+        }
+    }
+}
+
+/// The flooder's report; it stops when sending stops, so it has normally ended by now.
+async fn collect_flood(mut task: tokio::task::JoinHandle<FloodReport>, hard_end: Instant) -> FloodReport {
+    let deadline = tokio::time::Instant::from_std(hard_end.max(Instant::now() + Duration::from_secs(5)));
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(Ok(report)) => report,
+        outcome => {
+            task.abort();
+            let why = match outcome {
+                Ok(Err(e)) => format!("the flooder task failed: {e}"),
+                _ => "the flooder had not ended at --max-duration".to_string(),
+            };
+            tracing::error!(error = %why, "flood report lost");
+            FloodReport { setup_error: Some(why), ..FloodReport::default() }
         }
     }
 }

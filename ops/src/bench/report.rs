@@ -7,6 +7,7 @@ use chat_raft::NodeId;
 use serde::Serialize;
 
 use super::checker::LossCheck;
+use super::flood::FloodReport;
 use super::histogram::{Histogram, LatencyMs};
 use super::stats::Tally;
 use super::usage::{round1, ProcessSample};
@@ -28,6 +29,9 @@ pub struct Report {
     pub messages: Messages,
     /// Delivery latency: send until received by another member.
     pub latency_ms: LatencyMs,
+    /// The same in the first room only: the room a `--flood` socket is in, so a flooded
+    /// run and one without can be compared where the flood lands and everywhere.
+    pub first_room_latency_ms: LatencyMs,
     /// Send until the sender's own echo arrived.
     pub ack_latency_ms: LatencyMs,
     /// Setup to close, per user.
@@ -42,6 +46,9 @@ pub struct Report {
     pub raft: Option<RaftTerms>,
     pub steps: Vec<StepRow>,
     pub timeline: Vec<Point>,
+    /// The `--flood` socket (absent without --flood): kept out of every figure above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<FloodReport>,
 }
 
 /// The cluster's Raft term and leader just before the ramp and just after it. A term
@@ -301,7 +308,43 @@ pub fn verdict(r: &Report) -> Vec<String> {
     if r.messages.delivered == 0 {
         out.push("no message was delivered".into());
     }
+    if let Some(flood) = &r.flood {
+        if flood.sent == 0 {
+            let why = flood.setup_error.as_deref().unwrap_or("nothing written");
+            out.push(format!("the flooder sent nothing ({why}): this was not a flooded run"));
+        }
+    }
     out
+}
+
+impl FloodReport {
+    /// The summary rows of a flooded run.
+    fn rows(&self) -> Vec<(String, String)> {
+        let refusals = if self.refusals.is_empty() {
+            "none".to_string()
+        } else {
+            self.refusals.iter().map(|(code, n)| format!("{code} {n}")).collect::<Vec<_>>().join(", ")
+        };
+        let mut rows = vec![
+            (
+                "flood event, rate".to_string(),
+                format!("{} at {}/s for {:.1} s", self.event, self.rate_per_s, self.flooding_s),
+            ),
+            (
+                "flood attempted / sent / held back".to_string(),
+                format!("{} / {} / {}", self.attempted, self.sent, self.held_back),
+            ),
+            ("flood refusals by code".to_string(), refusals),
+            (
+                "flood disconnects / reconnects (failed)".to_string(),
+                format!("{} / {} ({})", self.disconnects, self.reconnects, self.reconnect_failures),
+            ),
+        ];
+        if let Some(why) = &self.setup_error {
+            rows.push(("flood setup error".to_string(), why.clone()));
+        }
+        rows
+    }
 }
 
 fn f1(x: f64) -> String {
@@ -349,6 +392,7 @@ impl Report {
         out.push_str(&steps.to_string());
         let m = &self.messages;
         let l = &self.latency_ms;
+        let fl = &self.first_room_latency_ms;
         let mut summary = Table::new(&["measure", "value"]);
         let rows = [
             ("users max (in room)", self.users_max.to_string()),
@@ -378,6 +422,10 @@ impl Report {
                 "delivery latency p50 / p95 / p99 / max ms",
                 format!("{} / {} / {} / {}", f1(l.p50), f1(l.p95), f1(l.p99), f1(l.max)),
             ),
+            (
+                "delivery latency, first room p50 / p95 / p99 / max ms",
+                format!("{} / {} / {} / {}", f1(fl.p50), f1(fl.p95), f1(fl.p99), f1(fl.max)),
+            ),
             ("session length p50 / max s", format!("{} / {}", self.session_s.p50, self.session_s.max)),
             ("server errors", self.server_errors.total.to_string()),
             (
@@ -398,6 +446,9 @@ impl Report {
                 format!("{} (pid {}) CPU avg / peak %, RSS end / peak MB", n.name, n.pid),
                 format!("{} / {} %, {} / {} MB", f1(n.cpu_pct), f1(n.cpu_pct_peak), f1(n.rss_mb), f1(n.rss_mb_peak)),
             ]);
+        }
+        for (k, v) in self.flood.iter().flat_map(FloodReport::rows) {
+            summary.row(vec![k, v]);
         }
         if let Some(raft) = &self.raft {
             summary.row(vec!["raft term before / after".into(), raft.terms_line()]);
@@ -472,6 +523,7 @@ mod tests {
             requests: Requests::default(),
             messages: Messages::default(),
             latency_ms: LatencyMs::default(),
+            first_room_latency_ms: LatencyMs::default(),
             ack_latency_ms: LatencyMs::default(),
             session_s: Sessions::default(),
             server_errors: ServerErrors::default(),
@@ -480,6 +532,7 @@ mod tests {
             raft: None,
             steps: Vec::new(),
             timeline: Vec::new(),
+            flood: None,
         }
     }
 
@@ -529,6 +582,43 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert!(json.get("raft").is_none());
         assert!(json.get("timeline").is_some());
+    }
+
+    #[test]
+    fn a_flooded_run_says_so_and_a_flood_that_sent_nothing_fails() {
+        let mut r = report();
+        r.messages.delivered = 1;
+        assert!(verdict(&r).is_empty());
+        assert!(serde_json::to_value(&r).unwrap().get("flood").is_none(), "no flood section without --flood");
+        let mut flood = FloodReport {
+            event: "chatMessage".into(),
+            rate_per_s: 2000.0,
+            attempted: 20_000,
+            sent: 19_000,
+            held_back: 1_000,
+            flooding_s: 10.0,
+            disconnects: 1,
+            reconnects: 1,
+            ..FloodReport::default()
+        };
+        flood.refusals.insert("RATE_LIMIT_EXCEEDED".into(), 18_000);
+        r.flood = Some(flood.clone());
+        assert!(verdict(&r).is_empty(), "refusals are what a flood is for, not a failure");
+        let text = r.render();
+        assert_eq!(line(&text, "flood event, rate").as_deref(), Some("chatMessage at 2000/s for 10.0 s"), "{text}");
+        assert_eq!(line(&text, "flood attempted / sent / held back").as_deref(), Some("20000 / 19000 / 1000"));
+        assert_eq!(line(&text, "flood refusals by code").as_deref(), Some("RATE_LIMIT_EXCEEDED 18000"));
+        assert_eq!(line(&text, "flood disconnects / reconnects (failed)").as_deref(), Some("1 / 1 (0)"));
+        assert!(line(&text, "delivery latency, first room p50 / p95 / p99 / max ms").is_some(), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["flood"]["refusals"]["RATE_LIMIT_EXCEEDED"], 18_000);
+        assert_eq!(json["flood"]["sent"], 19_000);
+
+        flood.sent = 0;
+        flood.setup_error = Some("socket connect: refused".into());
+        r.flood = Some(flood);
+        let failures = verdict(&r);
+        assert!(failures.len() == 1 && failures[0].contains("socket connect: refused"), "{failures:?}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Tally {
     pub users_failed: u64,
     /// Delivery latency to other members (send to receive, µs).
     pub delivery: Histogram,
+    /// The part of `delivery` in the first room, the one a `--flood` socket is in.
+    pub delivery_first_room: Histogram,
     /// The sender's own echo (send to echo, µs).
     pub ack: Histogram,
 }
@@ -136,10 +138,14 @@ impl Stats {
         });
     }
 
-    pub fn delivered(&self, latency_us: u64) {
+    /// A delivery to another member; `first_room` when it was in the first room.
+    pub fn delivered(&self, latency_us: u64, first_room: bool) {
         self.each(|t| {
             t.delivered += 1;
             t.delivery.record(latency_us);
+            if first_room {
+                t.delivery_first_room.record(latency_us);
+            }
         });
     }
 
@@ -214,11 +220,11 @@ mod tests {
         stats.request("POST /api/auth/login", Duration::from_millis(3), true);
         stats.request("POST /api/auth/login", Duration::from_millis(5), false);
         stats.connection(true);
-        stats.delivered(1500);
+        stats.delivered(1500, true);
         let window = stats.take_window();
         assert_eq!((window.requests_total(), window.requests_failed()), (2, 1));
         assert_eq!(window.delivery.count(), 1);
-        stats.delivered(2500);
+        stats.delivered(2500, false);
         stats.server_error(|| "joinRoomError: x".into());
         let step = stats.take_step();
         assert_eq!(step.delivered, 2);
@@ -226,6 +232,7 @@ mod tests {
         let (run, _, errors) = stats.run();
         assert_eq!((run.delivered, run.connections_succeeded, run.server_errors), (2, 1, 1));
         assert_eq!(run.rest_latency().count(), 2);
+        assert_eq!((run.delivery.count(), run.delivery_first_room.count()), (2, 1));
         assert!(errors[0].ends_with("joinRoomError: x"), "{errors:?}");
     }
 }

@@ -269,7 +269,7 @@ impl Life<'_> {
             Delivery::OutOfOrder => self.stats.out_of_order(),
             Delivery::InOrder => {}
         }
-        self.stats.delivered(latency);
+        self.stats.delivered(latency, self.ledger.room == 0);
         if self.shared.mark_read {
             if let Some(id) = message["_id"].as_str() {
                 let _ = self.socket.emit("markMessagesAsRead", json!([{"messageIds": [id], "roomId": self.room_id}]));

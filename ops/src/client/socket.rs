@@ -7,6 +7,8 @@
 //! connection is declared dead, as socket.io-client does. Buffers are kept small so
 //! thousands of connections fit in one process.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -47,6 +49,16 @@ enum Outgoing {
 #[derive(Debug, Clone)]
 pub struct ChatSocket {
     outgoing: mpsc::UnboundedSender<Outgoing>,
+    frames: Arc<Frames>,
+}
+
+/// Event frames emitted and not yet written, and written: a caller that emits faster
+/// than the connection writes (a flooding bench socket) sees its backlog and can hold
+/// back instead of growing the queue without bound.
+#[derive(Debug, Default)]
+struct Frames {
+    queued: AtomicUsize,
+    written: AtomicU64,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -81,14 +93,29 @@ impl ChatSocket {
             .await
             .map_err(|_| SocketError::Timeout { ms: timeout.as_millis() })??;
         let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(ws, outgoing_rx, events_tx, heartbeat));
-        Ok((ChatSocket { outgoing }, events_rx))
+        let frames = Arc::new(Frames::default());
+        tokio::spawn(run(ws, outgoing_rx, events_tx, heartbeat, frames.clone()));
+        Ok((ChatSocket { outgoing, frames }, events_rx))
     }
 
     /// Sends event `name` with `args` (a JSON array of arguments; any other value is
     /// sent as the only argument). Fails only when the connection has ended.
     pub fn emit(&self, name: &str, args: Value) -> Result<(), SocketError> {
-        self.outgoing.send(Outgoing::Frame(packet::event(name, &args))).map_err(|_| SocketError::Closed)
+        self.frames.queued.fetch_add(1, Ordering::Relaxed);
+        self.outgoing.send(Outgoing::Frame(packet::event(name, &args))).map_err(|_| {
+            self.frames.queued.fetch_sub(1, Ordering::Relaxed);
+            SocketError::Closed
+        })
+    }
+
+    /// Events emitted that the connection has not written yet.
+    pub fn queued(&self) -> usize {
+        self.frames.queued.load(Ordering::Relaxed)
+    }
+
+    /// Events written to the websocket so far.
+    pub fn written(&self) -> u64 {
+        self.frames.written.load(Ordering::Relaxed)
     }
 
     /// Disconnects (Socket.IO DISCONNECT, then a websocket close). Idempotent.
@@ -162,6 +189,7 @@ async fn run(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<Incoming>,
     heartbeat: Duration,
+    frames: Arc<Frames>,
 ) {
     let silence = tokio::time::sleep(heartbeat);
     tokio::pin!(silence);
@@ -190,9 +218,12 @@ async fn run(
             },
             command = outgoing.recv() => match command {
                 Some(Outgoing::Frame(text)) => {
-                    if let Err(e) = send(&mut ws, text).await {
+                    let written = send(&mut ws, text).await;
+                    frames.queued.fetch_sub(1, Ordering::Relaxed);
+                    if let Err(e) = written {
                         break e.to_string();
                     }
+                    frames.written.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(Outgoing::Close) | None => {
                     let _ = send(&mut ws, packet::DISCONNECT.to_string()).await;
