@@ -237,6 +237,25 @@ pub struct Config {
     #[arg(long, env = "CHAT_AI_MENTION_RATE_WINDOW_MS", default_value_t = 60_000)]
     pub ai_mention_rate_window_ms: u64,
 
+    /// `fetchPreviousMessages` events one user may send in each window, counted per
+    /// node. Each one is a read of the replicated state and a page of history; the web
+    /// client sends one when its user scrolls to the top.
+    #[arg(long, env = "CHAT_HISTORY_RATE_LIMIT", default_value_t = 600)]
+    pub history_rate_limit: u64,
+
+    /// Window of the history limit, in milliseconds.
+    #[arg(long, env = "CHAT_HISTORY_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub history_rate_window_ms: u64,
+
+    /// `messageReaction` events one user may send in each window (each one is a Raft
+    /// write and a room-wide broadcast).
+    #[arg(long, env = "CHAT_REACTION_RATE_LIMIT", default_value_t = 300)]
+    pub reaction_rate_limit: u64,
+
+    /// Window of the reaction limit, in milliseconds.
+    #[arg(long, env = "CHAT_REACTION_RATE_WINDOW_MS", default_value_t = 60_000)]
+    pub reaction_rate_window_ms: u64,
+
     /// Wrong passwords (login, room) one account may give in each failure window;
     /// then every attempt gets 429 until the window ends.
     #[arg(long, env = "CHAT_PASSWORD_FAILURES_PER_ACCOUNT", default_value_t = 10)]
@@ -444,6 +463,10 @@ impl Config {
             ("--read-mark-rate-window-ms", self.read_mark_rate_window_ms),
             ("--ai-mention-rate-limit", self.ai_mention_rate_limit),
             ("--ai-mention-rate-window-ms", self.ai_mention_rate_window_ms),
+            ("--history-rate-limit", self.history_rate_limit),
+            ("--history-rate-window-ms", self.history_rate_window_ms),
+            ("--reaction-rate-limit", self.reaction_rate_limit),
+            ("--reaction-rate-window-ms", self.reaction_rate_window_ms),
             ("--password-failures-per-account", self.password_failures_per_account),
             ("--password-failures-per-address", self.password_failures_per_address),
             ("--password-failure-window-ms", self.password_failure_window_ms),

@@ -98,6 +98,10 @@ pub(crate) enum Limit {
     AiMentionRate,
     /// A socket disconnected because its outbound buffer was full.
     SlowConsumer,
+    /// The per-user `fetchPreviousMessages` rate limit.
+    HistoryRate,
+    /// The per-user `messageReaction` rate limit.
+    ReactionRate,
     /// An upload refused because its user has the most uploads in progress already.
     UploadsPerUser,
     /// An upload refused because this node has the most uploads in progress already.
@@ -109,7 +113,7 @@ pub(crate) enum Limit {
     PeerBlobReads,
 }
 
-const LIMITS: [(Limit, &str); 16] = [
+const LIMITS: [(Limit, &str); 18] = [
     (Limit::MessageSize, "message_size"),
     (Limit::ChatQueue, "chat_queue"),
     (Limit::ChatRate, "chat_rate"),
@@ -122,6 +126,8 @@ const LIMITS: [(Limit, &str); 16] = [
     (Limit::ReadMarkRate, "read_mark_rate"),
     (Limit::AiMentionRate, "ai_mention_rate"),
     (Limit::SlowConsumer, "slow_consumer"),
+    (Limit::HistoryRate, "history_rate"),
+    (Limit::ReactionRate, "reaction_rate"),
     (Limit::UploadsPerUser, "uploads_per_user"),
     (Limit::UploadsPerNode, "uploads_per_node"),
     (Limit::UploadQuota, "upload_quota"),

@@ -202,6 +202,11 @@ pub(crate) struct RateLimits {
     pub read_marks: RateLimiter,
     /// Messages that would start AI replies, per user.
     pub ai_mentions: RateLimiter,
+    /// `fetchPreviousMessages`, per user, in this node's memory (a history page is
+    /// served by this node alone).
+    pub history: RateLimiter,
+    /// `messageReaction`, per user (each is a Raft write and a broadcast).
+    pub reactions: RateLimiter,
     /// Wrong login and room passwords.
     pub password_failures: PasswordFailures,
 }
@@ -215,6 +220,8 @@ impl RateLimits {
         let membership = Limit { limit: config.membership_rate_limit, window_ms: config.membership_rate_window_ms };
         let read_marks = Limit { limit: config.read_mark_rate_limit, window_ms: config.read_mark_rate_window_ms };
         let ai_mentions = Limit { limit: config.ai_mention_rate_limit, window_ms: config.ai_mention_rate_window_ms };
+        let history = Limit { limit: config.history_rate_limit, window_ms: config.history_rate_window_ms };
+        let reactions = Limit { limit: config.reaction_rate_limit, window_ms: config.reaction_rate_window_ms };
         let failures = |limit| Failures::new(Limit { limit, window_ms: config.password_failure_window_ms });
         Self {
             rooms: RateLimiter::new("rooms", rooms, shared.clone()),
@@ -222,7 +229,9 @@ impl RateLimits {
             room_create: RateLimiter::new("room_create", room_create, shared.clone()),
             membership: RateLimiter::new("membership", membership, shared.clone()),
             read_marks: RateLimiter::new("read_marks", read_marks, Arc::new(chat_storage::NoCache)),
-            ai_mentions: RateLimiter::new("ai_mentions", ai_mentions, shared),
+            ai_mentions: RateLimiter::new("ai_mentions", ai_mentions, shared.clone()),
+            history: RateLimiter::new("history", history, Arc::new(chat_storage::NoCache)),
+            reactions: RateLimiter::new("reactions", reactions, shared),
             password_failures: PasswordFailures {
                 account: failures(config.password_failures_per_account),
                 address: failures(config.password_failures_per_address),

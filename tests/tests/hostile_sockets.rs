@@ -223,3 +223,60 @@ async fn a_socket_that_stops_reading_is_disconnected_not_starved() -> Result<()>
     .await?;
     Ok(())
 }
+
+/// Medium item (found by `chatctl bench --flood`): `fetchPreviousMessages` and
+/// `messageReaction` are limited per user (`--history-rate-limit`,
+/// `--reaction-rate-limit`). Each event over the limit gets `RATE_LIMIT_EXCEEDED` with
+/// `retryAfter`, is counted, and does nothing: no page is loaded, no reaction stored or
+/// broadcast. Before, a history flood cost a state read and a page per event with no
+/// bound (other users' delivery p99 rose tenfold) and every reaction was a Raft write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_reaction_floods_are_refused_over_their_limits() -> Result<()> {
+    let limits = ["--history-rate-limit", "3", "--reaction-rate-limit", "2"];
+    let windows = ["--history-rate-window-ms", "3600000", "--reaction-rate-window-ms", "3600000"];
+    let (cluster, api) = cluster_with(&[&limits[..], &windows[..]].concat()).await?;
+    let (_, socket, mut events, room) = user_in_room(&api, "Scroller").await?;
+    let id = send(&socket, &mut events, &room, "react to me").await?;
+
+    const FETCHES: u64 = 6;
+    for _ in 0..FETCHES {
+        socket.emit("fetchPreviousMessages", json!([{"roomId": room}]))?;
+    }
+    for emoji in ["👍", "❤️", "😂", "🎉"] {
+        socket.emit("messageReaction", json!([{"messageId": id, "reaction": emoji, "type": "add"}]))?;
+    }
+    // Each refusal is counted after its error is queued.
+    metric_reaches(&cluster, "chat_limit_hits_total{limit=\"history_rate\"}", FETCHES - 3).await?;
+    metric_reaches(&cluster, "chat_limit_hits_total{limit=\"reaction_rate\"}", 2).await?;
+    // The allowed ones are answered too before this settles: wait for all of them.
+    let mut pages = 0;
+    let mut updates = Vec::new();
+    let mut refusals = Vec::new();
+    while pages < 3 || updates.len() < 2 || refusals.len() < 5 {
+        match tokio::time::timeout(WAIT, events.recv()).await.context("every answer in time")? {
+            Some(Incoming::Event { name, mut args, .. }) => {
+                let first = if args.is_empty() { Value::Null } else { args.swap_remove(0) };
+                match name.as_str() {
+                    "previousMessagesLoaded" => pages += 1,
+                    "messageReactionUpdate" => updates.push(first),
+                    "error" => refusals.push(first),
+                    _ => {}
+                }
+            }
+            other => bail!("socket ended: {other:?}"),
+        }
+    }
+    assert_eq!((pages, updates.len(), refusals.len()), (3, 2, 5), "{updates:?} {refusals:?}");
+    for refusal in &refusals {
+        assert_eq!(refusal["code"], "RATE_LIMIT_EXCEEDED", "{refusal}");
+        assert!(refusal["retryAfter"].as_u64().is_some_and(|s| s >= 1), "{refusal}");
+    }
+    // Only the two allowed reactions are stored.
+    socket.emit("fetchPreviousMessages", json!([{"roomId": room}]))?;
+    let refused = next_event(&mut events, "error", |e| e["code"] == "RATE_LIMIT_EXCEEDED").await?;
+    assert!(refused["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let last = updates.last().context("an update")?;
+    let kinds = last["reactions"].as_object().context("reactions")?;
+    assert_eq!(kinds.len(), 2, "two reactions stored: {last}");
+    Ok(())
+}

@@ -219,24 +219,16 @@ async fn ai_reply_allowed(node: &Node, s: &SocketRef, user_id: &str, stored: &St
     let limit = node.rate_limits.ai_mentions.check(user_id, now_ms()).await;
     if !limit.allowed {
         node.metrics.limit_hit(Limit::AiMentionRate);
-        let payload = serde_json::json!({
-            "code": "RATE_LIMIT_EXCEEDED",
-            "message": "AI 호출 횟수 제한을 초과했습니다. 메시지는 전송되었지만 AI 응답은 없습니다.",
-            "retryAfter": limit.retry_after_s,
-        });
-        let _ = s.emit("error", &payload);
+        let message = "AI 호출 횟수 제한을 초과했습니다. 메시지는 전송되었지만 AI 응답은 없습니다.";
+        let _ = s.emit("error", &super::rate_limit_exceeded(message, limit.retry_after_s));
     }
     limit.allowed
 }
 
 /// Check 4 of protocol §6.5.3: the per-user message limit.
 fn rate_limited(s: &SocketRef, retry_after_s: u64) {
-    let payload = serde_json::json!({
-        "code": "RATE_LIMIT_EXCEEDED",
-        "message": "메시지 전송 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.",
-        "retryAfter": retry_after_s,
-    });
-    let _ = s.emit("error", &payload);
+    let message = "메시지 전송 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+    let _ = s.emit("error", &super::rate_limit_exceeded(message, retry_after_s));
 }
 
 /// Trimmed `content`, or the legacy `msg` field when content is blank.

@@ -8,6 +8,8 @@ use socketioxide::extract::SocketRef;
 
 use super::render;
 use super::session_user::user_of;
+use crate::auth::now_ms;
+use crate::metrics::Limit;
 use crate::Node;
 
 const DEFAULT_LIMIT: i64 = 30;
@@ -18,6 +20,13 @@ pub(super) async fn fetch(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else {
         return super::emit_error(&s, Some("UNAUTHORIZED"), "인증이 필요합니다.");
     };
+    let allowed = node.rate_limits.history.check(&user.user_id, now_ms()).await;
+    if !allowed.allowed {
+        // Counted after the emit, so a count seen in /metrics has its `error` queued.
+        let message = "이전 메시지 요청 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+        let _ = s.emit("error", &super::rate_limit_exceeded(message, allowed.retry_after_s));
+        return node.metrics.limit_hit(Limit::HistoryRate);
+    }
     let data = data.unwrap_or(Value::Null);
     let room_id = data.get("roomId").and_then(Value::as_str).unwrap_or("").to_owned();
     let limit = data.get("limit").and_then(Value::as_i64).filter(|l| *l > 0).unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);

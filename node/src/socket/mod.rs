@@ -172,6 +172,12 @@ pub(crate) fn user_id_of(s: &SocketRef) -> Option<String> {
     session_user::user_of(s).map(|u| u.user_id)
 }
 
+/// The payload of every per-user rate-limit refusal on a socket (protocol §6.5.3's
+/// shape): `RATE_LIMIT_EXCEEDED`, what was limited, and when to try again.
+pub(crate) fn rate_limit_exceeded(message: &str, retry_after_s: u64) -> Value {
+    json!({ "code": "RATE_LIMIT_EXCEEDED", "message": message, "retryAfter": retry_after_s })
+}
+
 /// Send `error` to one socket.
 pub(crate) fn emit_error(s: &SocketRef, code: Option<&str>, message: &str) {
     let payload = match code {

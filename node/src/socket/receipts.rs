@@ -42,12 +42,8 @@ fn refuse_read_mark(node: &Node, s: &SocketRef, limit: &Decision) {
 }
 
 fn emit_read_mark_refusal(s: &SocketRef, limit: &Decision) {
-    let payload = json!({
-        "code": "RATE_LIMIT_EXCEEDED",
-        "message": "읽음 처리 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.",
-        "retryAfter": limit.retry_after_s,
-    });
-    let _ = s.emit("error", &payload);
+    let message = "읽음 처리 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+    let _ = s.emit("error", &super::rate_limit_exceeded(message, limit.retry_after_s));
 }
 
 fn is_participant(node: &Node, room_id: &str, user_id: &str) -> bool {
@@ -109,6 +105,13 @@ pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>
 
 pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else { return super::emit_error(&s, None, "Unauthorized") };
+    let limit = node.rate_limits.reactions.check(&user.user_id, now_ms()).await;
+    if !limit.allowed {
+        // Counted after the emit, so a count seen in /metrics has its `error` queued.
+        let message = "리액션 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+        let _ = s.emit("error", &super::rate_limit_exceeded(message, limit.retry_after_s));
+        return node.metrics.limit_hit(Limit::ReactionRate);
+    }
     let data = data.unwrap_or(Value::Null);
     let message_id = data.get("messageId").and_then(Value::as_str).unwrap_or("");
     let emoji = data.get("reaction").or_else(|| data.get("emoji")).and_then(Value::as_str).unwrap_or("").trim();

@@ -37,11 +37,8 @@ async fn membership_refusal(node: &Node, user: &SocketUser) -> Option<Value> {
         return None;
     }
     node.metrics.limit_hit(crate::metrics::Limit::Membership);
-    Some(json!({
-        "code": "RATE_LIMIT_EXCEEDED",
-        "message": "채팅방 입장/퇴장 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.",
-        "retryAfter": limit.retry_after_s,
-    }))
+    let message = "채팅방 입장/퇴장 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+    Some(super::rate_limit_exceeded(message, limit.retry_after_s))
 }
 
 pub(super) async fn join(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
