@@ -94,6 +94,8 @@ async fn an_oversized_unauthenticated_frame_is_closed_without_growing_the_node()
 
     let (after, peak) = memory_kib(pid)?;
     let grown_mib = peak.saturating_sub(before) / 1024;
+    // For the README's figure (run against a release binary with CHAT_NODE_BIN).
+    eprintln!("node RSS before {before} KiB, peak {peak} KiB, after {after} KiB");
     assert!(grown_mib < 40, "peak RSS grew by {grown_mib} MiB ({before} KiB -> peak {peak} KiB, now {after} KiB)");
 
     let health = reqwest::get(format!("http://{}/api/health", node.addr.public)).await?;
