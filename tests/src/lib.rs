@@ -10,10 +10,12 @@
 //! real `chatctl local up` for the tests of chatctl's own commands; [`socket_events`]
 //! waits for one Socket.IO event on the bench client's sockets; [`node_script`] runs a
 //! Node.js client script against the cluster over a line protocol; [`public_http`]
-//! sends raw requests to a node's public listener.
+//! sends raw requests to a node's public listener; [`inspect`] reads a node's memory and
+//! blob files from outside.
 
 mod cluster;
 pub mod fixtures;
+pub mod inspect;
 pub mod local_up;
 pub mod mongo;
 pub mod node_script;

@@ -8,11 +8,11 @@
 //! socket path is covered by the conformance suite, so here the attachment is
 //! committed directly (`AttachFile`), which is the command that `chatMessage` commits.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chat_raft::{Command, NodeId, Outcome};
+use chat_tests::inspect::blob_files;
 use chat_tests::{wait_until, NodeSpec, TestCluster};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Method;
@@ -159,26 +159,6 @@ async fn attach(cluster: &TestCluster, file_id: &str, room: &str) -> Result<()> 
     let answer = cluster.propose(1, command).await?;
     assert_eq!(answer.outcome, Outcome::FileAttached { added: true });
     Ok(())
-}
-
-/// Every file under each node's blob directory (temporary files included).
-fn blob_files(cluster: &TestCluster) -> Vec<String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(&entry.path(), &format!("{name}/"), out);
-            } else {
-                out.push(name);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for id in cluster.ids() {
-        walk(&cluster.node(id).data_dir.join("blobs"), &format!("node-{id}:"), &mut out);
-    }
-    out.sort();
-    out
 }
 
 /// A request with a path exactly as written (HTTP clients normalise `..` away).

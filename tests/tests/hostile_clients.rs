@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chat_ops::client::{ApiError, ChatApi, ChatSocket, Events, Incoming, Login, SocketError};
+use chat_tests::inspect::memory_kib;
 use chat_tests::socket_events::{next_event, WAIT};
 use chat_tests::{NodeSpec, TestCluster};
 use futures::{SinkExt, StreamExt};
@@ -29,16 +30,6 @@ async fn user_in_room(name: &str) -> Result<(TestCluster, ChatApi, ChatSocket, E
     socket.emit("joinRoom", json!([room.id]))?;
     next_event(&mut events, "joinRoomSuccess", |p| p["roomId"] == room.id).await?;
     Ok((cluster, api, socket, events, room.id))
-}
-
-/// A node's resident memory (`VmRSS`) and peak resident memory (`VmHWM`), in KiB.
-fn memory_kib(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        let line = status.lines().find(|l| l.starts_with(name)).with_context(|| format!("{name} in status"))?;
-        Ok(line.split_whitespace().nth(1).context("a value")?.parse()?)
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Opens a raw Engine.IO websocket and reads the OPEN packet.

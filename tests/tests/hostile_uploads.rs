@@ -2,28 +2,18 @@
 //! memory"): large, aborted, concurrent and abandoned uploads over real sockets. Each
 //! test states the limit it checks; each failed on the code before the limit existed.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chat_ops::client::{ChatApi, Login};
 use chat_raft::{Command, NodeId, Outcome};
+use chat_tests::inspect::{blob_files, memory_kib};
 use chat_tests::{wait_until, NodeSpec, TestCluster};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
-
-/// A node's resident memory (`VmRSS`) and peak resident memory (`VmHWM`), in KiB.
-fn memory_kib(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        let line = status.lines().find(|l| l.starts_with(name)).with_context(|| format!("{name} in status"))?;
-        Ok(line.split_whitespace().nth(1).context("a value")?.parse()?)
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
 
 /// The value of the metric line starting with `series` on node `public`.
 async fn metric(cluster: &TestCluster, node: NodeId, series: &str) -> Result<u64> {
@@ -81,26 +71,6 @@ async fn upload(cluster: &TestCluster, node: NodeId, user: &Login, filename: &st
     let headers = response.headers().clone();
     let body = response.json().await.unwrap_or(Value::Null);
     Ok(Reply { status, headers, body })
-}
-
-/// Every file under each node's blob directory, staged files included.
-fn blob_files(cluster: &TestCluster) -> Vec<String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(&entry.path(), &format!("{name}/"), out);
-            } else {
-                out.push(name);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for id in cluster.ids() {
-        walk(&cluster.node(id).data_dir.join("blobs"), &format!("node-{id}:"), &mut out);
-    }
-    out.sort();
-    out
 }
 
 /// An upload of a `size`-byte video whose body stops halfway until
