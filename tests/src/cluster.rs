@@ -260,6 +260,14 @@ impl TestCluster {
         Ok(self.client.metrics(&self.cluster_addr(id), Duration::from_secs(5)).await?)
     }
 
+    /// The value of node `id`'s first metric line starting with `series` (a name, with
+    /// its labels when it has them).
+    pub async fn metric(&self, id: NodeId, series: &str) -> Result<u64> {
+        let text = self.metrics(id).await?;
+        let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
+        Ok(line.rsplit(' ').next().context("a value")?.parse()?)
+    }
+
     pub async fn status(&self, id: NodeId) -> Result<NodeStatus> {
         Ok(self.client.status(&self.cluster_addr(id)).await?)
     }

@@ -13,13 +13,6 @@ use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The value of the metric line starting with `series` on the cluster's node 1.
-async fn metric(cluster: &TestCluster, series: &str) -> Result<u64> {
-    let text = cluster.metrics(1).await?;
-    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
-    Ok(line.rsplit(' ').next().context("a value")?.parse()?)
-}
-
 /// A single-voter cluster with a user in a room of their own, connected and joined.
 async fn user_in_room(name: &str) -> Result<(TestCluster, ChatApi, ChatSocket, Events, String)> {
     let cluster = TestCluster::start(NodeSpec::voters(1).with_args(&["--bcrypt-cost", "4"])).await?;
@@ -132,7 +125,7 @@ async fn a_chat_flood_is_refused_on_arrival_instead_of_queued() -> Result<()> {
     }
     let refused = next_event(&mut events, "error", |e| e["code"] == "RATE_LIMIT_EXCEEDED").await?;
     assert!(refused["retryAfter"].as_u64().is_some_and(|s| s >= 1), "a retry hint: {refused}");
-    assert!(metric(&cluster, "chat_limit_hits_total{limit=\"chat_queue\"}").await? > 0);
+    assert!(cluster.metric(1, "chat_limit_hits_total{limit=\"chat_queue\"}").await? > 0);
     // The socket still works once the queue drained.
     let marker = "after the flood";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -169,7 +162,7 @@ async fn reactions_per_message_are_capped() -> Result<()> {
     let reactions = update["reactions"].as_object().context("reactions")?;
     assert_eq!(reactions.len(), CAP - 1);
     assert!(!reactions.contains_key("one too many"));
-    assert_eq!(metric(&cluster, "chat_limit_hits_total{limit=\"reactions_per_message\"}").await?, 1);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"reactions_per_message\"}").await?, 1);
     Ok(())
 }
 
@@ -252,7 +245,7 @@ async fn events_of_an_ended_session_get_session_expired() -> Result<()> {
     let loaded = page["messages"].as_array().context("messages")?;
     let ours = loaded.iter().find(|m| m["_id"] == id.as_str()).context("the message in history")?;
     assert_eq!(ours["reactions"].as_object().map_or(0, |r| r.len()), 0, "{ours}");
-    assert!(metric(&cluster, "chat_messages_rejected_total{reason=\"session\"}").await? >= 5);
+    assert!(cluster.metric(1, "chat_messages_rejected_total{reason=\"session\"}").await? >= 5);
     Ok(())
 }
 
@@ -313,7 +306,7 @@ async fn read_marks_in_a_room_the_user_is_not_in_are_ignored() -> Result<()> {
 async fn an_unknown_email_costs_one_password_check_like_a_wrong_password() -> Result<()> {
     let (cluster, api) = cluster_with(&[]).await?;
     api.register("Known", "known@hostile.test", "password-1").await?;
-    let hashes = || metric(&cluster, "chat_password_hashes_total");
+    let hashes = || cluster.metric(1, "chat_password_hashes_total");
     // The first unknown email also makes the process's stand-in hash.
     assert_eq!(api.login("nobody-0@hostile.test", "password-1").await.map_err(|e| e.status()).err(), Some(Some(401)));
     let before = hashes().await?;
@@ -383,7 +376,7 @@ async fn wrong_passwords_are_throttled_per_account_and_per_address() -> Result<(
     assert_throttled(&blocked, "the right room password from a used-up address");
     let other = post(public, "/api/auth/login", None, login("guest@hostile.test", "password-1")).await?;
     assert_throttled(&other, "another account from a used-up address");
-    assert!(metric(&cluster, "chat_limit_hits_total{limit=\"password_failures\"}").await? >= 3);
+    assert!(cluster.metric(1, "chat_limit_hits_total{limit=\"password_failures\"}").await? >= 3);
     Ok(())
 }
 
@@ -428,8 +421,8 @@ async fn room_creation_and_join_leave_toggling_are_rate_limited() -> Result<()> 
     socket.emit("leaveRoom", json!([rooms[0]]))?;
     let refusal = next_event(&mut events, "error", |_| true).await?;
     assert_eq!(refusal["code"], "RATE_LIMIT_EXCEEDED", "{refusal}");
-    assert_eq!(metric(&cluster, "chat_limit_hits_total{limit=\"room_create\"}").await?, 1);
-    assert_eq!(metric(&cluster, "chat_limit_hits_total{limit=\"membership\"}").await?, 2);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"room_create\"}").await?, 1);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"membership\"}").await?, 2);
     Ok(())
 }
 
@@ -450,7 +443,7 @@ async fn sockets_per_user_are_capped() -> Result<()> {
         Err(other) => bail!("the eleventh socket failed otherwise: {other}"),
         Ok(_) => bail!("an eleventh socket was accepted over the default cap of 10"),
     }
-    assert_eq!(metric(&cluster, "chat_limit_hits_total{limit=\"sockets_per_user\"}").await?, 1);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"sockets_per_user\"}").await?, 1);
     open[0].0.close();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

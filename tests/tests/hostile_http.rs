@@ -21,10 +21,7 @@ fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
 
 /// `chat_limit_hits_total{limit="<limit>"}` on node 1, from the cluster listener.
 async fn limit_hits(cluster: &TestCluster, limit: &str) -> Result<u64> {
-    let series = format!("chat_limit_hits_total{{limit=\"{limit}\"}} ");
-    let text = cluster.metrics(1).await?;
-    let line = text.lines().find(|l| l.starts_with(&series)).with_context(|| format!("{series} in /metrics"))?;
-    Ok(line[series.len()..].trim().parse()?)
+    cluster.metric(1, &format!("chat_limit_hits_total{{limit=\"{limit}\"}} ")).await
 }
 
 /// `?token=` is read on the file URLs browsers load without headers, nowhere else: on

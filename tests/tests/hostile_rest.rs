@@ -11,18 +11,11 @@ use chat_tests::{wait_until, NodeSpec, TestCluster};
 use futures::StreamExt;
 use reqwest::header::CONTENT_TYPE;
 
-/// The value of the metric line starting with `series` on node `node` (cluster listener).
-async fn metric(cluster: &TestCluster, node: NodeId, series: &str) -> Result<u64> {
-    let text = cluster.metrics(node).await?;
-    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
-    Ok(line.rsplit(' ').next().context("a value")?.parse()?)
-}
-
 /// Copies served to peers, summed over the cluster: every read from a peer counts once.
 async fn peer_reads(cluster: &TestCluster) -> Result<u64> {
     let mut total = 0;
     for id in cluster.ids() {
-        total += metric(cluster, id, "chat_blob_peer_reads_total ").await?;
+        total += cluster.metric(id, "chat_blob_peer_reads_total ").await?;
     }
     Ok(total)
 }
@@ -117,7 +110,7 @@ async fn unknown_profile_images_are_404_without_asking_peers() -> Result<()> {
     println!("200 unknown profile images on node 2: {:?}", started.elapsed());
     assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
     assert_eq!(peer_reads(&cluster).await?, before, "an unknown name was asked of a peer");
-    assert_eq!(metric(&cluster, 2, "chat_profile_images_unknown_total ").await?, 200);
+    assert_eq!(cluster.metric(2, "chat_profile_images_unknown_total ").await?, 200);
 
     for node in [2, 3] {
         let answer = http.get(format!("http://{}{url}", cluster.node(node).addr.public)).send().await?;
@@ -143,7 +136,7 @@ async fn room_lists_reuse_recent_message_counts() -> Result<()> {
     }
     // Creating a room answers its view, whose count is kept too: let those expire.
     tokio::time::sleep(Duration::from_millis(5_500)).await;
-    let before = metric(&cluster, 1, "chat_recent_count_scans_total ").await?;
+    let before = cluster.metric(1, "chat_recent_count_scans_total ").await?;
     let http = reqwest::Client::new();
     for _ in 0..5 {
         let answer = http
@@ -157,7 +150,7 @@ async fn room_lists_reuse_recent_message_counts() -> Result<()> {
         assert_eq!(body["data"].as_array().map(Vec::len), Some(20));
         assert!(body["data"].as_array().into_iter().flatten().all(|r| r["recentMessageCount"] == 0));
     }
-    let scans = metric(&cluster, 1, "chat_recent_count_scans_total ").await? - before;
+    let scans = cluster.metric(1, "chat_recent_count_scans_total ").await? - before;
     assert!((20..=40).contains(&scans), "{scans} walks for 5 lists of 20 rooms");
     Ok(())
 }
@@ -205,7 +198,7 @@ async fn reads_waiting_on_stopped_holders_are_bounded() -> Result<()> {
     assert!(answers.iter().filter(|(s, _)| *s == 503).all(|(_, retry)| retry.as_deref() == Some("1")));
     assert!(busy >= 1, "no read was refused: {answers:?}");
     assert!(busy <= 100 - 32, "fewer than 32 reads were let through: {busy} refused");
-    let limit = metric(&cluster, reader, "chat_limit_hits_total{limit=\"peer_blob_reads\"} ").await?;
+    let limit = cluster.metric(reader, "chat_limit_hits_total{limit=\"peer_blob_reads\"} ").await?;
     assert_eq!(limit, busy as u64);
 
     drop(resume);

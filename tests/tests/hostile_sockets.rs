@@ -11,17 +11,10 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The value of the metric line starting with `series` on node 1 (its cluster listener).
-async fn metric(cluster: &TestCluster, series: &str) -> Result<u64> {
-    let text = cluster.metrics(1).await?;
-    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
-    Ok(line.rsplit(' ').next().context("a value")?.parse()?)
-}
-
 /// Waits until the metric `series` on node 1 reaches `at_least`.
 async fn metric_reaches(cluster: &TestCluster, series: &str, at_least: u64) -> Result<()> {
     wait_until(&format!("{series} >= {at_least}"), WAIT, || async {
-        metric(cluster, series).await.ok().filter(|v| *v >= at_least)
+        cluster.metric(1, series).await.ok().filter(|v| *v >= at_least)
     })
     .await?;
     Ok(())
@@ -142,7 +135,7 @@ async fn ai_mentions_over_the_limit_are_delivered_without_a_reply() -> Result<()
     let error = seen.iter().find(|(name, _)| name == "error").map(|(_, p)| p).context("an error")?;
     assert_eq!(error["code"], "RATE_LIMIT_EXCEEDED", "{error}");
     assert!(error["retryAfter"].as_u64().is_some_and(|s| s >= 1), "{error}");
-    assert_eq!(metric(&cluster, "chat_limit_hits_total{limit=\"ai_mention_rate\"}").await?, 1);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"ai_mention_rate\"}").await?, 1);
     Ok(())
 }
 
@@ -199,12 +192,12 @@ async fn a_socket_that_stops_reading_is_disconnected_not_starved() -> Result<()>
     let filler = "x".repeat(9_000);
     let series = "chat_limit_hits_total{limit=\"slow_consumer\"}";
     let mut sent = 0;
-    while metric(&cluster, series).await? == 0 {
+    while cluster.metric(1, series).await? == 0 {
         anyhow::ensure!(sent < 2_000, "2,000 messages of 9 KB and the silent socket is still connected");
         send(&sender, &mut events, &room, &format!("{sent} {filler}")).await?;
         sent += 1;
     }
-    assert_eq!(metric(&cluster, series).await?, 1, "counted once");
+    assert_eq!(cluster.metric(1, series).await?, 1, "counted once");
 
     // The reader's connection ends: what the kernel still held, then the end.
     let deadline = tokio::time::Instant::now() + WAIT;

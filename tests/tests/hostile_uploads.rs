@@ -15,13 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
 
-/// The value of the metric line starting with `series` on node `public`.
-async fn metric(cluster: &TestCluster, node: NodeId, series: &str) -> Result<u64> {
-    let text = cluster.metrics(node).await?;
-    let line = text.lines().find(|l| l.starts_with(series)).with_context(|| format!("{series} in /metrics"))?;
-    Ok(line.rsplit(' ').next().context("a value")?.parse()?)
-}
-
 async fn register(cluster: &TestCluster, node: NodeId, name: &str) -> Result<Login> {
     let api = ChatApi::new(&cluster.node(node).addr.public)?;
     let email = format!("{}-{:08x}@uploads.test", name.to_lowercase(), rand::random::<u32>());
@@ -235,13 +228,13 @@ async fn uploads_in_progress_are_limited_per_user_and_per_node() -> Result<()> {
     let third = upload(&cluster, 1, &alice, "third.pdf", &pattern(100_000, 1)).await?;
     assert_throttled(&third);
     assert_eq!(staged_files(&cluster), 2, "the refused upload was staged");
-    assert_eq!(metric(&cluster, 1, "chat_limit_hits_total{limit=\"uploads_per_user\"}").await?, 1);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"uploads_per_user\"}").await?, 1);
 
     let bobs = SlowUpload::start(&cluster, 1, &bob, "bob.mp4", 2 * MIB).await?;
     wait_staged(&cluster, 3).await?;
     let carols = upload(&cluster, 1, &carol, "carol.pdf", &pattern(100_000, 2)).await?;
     assert_throttled(&carols);
-    assert_eq!(metric(&cluster, 1, "chat_limit_hits_total{limit=\"uploads_per_node\"}").await?, 1);
+    assert_eq!(cluster.metric(1, "chat_limit_hits_total{limit=\"uploads_per_node\"}").await?, 1);
     assert_eq!(cluster.state(1).await?.files.len(), 0, "a refused upload was recorded");
 
     assert_eq!(first.finish().await?, 200);
@@ -291,7 +284,7 @@ async fn the_upload_quota_is_counted_cluster_wide() -> Result<()> {
     assert!(over.body["message"].as_str().is_some_and(|m| m.contains("1MB")), "{:?}", over.body);
     assert_eq!(blob_files(&cluster), before, "the refused upload left a file");
     assert_eq!(cluster.state(2).await?.files.len(), 1);
-    assert_eq!(metric(&cluster, 2, "chat_limit_hits_total{limit=\"upload_quota\"}").await?, 1);
+    assert_eq!(cluster.metric(2, "chat_limit_hits_total{limit=\"upload_quota\"}").await?, 1);
 
     let bobs = upload(&cluster, 2, &bob, "bob.pdf", &pattern(700 * 1024, 3)).await?;
     assert_eq!(bobs.status, 200, "the quota is per user: {:?}", bobs.body);
@@ -372,7 +365,7 @@ async fn unattached_uploads_are_deleted_everywhere_after_the_grace_period() -> R
     let expired: u64 = {
         let mut sum = 0;
         for id in cluster.ids() {
-            sum += metric(&cluster, id, "chat_uploads_expired_total").await?;
+            sum += cluster.metric(id, "chat_uploads_expired_total").await?;
         }
         sum
     };
