@@ -11,7 +11,6 @@
 //! blocks nor hides the others.
 
 use axum::extract::ConnectInfo;
-use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use socketioxide::extract::SocketRef;
@@ -28,20 +27,15 @@ pub(crate) fn emit_to_room(metrics: &Metrics, io: &SocketIo, room: &str, event: 
         Err(e) => return tracing::warn!(room, event, error = %e, "event not serializable"),
     };
     for s in io.to(room.to_owned()).sockets() {
-        emit(metrics, &s, event, &*raw);
+        emit(metrics, &s, event, &raw);
     }
 }
 
-/// Emit `event` to one socket; a socket whose buffer is full is disconnected. Whether
-/// the socket took it.
-pub(crate) fn emit<T: Serialize + ?Sized>(metrics: &Metrics, s: &SocketRef, event: &str, payload: &T) -> bool {
-    match s.emit(event, payload) {
-        Ok(()) => true,
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            disconnect_slow(metrics, s, event);
-            false
-        }
-        Err(_) => false,
+/// Emit `event` to one socket; a socket whose buffer is full is disconnected (any other
+/// failure means the socket is closing already).
+fn emit(metrics: &Metrics, s: &SocketRef, event: &str, payload: &RawValue) {
+    if let Err(SendError::Socket(SocketError::InternalChannelFull)) = s.emit(event, payload) {
+        disconnect_slow(metrics, s, event);
     }
 }
 

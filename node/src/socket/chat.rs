@@ -216,13 +216,8 @@ async fn ai_reply_allowed(node: &Node, s: &SocketRef, user_id: &str, stored: &St
     if stored.mentions.is_empty() {
         return true;
     }
-    let limit = node.rate_limits.ai_mentions.check(user_id, now_ms()).await;
-    if !limit.allowed {
-        node.metrics.limit_hit(Limit::AiMentionRate);
-        let message = "AI 호출 횟수 제한을 초과했습니다. 메시지는 전송되었지만 AI 응답은 없습니다.";
-        let _ = s.emit("error", &super::rate_limit_exceeded(message, limit.retry_after_s));
-    }
-    limit.allowed
+    let message = "AI 호출 횟수 제한을 초과했습니다. 메시지는 전송되었지만 AI 응답은 없습니다.";
+    !super::refused_by(node, s, &node.rate_limits.ai_mentions, Limit::AiMentionRate, user_id, message).await
 }
 
 /// Check 4 of protocol §6.5.3: the per-user message limit.

@@ -8,7 +8,6 @@ use socketioxide::extract::SocketRef;
 
 use super::render;
 use super::session_user::user_of;
-use crate::auth::now_ms;
 use crate::metrics::Limit;
 use crate::Node;
 
@@ -20,12 +19,9 @@ pub(super) async fn fetch(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else {
         return super::emit_error(&s, Some("UNAUTHORIZED"), "인증이 필요합니다.");
     };
-    let allowed = node.rate_limits.history.check(&user.user_id, now_ms()).await;
-    if !allowed.allowed {
-        // Counted after the emit, so a count seen in /metrics has its `error` queued.
-        let message = "이전 메시지 요청 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
-        let _ = s.emit("error", &super::rate_limit_exceeded(message, allowed.retry_after_s));
-        return node.metrics.limit_hit(Limit::HistoryRate);
+    let message = "이전 메시지 요청 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+    if super::refused_by(&node, &s, &node.rate_limits.history, Limit::HistoryRate, &user.user_id, message).await {
+        return;
     }
     let data = data.unwrap_or(Value::Null);
     let room_id = data.get("roomId").and_then(Value::as_str).unwrap_or("").to_owned();

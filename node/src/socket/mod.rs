@@ -178,6 +178,25 @@ pub(crate) fn rate_limit_exceeded(message: &str, retry_after_s: u64) -> Value {
     json!({ "code": "RATE_LIMIT_EXCEEDED", "message": message, "retryAfter": retry_after_s })
 }
 
+/// Whether `limiter` refuses `user_id` now; if so the socket gets
+/// `RATE_LIMIT_EXCEEDED` with `message` and the refusal is counted as `limit`, after the
+/// emit, so a count seen in /metrics has its `error` queued.
+pub(crate) async fn refused_by(
+    node: &Node,
+    s: &SocketRef,
+    limiter: &crate::ratelimit::RateLimiter,
+    limit: crate::metrics::Limit,
+    user_id: &str,
+    message: &str,
+) -> bool {
+    let decision = limiter.check(user_id, crate::auth::now_ms()).await;
+    if !decision.allowed {
+        let _ = s.emit("error", &rate_limit_exceeded(message, decision.retry_after_s));
+        node.metrics.limit_hit(limit);
+    }
+    !decision.allowed
+}
+
 /// Send `error` to one socket.
 pub(crate) fn emit_error(s: &SocketRef, code: Option<&str>, message: &str) {
     let payload = match code {

@@ -105,12 +105,9 @@ pub(super) async fn mark_read(node: Arc<Node>, s: SocketRef, data: Option<Value>
 
 pub(super) async fn react(node: Arc<Node>, s: SocketRef, data: Option<Value>) {
     let Some(user) = user_of(&s) else { return super::emit_error(&s, None, "Unauthorized") };
-    let limit = node.rate_limits.reactions.check(&user.user_id, now_ms()).await;
-    if !limit.allowed {
-        // Counted after the emit, so a count seen in /metrics has its `error` queued.
-        let message = "리액션 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
-        let _ = s.emit("error", &super::rate_limit_exceeded(message, limit.retry_after_s));
-        return node.metrics.limit_hit(Limit::ReactionRate);
+    let message = "리액션 횟수 제한을 초과했습니다. 잠시 후 다시 시도해주세요.";
+    if super::refused_by(&node, &s, &node.rate_limits.reactions, Limit::ReactionRate, &user.user_id, message).await {
+        return;
     }
     let data = data.unwrap_or(Value::Null);
     let message_id = data.get("messageId").and_then(Value::as_str).unwrap_or("");
