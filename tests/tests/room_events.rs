@@ -17,6 +17,25 @@ async fn fanout_posts(cluster: &TestCluster, node: u64) -> Result<u64> {
     Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
 }
 
+/// Every node's fan-out POST count, once it stopped moving. A POST is counted when its
+/// answer comes back, which is after the receiver emitted its events: a member can see the
+/// last join's `participantsUpdate` while its sender has not counted that POST yet.
+async fn settled_fanout_posts(cluster: &TestCluster) -> Result<Vec<u64>> {
+    let mut last = Vec::new();
+    for _ in 0..25 {
+        let mut now = Vec::new();
+        for id in 1..=3 {
+            now.push(fanout_posts(cluster, id).await?);
+        }
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("fan-out POST counts still moving after 5 s: {last:?}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_on_three_nodes_get_room_events_from_their_own_node_s_log() -> Result<()> {
     let cluster =
@@ -43,10 +62,7 @@ async fn members_on_three_nodes_get_room_events_from_their_own_node_s_log() -> R
     for events in [&mut a_events, &mut b_events, &mut c_events] {
         next_event(events, "participantsUpdate", everyone).await?;
     }
-    let mut before = Vec::new();
-    for id in 1..=3 {
-        before.push(fanout_posts(&cluster, id).await?);
-    }
+    let before = settled_fanout_posts(&cluster).await?;
 
     // Messages from two nodes, interleaved: every member sees all of them in one order.
     const EACH: usize = 10;
@@ -81,8 +97,8 @@ async fn members_on_three_nodes_get_room_events_from_their_own_node_s_log() -> R
         assert_eq!(update["reactions"]["👍"], json!([carol.user_id]));
     }
 
-    for (id, count) in (1..=3).zip(before) {
-        let after = fanout_posts(&cluster, id).await?;
+    let after = settled_fanout_posts(&cluster).await?;
+    for ((id, count), after) in (1..=3).zip(before).zip(after) {
         assert_eq!(after, count, "node {id} sent {} fan-out POSTs for applied room events", after - count);
     }
     Ok(())
